@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { JarvisContext } from './context.js';
+import type { EventBus } from './events/event-bus.js';
+import { LocalEventBus } from './events/local-bus.js';
+import { TokenBatcher } from './events/token-batcher.js';
+import { ApiKeys, authHook } from './http/auth.js';
+import { acceptJsonForAnyContentType } from './http/body-parser.js';
+import { installErrorHandlers } from './http/errors.js';
+import { Heartbeat } from './http/heartbeat.js';
+import { chatCompletionsRoute } from './http/routes/chat-completions.js';
+import { healthRoutes } from './http/routes/health.js';
+import { modelsRoute } from './http/routes/models.js';
+import { ProviderRegistry } from './providers/registry.js';
+import { LocalSessionRegistry } from './sessions/local-registry.js';
+import type { SessionRegistry } from './sessions/session-registry.js';
+import { LiveStreams } from './streams/live-streams.js';
+
+export interface JarvisDeps {
+  config: Config;
+  log: Logger;
+  /** Defaults to the in-process implementations; the Redis ones are passed in for a cluster. */
+  sessions?: SessionRegistry;
+  bus?: EventBus;
+}
+
+export interface Jarvis {
+  app: FastifyInstance;
+  ctx: JarvisContext;
+  /** Listens on config.host:config.port and resolves with the bound address. */
+  listen(): Promise<string>;
+  /** Stops accepting, lets streams finish for the grace period, cancels the rest, releases everything. */
+  shutdown(): Promise<void>;
+}
+
+const newRequestId = () => `req_${randomBytes(12).toString('hex')}`;
+
+export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
+  const { config, log } = deps;
+  const bus = deps.bus ?? new LocalEventBus({ replay: config.events.replay });
+  const ctx: JarvisContext = {
+    config,
+    log,
+    providers: new ProviderRegistry(config),
+    sessions: deps.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs }),
+    bus,
+    batcher: new TokenBatcher({
+      flushMs: config.events.flushMs,
+      flushBytes: config.events.flushBytes,
+      log,
+      publish: (meta, text, tokens) => bus.publish(meta, 'chat.token', { text, tokens }),
+    }),
+    live: new LiveStreams(),
+    heartbeat: new Heartbeat(config.heartbeatMs),
+    keys: new ApiKeys(config.apiKeys),
+  };
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.bodyLimit,
+    genReqId: newRequestId,
+    requestIdLogLabel: 'request_id',
+    // Strict types, as OpenAI's API has: "5" is not a valid max_tokens.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorateRequest('apiKey', null);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  acceptJsonForAnyContentType(app);
+  installErrorHandlers(app);
+
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', authHook(ctx.keys));
+    chatCompletionsRoute(v1, ctx);
+    modelsRoute(v1, ctx);
+  });
+  healthRoutes(app, ctx);
+
+  let shuttingDown: Promise<void> | undefined;
+  const shutdown = async () => {
+    log.info({ live_streams: ctx.live.size, grace_ms: config.shutdownGraceMs }, 'shutdown_start');
+    const closed = app.close();
+    let grace: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (grace = setTimeout(resolve, config.shutdownGraceMs)));
+    await Promise.race([ctx.live.idle(), graceOver]);
+    clearTimeout(grace);
+    ctx.live.cancelAll('shutdown');
+    await ctx.live.idle();
+    await closed;
+    ctx.heartbeat.close();
+    await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close()]);
+    log.info({}, 'shutdown_done');
+  };
+
+  return {
+    app,
+    ctx,
+    listen: () => app.listen({ host: config.host, port: config.port }),
+    shutdown: () => (shuttingDown ??= shutdown()),
+  };
+}

@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+
+export const SESSION_POLICIES = ['cancel-previous', 'queue', 'reject', 'parallel'] as const;
+export type SessionPolicy = (typeof SESSION_POLICIES)[number];
+
+const Upstream = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    baseUrl: Type.String({ pattern: '^https?://' }),
+    apiKey: Type.Optional(Type.String()),
+    /** Model ids routed to this upstream; "*" takes every model no other upstream names. */
+    models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+const ConfigSchema = Type.Object(
+  {
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    bodyLimit: Type.Integer({ minimum: 1024 }),
+    apiKeys: Type.Array(Type.String({ minLength: 8 })),
+    log: Type.Object({
+      level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l))),
+      format: Type.Union([Type.Literal('logfmt'), Type.Literal('json')]),
+      file: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+      stdout: Type.Boolean(),
+    }),
+    shutdownGraceMs: Type.Integer({ minimum: 0 }),
+    heartbeatMs: Type.Integer({ minimum: 10 }),
+    maxClientBufferBytes: Type.Integer({ minimum: 1024 }),
+    defaultModel: Type.String({ minLength: 1 }),
+    simulator: Type.Object({
+      tokensPerSec: Type.Number({ exclusiveMinimum: 0 }),
+      ttftMs: Type.Integer({ minimum: 0 }),
+    }),
+    upstreams: Type.Array(Upstream),
+    upstreamTimeoutMs: Type.Integer({ minimum: 1 }),
+    upstreamIdleMs: Type.Integer({ minimum: 1 }),
+    sessions: Type.Object({
+      policy: Type.Union(SESSION_POLICIES.map((p) => Type.Literal(p))),
+      prevStreamWaitMs: Type.Integer({ minimum: 0 }),
+    }),
+    events: Type.Object({
+      flushMs: Type.Integer({ minimum: 1 }),
+      flushBytes: Type.Integer({ minimum: 1 }),
+      replay: Type.Integer({ minimum: 0 }),
+      maxSubscriberBufferBytes: Type.Integer({ minimum: 1024 }),
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type UpstreamConfig = Static<typeof Upstream>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export const SIMULATED_MODEL = 'jarvis-sim';
+
+/** The embedded defaults: `npm start` on a fresh machine serves the simulator on loopback. */
+export function defaultConfig(): Config {
+  return {
+    host: '127.0.0.1',
+    port: 8000,
+    bodyLimit: 1024 * 1024,
+    apiKeys: [],
+    log: { level: 'info', format: 'logfmt', file: 'logs/system.log', stdout: true },
+    shutdownGraceMs: 10_000,
+    heartbeatMs: 15_000,
+    maxClientBufferBytes: 64 * 1024,
+    defaultModel: SIMULATED_MODEL,
+    simulator: { tokensPerSec: 40, ttftMs: 250 },
+    upstreams: [],
+    upstreamTimeoutMs: 30_000,
+    upstreamIdleMs: 60_000,
+    sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
+    events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024 },
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? undefined : raw;
+}
+
+function readConfigFile(path: string): Partial<Config> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read JARVIS_CONFIG file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
+    return parsed as Partial<Config>;
+  } catch (err) {
+    throw new ConfigError(`cannot parse JARVIS_CONFIG file ${path}: ${(err as Error).message}`);
+  }
+}
+
+function merge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (base === null || typeof base !== 'object' || Array.isArray(base) || over === null || typeof over !== 'object' || Array.isArray(over)) {
+    return over as T;
+  }
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [k, v] of Object.entries(over)) out[k] = merge(out[k], v);
+  return out as T;
+}
+
+function firstError(value: unknown): string {
+  const err = Value.Errors(ConfigSchema, value).First();
+  if (!err) return 'invalid configuration';
+  const where = err.path ? err.path.slice(1).replaceAll('/', '.') : 'config';
+  return `${where}: ${err.message}${err.value === undefined ? '' : ` (got ${JSON.stringify(err.value)})`}`;
+}
+
+/**
+ * Builds the one validated config object from defaults, an optional JARVIS_CONFIG file (JSON or YAML) and the
+ * environment, in that order of precedence. Throws ConfigError with a one-line message on the first bad value.
+ */
+export function loadConfig(env: Env): Config {
+  const file = str(env, 'JARVIS_CONFIG');
+  let config = merge(defaultConfig(), file ? readConfigFile(file) : undefined);
+
+  const baseUrl = str(env, 'JARVIS_UPSTREAM_BASE_URL');
+  const defaultModel = str(env, 'JARVIS_DEFAULT_MODEL');
+  const envOverrides = {
+    host: str(env, 'HOST'),
+    port: int(env, 'PORT'),
+    bodyLimit: int(env, 'JARVIS_BODY_LIMIT'),
+    apiKeys: str(env, 'JARVIS_API_KEYS')?.split(',').map((k) => k.trim()).filter(Boolean),
+    log: { level: str(env, 'JARVIS_LOG_LEVEL'), format: str(env, 'JARVIS_LOG_FORMAT'), file: str(env, 'JARVIS_LOG_FILE') },
+    shutdownGraceMs: int(env, 'JARVIS_SHUTDOWN_GRACE_MS'),
+    heartbeatMs: int(env, 'JARVIS_HEARTBEAT_MS'),
+    maxClientBufferBytes: int(env, 'JARVIS_MAX_CLIENT_BUFFER_BYTES'),
+    defaultModel,
+    simulator: { tokensPerSec: int(env, 'JARVIS_SIM_TOKENS_PER_SEC'), ttftMs: int(env, 'JARVIS_SIM_TTFT_MS') },
+    upstreamTimeoutMs: int(env, 'JARVIS_UPSTREAM_TIMEOUT_MS'),
+    upstreamIdleMs: int(env, 'JARVIS_UPSTREAM_IDLE_MS'),
+    sessions: { policy: str(env, 'JARVIS_SESSION_POLICY'), prevStreamWaitMs: int(env, 'JARVIS_PREV_STREAM_WAIT_MS') },
+    events: {
+      flushMs: int(env, 'JARVIS_FLUSH_MS'),
+      flushBytes: int(env, 'JARVIS_FLUSH_BYTES'),
+      replay: int(env, 'JARVIS_EVENT_REPLAY'),
+      maxSubscriberBufferBytes: int(env, 'JARVIS_MAX_SUBSCRIBER_BUFFER_BYTES'),
+    },
+  };
+  config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);
+  if (baseUrl) {
+    // The simple case: one upstream takes every model that is not the simulator's.
+    const upstream: UpstreamConfig = { name: 'default', baseUrl: baseUrl.replace(/\/+$/, ''), models: ['*'] };
+    const key = str(env, 'JARVIS_UPSTREAM_API_KEY');
+    if (key) upstream.apiKey = key;
+    config.upstreams = [...config.upstreams, upstream];
+    if (!defaultModel && !file) throw new ConfigError('JARVIS_DEFAULT_MODEL is required with JARVIS_UPSTREAM_BASE_URL (the model the upstream serves)');
+  }
+  return validateConfig(config);
+}
+
+export function validateConfig(config: unknown): Config {
+  if (!Value.Check(ConfigSchema, config)) throw new ConfigError(firstError(config));
+  const names = new Set<string>();
+  for (const u of config.upstreams) {
+    if (names.has(u.name)) throw new ConfigError(`upstreams: duplicate upstream name ${JSON.stringify(u.name)}`);
+    names.add(u.name);
+    try {
+      new URL(u.baseUrl);
+    } catch {
+      throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (got ${JSON.stringify(u.baseUrl)})`);
+    }
+  }
+  return config;
+}
+
+/** Test and embedding helper: defaults with a few values changed, validated like the real thing. */
+export function makeConfig(overrides: DeepPartial<Config> = {}): Config {
+  return validateConfig(merge(defaultConfig(), overrides));
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };

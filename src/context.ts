@@ -1,0 +1,24 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { EventBus } from './events/event-bus.js';
+import type { TokenBatcher } from './events/token-batcher.js';
+import type { ApiKeys } from './http/auth.js';
+import type { Heartbeat } from './http/heartbeat.js';
+import type { ProviderRegistry } from './providers/registry.js';
+import type { SessionRegistry } from './sessions/session-registry.js';
+import type { LiveStreams } from './streams/live-streams.js';
+import type { StreamObserver } from './streams/chat-stream.js';
+
+/** Everything one Jarvis instance owns, created at start and passed down; nothing lives at module level. */
+export interface JarvisContext {
+  config: Config;
+  log: Logger;
+  providers: ProviderRegistry;
+  sessions: SessionRegistry;
+  bus: EventBus;
+  batcher: TokenBatcher;
+  live: LiveStreams;
+  heartbeat: Heartbeat;
+  keys: ApiKeys;
+  observer?: StreamObserver | undefined;
+}

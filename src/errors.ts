@@ -1,0 +1,79 @@
+/**
+ * Every error Jarvis returns is one of these codes. Each maps to an HTTP status and an OpenAI error `type`
+ * and `code`, so clients written against OpenAI handle Jarvis errors without special cases.
+ * docs/errors.md documents every code; a test fails when one is missing there.
+ */
+export const ERROR_CODES = {
+  JARVIS_ERR_INVALID_JSON: { status: 400, type: 'invalid_request_error', code: 'invalid_json', retryable: false },
+  JARVIS_ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error', code: 'invalid_value', retryable: false },
+  JARVIS_ERR_UNSUPPORTED_VALUE: { status: 400, type: 'invalid_request_error', code: 'unsupported_value', retryable: false },
+  JARVIS_ERR_INVALID_SESSION_ID: { status: 400, type: 'invalid_request_error', code: 'invalid_session_id', retryable: false },
+  JARVIS_ERR_UNAUTHORIZED: { status: 401, type: 'authentication_error', code: 'invalid_api_key', retryable: false },
+  JARVIS_ERR_FORBIDDEN: { status: 403, type: 'permission_error', code: 'insufficient_scope', retryable: false },
+  JARVIS_ERR_MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false },
+  JARVIS_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'unknown_url', retryable: false },
+  JARVIS_ERR_SESSION_BUSY: { status: 409, type: 'invalid_request_error', code: 'session_busy', retryable: false },
+  JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },
+  JARVIS_ERR_UPSTREAM_STATUS: { status: 502, type: 'api_error', code: 'upstream_error', retryable: true },
+  JARVIS_ERR_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', code: 'upstream_unreachable', retryable: true },
+  JARVIS_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: true },
+  JARVIS_ERR_UPSTREAM_STREAM: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: true },
+  JARVIS_ERR_UPSTREAM_IDLE: { status: 504, type: 'api_error', code: 'upstream_idle_timeout', retryable: true },
+  JARVIS_ERR_SHUTTING_DOWN: { status: 503, type: 'api_error', code: 'server_shutting_down', retryable: true },
+  JARVIS_ERR_INTERNAL: { status: 500, type: 'api_error', code: 'internal_error', retryable: true },
+} as const satisfies Record<string, { status: number; type: string; code: string; retryable: boolean }>;
+
+export type JarvisErrorCode = keyof typeof ERROR_CODES;
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export class JarvisError extends Error {
+  override readonly name = 'JarvisError';
+  readonly jarvisCode: JarvisErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly code: string;
+  readonly param: string | null;
+  readonly retryable: boolean;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    jarvisCode: JarvisErrorCode,
+    message: string,
+    opts: { param?: string | null; status?: number; type?: string; code?: string; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    const def = ERROR_CODES[jarvisCode];
+    this.jarvisCode = jarvisCode;
+    this.status = opts.status ?? def.status;
+    this.type = opts.type ?? def.type;
+    this.code = opts.code ?? def.code;
+    this.param = opts.param ?? null;
+    this.retryable = def.retryable;
+    this.headers = opts.headers ?? {};
+  }
+
+  toJSON(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function isJarvisError(err: unknown): err is JarvisError {
+  return err instanceof JarvisError;
+}
+
+/** Why a stream was cancelled. Carried as the AbortSignal reason through every layer. */
+export type CancelReason = 'superseded' | 'client_disconnected' | 'shutdown' | 'client_backpressure';
+
+export class StreamCancelled extends Error {
+  override readonly name = 'StreamCancelled';
+  constructor(readonly reason: CancelReason) {
+    super(`stream cancelled: ${reason}`);
+  }
+}
+
+export function cancelReasonOf(signal: AbortSignal): CancelReason | undefined {
+  return signal.aborted && signal.reason instanceof StreamCancelled ? signal.reason.reason : undefined;
+}

@@ -1,0 +1,54 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { JarvisError } from '../errors.js';
+
+export function sendError(reply: FastifyReply, error: JarvisError): void {
+  void reply.code(error.status).headers(error.headers).send(error.toJSON());
+}
+
+/** Ajv's instancePath ("/messages/0/role") as OpenAI's param ("messages[0].role"). */
+function paramOf(path: string | undefined, missing: unknown): string | null {
+  const parts = (path ?? '').split('/').filter(Boolean);
+  if (typeof missing === 'string') parts.push(missing);
+  if (parts.length === 0) return null;
+  return parts.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+/** Every framework error becomes a coded JarvisError, so a client never sees Fastify's shape or a 500 for bad input. */
+export function toJarvisError(err: FastifyError | Error): JarvisError {
+  if (err instanceof JarvisError) return err;
+  const e = err as FastifyError;
+  if (e.validation && e.validation.length > 0) {
+    const v = e.validation[0]!;
+    const param = paramOf(v.instancePath, (v.params as { missingProperty?: unknown }).missingProperty);
+    const what = param ?? 'body';
+    return new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Invalid value for '${what}': ${v.message ?? 'invalid'}.`, { param });
+  }
+  switch (e.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new JarvisError('JARVIS_ERR_BODY_TOO_LARGE', 'Request body is larger than the configured limit.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is empty; expected a JSON object.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is not valid JSON.');
+  }
+  if (e instanceof SyntaxError || e.statusCode === 400) {
+    return new JarvisError('JARVIS_ERR_INVALID_JSON', `Request body is not valid JSON: ${e.message}`);
+  }
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new JarvisError('JARVIS_ERR_INVALID_REQUEST', e.message, { status: e.statusCode });
+  }
+  return new JarvisError('JARVIS_ERR_INTERNAL', 'The server had an error while processing your request.', { cause: err });
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const error = toJarvisError(err);
+    if (error.status >= 500) request.log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
+    else request.log.info({ request_id: request.id, status: error.status, code: error.code }, 'request_rejected');
+    sendError(reply, error);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    sendError(reply, new JarvisError('JARVIS_ERR_ROUTE_NOT_FOUND', `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`));
+  });
+}

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SESSION_POLICIES, type SessionPolicy } from '../../config.js';
+import { JarvisError } from '../../errors.js';
+import type { ChatRequest } from '../../providers/provider.js';
+import { ChatStream } from '../../streams/chat-stream.js';
+import type { JarvisContext } from '../../context.js';
+import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../chat-request.js';
+import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A caller's trace id (W3C traceparent or x-trace-id) when it sends one, so logs join up across systems. */
+function traceOf(request: FastifyRequest): string {
+  const tp = header(request, 'traceparent');
+  const fromParent = tp ? /^[\da-f]{2}-([\da-f]{32})-/.exec(tp)?.[1] : undefined;
+  const given = fromParent ?? header(request, 'x-trace-id');
+  return given && /^[\w.:-]{1,128}$/.test(given) ? given : randomBytes(6).toString('hex');
+}
+
+function sessionOf(request: FastifyRequest): string | undefined {
+  const id = header(request, 'x-session-id');
+  if (id === undefined) return undefined;
+  if (!SESSION_ID.test(id)) {
+    throw new JarvisError('JARVIS_ERR_INVALID_SESSION_ID', 'X-Session-Id must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-".', { param: 'X-Session-Id' });
+  }
+  return id;
+}
+
+function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPolicy {
+  const p = header(request, 'x-session-policy');
+  if (p === undefined) return fallback;
+  if (!(SESSION_POLICIES as readonly string[]).includes(p)) {
+    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', `X-Session-Policy must be one of ${SESSION_POLICIES.join(', ')}.`, { param: 'X-Session-Policy' });
+  }
+  return p as SessionPolicy;
+}
+
+export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
+  app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', { schema: { body: ChatCompletionRequest } }, async (request, reply) => {
+    const body = request.body;
+    if (typeof body.n === 'number' && body.n > 1) {
+      throw new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', 'Only n=1 is supported.', { param: 'n' });
+    }
+    const sessionId = sessionOf(request);
+    const policy = policyOf(request, ctx.config.sessions.policy);
+    const { provider, model } = ctx.providers.resolve(body.model);
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+    const chatRequest: ChatRequest = { model, messages: body.messages as ChatRequest['messages'], body, ...(maxTokens ? { maxTokens } : {}) };
+
+    const requestId = request.id;
+    const owner = request.apiKey?.id ?? null;
+    const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request), owner };
+    const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
+
+    // The stream is created before its sink can call back into it; `cancel` only runs after construction.
+    let stream: ChatStream | undefined;
+    const sink =
+      body.stream === true
+        ? new SseChatSink(reply, {
+            ...sinkOpts,
+            includeUsage: body.stream_options?.include_usage === true,
+            heartbeat: ctx.heartbeat,
+            maxBufferedBytes: ctx.config.maxClientBufferBytes,
+            onOverflow: () => stream?.cancel('client_backpressure'),
+          })
+        : new JsonChatSink(reply, sinkOpts);
+    stream = new ChatStream(
+      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.observer },
+      { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
+      sink,
+    );
+    const onClose = () => {
+      if (!reply.raw.writableFinished) stream.cancel('client_disconnected');
+    };
+    reply.raw.once('close', onClose);
+    try {
+      await stream.run();
+    } finally {
+      reply.raw.removeListener('close', onClose);
+    }
+    return reply;
+  });
+}

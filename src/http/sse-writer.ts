@@ -1,0 +1,68 @@
+import type { ServerResponse } from 'node:http';
+import type { Heartbeat, HeartbeatTarget } from './heartbeat.js';
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
+
+const PING = ': ping\n\n';
+
+/**
+ * An SSE response. Writes never wait: a client that stops reading is detected by the bytes Node holds for it,
+ * and past `maxBufferedBytes` `onOverflow` runs (the caller cancels the stream) instead of buffering forever.
+ */
+export class SseWriter implements HeartbeatTarget {
+  active = true;
+  readonly #res: ServerResponse;
+  readonly #heartbeat: Heartbeat;
+  readonly #maxBufferedBytes: number;
+  readonly #onOverflow: () => void;
+  #open = false;
+
+  constructor(res: ServerResponse, opts: { heartbeat: Heartbeat; maxBufferedBytes: number; onOverflow: () => void }) {
+    this.#res = res;
+    this.#heartbeat = opts.heartbeat;
+    this.#maxBufferedBytes = opts.maxBufferedBytes;
+    this.#onOverflow = opts.onOverflow;
+  }
+
+  get opened(): boolean {
+    return this.#open;
+  }
+
+  /** True while the client can still be written to. */
+  get writable(): boolean {
+    return !this.#res.destroyed && !this.#res.writableEnded;
+  }
+
+  open(headers: Record<string, string>): void {
+    if (this.#open) return;
+    this.#open = true;
+    this.#res.writeHead(200, { ...SSE_HEADERS, ...headers });
+    // Headers go out now, not with the first token: the client learns at once that the stream has begun.
+    this.#res.flushHeaders();
+    this.#heartbeat.add(this);
+  }
+
+  write(frame: string): boolean {
+    if (!this.writable) return false;
+    this.active = true;
+    this.#res.write(frame);
+    if (this.#res.writableLength > this.#maxBufferedBytes) this.#onOverflow();
+    return true;
+  }
+
+  ping(): void {
+    if (this.writable) this.#res.write(PING);
+  }
+
+  end(frame?: string): void {
+    this.#heartbeat.delete(this);
+    if (!this.writable) return;
+    if (frame) this.#res.end(frame);
+    else this.#res.end();
+  }
+}

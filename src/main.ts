@@ -1,0 +1,44 @@
+import { loadConfig, ConfigError } from './config.js';
+import { createJarvis } from './app.js';
+import { createLogger } from './observability/logger.js';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jarvis: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const { logger, close } = createLogger(config.log);
+  const jarvis = await createJarvis({ config, log: logger });
+  const address = await jarvis.listen();
+  logger.info({ address, default_model: config.defaultModel, log_file: config.log.file }, 'jarvis_listening');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'signal_received');
+    jarvis
+      .shutdown()
+      .then(close)
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`jarvis: shutdown failed: ${String(err)}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`jarvis: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,29 @@
+import type { Logger } from 'pino';
+import type { SessionPolicy } from '../config.js';
+import type { CancelReason } from '../errors.js';
+
+/** A stream as the session registry sees it: something it can cancel and whose cleanup it can wait for. */
+export interface SessionClaim {
+  sessionKey: string;
+  requestId: string;
+  trace: string;
+  policy: SessionPolicy;
+  /** Cancels the stream; it then cleans up and releases its lease. */
+  cancel(reason: CancelReason): void;
+  /** The claiming stream's own signal: a wait ends when the claimant itself is cancelled. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export interface SessionLease {
+  /** Called once, after the stream's cleanup has completed. Whoever waits on this stream proceeds then. */
+  release(): void;
+}
+
+export interface SessionRegistry {
+  /** Applies the barge-in policy; resolves when the stream may start generating. */
+  acquire(claim: SessionClaim): Promise<SessionLease>;
+  /** Sessions with at least one live stream. */
+  readonly size: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import type { SessionPolicy } from '../config.js';
+import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from '../errors.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { TokenBatcher } from '../events/token-batcher.js';
+import type { StreamMeta } from '../events/types.js';
+import { promptText, type ChatRequest, type Provider, type Usage } from '../providers/provider.js';
+import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
+import type { LiveStreams } from './live-streams.js';
+import type { StreamSink } from './stream-sink.js';
+
+/** Hooks the metrics module implements; the stream calls them and knows nothing of Prometheus. */
+export interface StreamObserver {
+  started(): void;
+  firstToken(msSinceStart: number): void;
+  ended(outcome: StreamOutcome['kind'], durationMs: number, tokens: number, reason?: string): void;
+}
+
+export interface StreamDeps {
+  sessions: SessionRegistry;
+  batcher: TokenBatcher;
+  bus: EventBus;
+  live: LiveStreams;
+  log: Logger;
+  observer?: StreamObserver | undefined;
+}
+
+export interface StreamSpec {
+  meta: StreamMeta;
+  /** The session as the registry keys it (namespaced by API key), distinct from the client's session id. */
+  sessionKey: string;
+  policy: SessionPolicy;
+  provider: Provider;
+  request: ChatRequest;
+}
+
+export type StreamOutcome =
+  | { kind: 'end'; finishReason: string }
+  | { kind: 'cancelled'; reason: CancelReason }
+  | { kind: 'error'; error: JarvisError }
+  | { kind: 'rejected'; error: JarvisError };
+
+function asJarvisError(err: unknown): JarvisError {
+  if (err instanceof JarvisError) return err;
+  return new JarvisError('JARVIS_ERR_INTERNAL', 'internal error while streaming', { cause: err });
+}
+
+/**
+ * The life of one stream: stream_start, the session's barge-in policy, relaying deltas to the client and the
+ * batcher, and a `finally` that cleans up on every exit path before the session is released.
+ */
+export class ChatStream {
+  readonly requestId: string;
+  readonly #controller = new AbortController();
+  readonly #deps: StreamDeps;
+  readonly #spec: StreamSpec;
+  readonly #sink: StreamSink;
+
+  constructor(deps: StreamDeps, spec: StreamSpec, sink: StreamSink) {
+    this.#deps = deps;
+    this.#spec = spec;
+    this.#sink = sink;
+    this.requestId = spec.meta.request_id;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Idempotent. Logged here, synchronously, so the log shows the cancellation before the cleanup it causes. */
+  cancel(reason: CancelReason): void {
+    if (this.#controller.signal.aborted) return;
+    this.#deps.log.info({ trace: this.#spec.meta.trace, reason, request_id: this.requestId }, 'stream_cancelled');
+    this.#controller.abort(new StreamCancelled(reason));
+  }
+
+  async run(): Promise<StreamOutcome> {
+    const { sessions, batcher, bus, live, log, observer } = this.#deps;
+    const { meta, provider, request } = this.#spec;
+    const signal = this.#controller.signal;
+    const started = performance.now();
+    let lease: SessionLease | undefined;
+    let published = false;
+    let generated = 0;
+    let outcome: StreamOutcome;
+
+    live.add(this);
+    observer?.started();
+    log.info({ trace: meta.trace, stream_id: meta.request_id, session: meta.session_id, model: request.model, policy: this.#spec.policy }, 'stream_start');
+    try {
+      try {
+        lease = await sessions.acquire({
+          sessionKey: this.#spec.sessionKey,
+          requestId: meta.request_id,
+          trace: meta.trace,
+          policy: this.#spec.policy,
+          cancel: (reason) => this.cancel(reason),
+          signal,
+          log,
+        });
+      } catch (err) {
+        if (cancelReasonOf(signal)) throw err;
+        outcome = { kind: 'rejected', error: asJarvisError(err) };
+        log.info({ trace: meta.trace, code: outcome.error.code }, 'stream_rejected');
+        this.#sink.fail(outcome.error);
+        return outcome;
+      }
+
+      bus.publish(meta, 'chat.start', { model: request.model });
+      published = true;
+      let finishReason = 'stop';
+      let usage: Usage | undefined;
+      for await (const d of provider.stream(request, { signal })) {
+        switch (d.type) {
+          case 'text':
+            if (generated++ === 0) observer?.firstToken(performance.now() - started);
+            this.#sink.text(d.text);
+            batcher.add(meta, d.text);
+            break;
+          case 'delta':
+            this.#sink.delta(d.delta);
+            break;
+          case 'finish':
+            finishReason = d.reason;
+            break;
+          case 'usage':
+            usage = d.usage;
+            break;
+        }
+      }
+      // A provider that returns normally after an abort still counts as cancelled.
+      signal.throwIfAborted();
+      batcher.end(meta.request_id);
+      this.#sink.finish(finishReason, usage ?? estimateUsage(request, generated));
+      outcome = { kind: 'end', finishReason };
+    } catch (err) {
+      const reason = cancelReasonOf(signal);
+      if (reason) {
+        outcome = { kind: 'cancelled', reason };
+        this.#sink.cancelled(reason);
+      } else {
+        outcome = { kind: 'error', error: asJarvisError(err) };
+        if (outcome.error.status >= 500) log.warn({ trace: meta.trace, request_id: meta.request_id, code: outcome.error.code, err }, 'stream_error');
+        else log.info({ trace: meta.trace, request_id: meta.request_id, code: outcome.error.code, status: outcome.error.status }, 'stream_error');
+        batcher.end(meta.request_id);
+        this.#sink.fail(outcome.error);
+      }
+    } finally {
+      batcher.cleanupRequestBuffers(meta.request_id);
+      log.info({ trace: meta.trace, request_id: meta.request_id }, 'event_buffers_cleaned');
+      if (published) this.#publishFinal(outcome!, generated);
+      live.delete(this);
+      const duration_ms = Math.round(performance.now() - started);
+      observer?.ended(outcome!.kind, duration_ms, generated, outcome!.kind === 'cancelled' ? outcome!.reason : undefined);
+      log.info(
+        { trace: meta.trace, cleanup_done: true, stream_id: meta.request_id, outcome: outcome!.kind, duration_ms, tokens: generated, delivered_tokens: this.#sink.delivered.tokens },
+        'stream_end',
+      );
+      // Released last: a stream waiting on this session proceeds only once all of the above is done.
+      lease?.release();
+    }
+    return outcome;
+  }
+
+  #publishFinal(outcome: StreamOutcome, generated: number): void {
+    const { meta } = this.#spec;
+    const counts = { generated_tokens: generated, delivered_tokens: this.#sink.delivered.tokens, delivered_chars: this.#sink.delivered.chars };
+    switch (outcome.kind) {
+      case 'end':
+        this.#deps.bus.publish(meta, 'chat.end', { finish_reason: outcome.finishReason, ...counts });
+        break;
+      case 'cancelled':
+        this.#deps.bus.publish(meta, 'chat.cancelled', { reason: outcome.reason, ...counts });
+        break;
+      case 'error':
+      case 'rejected':
+        this.#deps.bus.publish(meta, 'chat.error', { code: outcome.error.code, message: outcome.error.message, status: outcome.error.status, ...counts });
+        break;
+    }
+  }
+}
+
+function estimateUsage(request: ChatRequest, completion: number): Usage {
+  const prompt = Math.ceil(promptText(request.messages).length / 4);
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
