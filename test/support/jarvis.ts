@@ -1,0 +1,65 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createJarvis, type Jarvis } from '../../src/app.js';
+import { makeConfig, type Config, type DeepPartial } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export interface TestJarvis {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  jarvis: Jarvis;
+  logFile: string;
+  /** The log file as written so far. */
+  logs(): Promise<string>;
+  /** Polls the log until `predicate` holds (or fails after `timeoutMs`): synchronising on what is logged, not on time. */
+  waitForLog(predicate: (log: string) => boolean, timeoutMs?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A real Jarvis on an ephemeral loopback port with its own log file: several can run in one process. */
+export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<TestJarvis> {
+  const dir = await mkdtemp(join(tmpdir(), 'jarvis-test-'));
+  const logFile = join(dir, 'system.log');
+  const config = makeConfig({ ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
+  const { logger, close: closeLog } = createLogger(config.log);
+  const jarvis = await createJarvis({ config, log: logger });
+  const url = await jarvis.listen();
+  const logs = async () => readFile(logFile, 'utf8').catch(() => '');
+  let closed = false;
+  return {
+    url,
+    jarvis,
+    logFile,
+    logs,
+    async waitForLog(predicate, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const text = await logs();
+        if (predicate(text)) return text;
+        if (Date.now() > deadline) throw new Error(`log condition not met within ${timeoutMs} ms; log so far:\n${text.slice(-4000)}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await jarvis.shutdown();
+      await closeLog();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Reads an SSE response body into its `data:` payloads (and comments, when asked). */
+export async function readSse(res: Response, opts: { comments?: boolean } = {}): Promise<string[]> {
+  const text = await res.text();
+  const out: string[] = [];
+  for (const block of text.split('\n\n')) {
+    for (const line of block.split('\n')) {
+      if (line.startsWith('data: ')) out.push(line.slice(6));
+      else if (opts.comments && line.startsWith(':')) out.push(line);
+    }
+  }
+  return out;
+}
