@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -11,8 +12,13 @@ import { acceptJsonForAnyContentType } from './http/body-parser.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
-import { healthRoutes } from './http/routes/health.js';
+import { eventsRoute } from './http/routes/events.js';
+import { healthRoutes, liveCounts } from './http/routes/health.js';
+import { metricsRoute } from './http/routes/metrics.js';
 import { modelsRoute } from './http/routes/models.js';
+import { JarvisError } from './errors.js';
+import { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
+import { Metrics } from './observability/metrics.js';
 import { ProviderRegistry } from './providers/registry.js';
 import { LocalSessionRegistry } from './sessions/local-registry.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
@@ -40,6 +46,8 @@ const newRequestId = () => `req_${randomBytes(12).toString('hex')}`;
 export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const { config, log } = deps;
   const bus = deps.bus ?? new LocalEventBus({ replay: config.events.replay });
+  // Metrics read the live counts at scrape time; the context they read is completed just below.
+  const metrics = new Metrics(() => liveCounts(ctx));
   const ctx: JarvisContext = {
     config,
     log,
@@ -51,10 +59,13 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
       flushBytes: config.events.flushBytes,
       log,
       publish: (meta, text, tokens) => bus.publish(meta, 'chat.token', { text, tokens }),
+      onFlush: (kind, tokens) => metrics.flushed(kind, tokens),
     }),
     live: new LiveStreams(),
     heartbeat: new Heartbeat(config.heartbeatMs),
     keys: new ApiKeys(config.apiKeys),
+    metrics,
+    watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log }),
   };
 
   const app: FastifyInstance = Fastify({
@@ -65,25 +76,34 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     requestIdLogLabel: 'request_id',
     // Strict types, as OpenAI's API has: "5" is not a valid max_tokens.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    return503OnClosing: true,
+    // Jarvis answers its own OpenAI-shaped 503 while closing (below).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
+  let closing = false;
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // One listener per request, on the raw response, so hijacked SSE responses are counted too.
+    reply.raw.once('close', () => metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
+    if (closing) throw new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; retry on another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
   });
   acceptJsonForAnyContentType(app);
   installErrorHandlers(app);
 
-  await app.register(async (v1) => {
-    v1.addHook('onRequest', authHook(ctx.keys));
-    chatCompletionsRoute(v1, ctx);
-    modelsRoute(v1, ctx);
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(async (authed) => {
+    authed.addHook('onRequest', authHook(ctx.keys));
+    chatCompletionsRoute(authed, ctx);
+    modelsRoute(authed, ctx);
+    eventsRoute(authed, ctx);
+    metricsRoute(authed, ctx);
   });
   healthRoutes(app, ctx);
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = async () => {
+    closing = true;
     log.info({ live_streams: ctx.live.size, grace_ms: config.shutdownGraceMs }, 'shutdown_start');
     const closed = app.close();
     let grace: NodeJS.Timeout | undefined;
@@ -94,6 +114,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     await ctx.live.idle();
     await closed;
     ctx.heartbeat.close();
+    ctx.watchdog.close();
     await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close()]);
     log.info({}, 'shutdown_done');
   };

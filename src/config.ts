@@ -32,6 +32,10 @@ const ConfigSchema = Type.Object(
     shutdownGraceMs: Type.Integer({ minimum: 0 }),
     heartbeatMs: Type.Integer({ minimum: 10 }),
     maxClientBufferBytes: Type.Integer({ minimum: 1024 }),
+    /** The watchdog logs event_loop_blocked past this lateness. */
+    eventLoopBlockedMs: Type.Integer({ minimum: 1 }),
+    /** Load shedding: 503 new chat requests while the loop is this late; 0 turns it off. */
+    shedEventLoopDelayMs: Type.Integer({ minimum: 0 }),
     defaultModel: Type.String({ minLength: 1 }),
     simulator: Type.Object({
       tokensPerSec: Type.Number({ exclusiveMinimum: 0 }),
@@ -74,6 +78,8 @@ export function defaultConfig(): Config {
     shutdownGraceMs: 10_000,
     heartbeatMs: 15_000,
     maxClientBufferBytes: 64 * 1024,
+    eventLoopBlockedMs: 100,
+    shedEventLoopDelayMs: 0,
     defaultModel: SIMULATED_MODEL,
     simulator: { tokensPerSec: 40, ttftMs: 250 },
     upstreams: [],
@@ -151,6 +157,8 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: int(env, 'JARVIS_SHUTDOWN_GRACE_MS'),
     heartbeatMs: int(env, 'JARVIS_HEARTBEAT_MS'),
     maxClientBufferBytes: int(env, 'JARVIS_MAX_CLIENT_BUFFER_BYTES'),
+    eventLoopBlockedMs: int(env, 'JARVIS_EVENT_LOOP_BLOCKED_MS'),
+    shedEventLoopDelayMs: int(env, 'JARVIS_SHED_EVENT_LOOP_MS'),
     defaultModel,
     simulator: { tokensPerSec: int(env, 'JARVIS_SIM_TOKENS_PER_SEC'), ttftMs: int(env, 'JARVIS_SIM_TTFT_MS') },
     upstreamTimeoutMs: int(env, 'JARVIS_UPSTREAM_TIMEOUT_MS'),

@@ -7,7 +7,8 @@ import type { Heartbeat } from './http/heartbeat.js';
 import type { ProviderRegistry } from './providers/registry.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
 import type { LiveStreams } from './streams/live-streams.js';
-import type { StreamObserver } from './streams/chat-stream.js';
+import type { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
+import type { Metrics } from './observability/metrics.js';
 
 /** Everything one Jarvis instance owns, created at start and passed down; nothing lives at module level. */
 export interface JarvisContext {
@@ -20,5 +21,6 @@ export interface JarvisContext {
   live: LiveStreams;
   heartbeat: Heartbeat;
   keys: ApiKeys;
-  observer?: StreamObserver | undefined;
+  metrics: Metrics;
+  watchdog: EventLoopWatchdog;
 }

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: true },
   JARVIS_ERR_UPSTREAM_STREAM: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: true },
   JARVIS_ERR_UPSTREAM_IDLE: { status: 504, type: 'api_error', code: 'upstream_idle_timeout', retryable: true },
+  JARVIS_ERR_OVERLOADED: { status: 503, type: 'api_error', code: 'overloaded', retryable: true },
   JARVIS_ERR_SHUTTING_DOWN: { status: 503, type: 'api_error', code: 'server_shutting_down', retryable: true },
   JARVIS_ERR_INTERNAL: { status: 500, type: 'api_error', code: 'internal_error', retryable: true },
 } as const satisfies Record<string, { status: number; type: string; code: string; retryable: boolean }>;

@@ -7,7 +7,7 @@ export interface TokenBatcherOptions {
   publish(meta: StreamMeta, text: string, tokens: number): void;
   log: Logger;
   /** Counts flushes by kind; the metrics module passes one in. */
-  onFlush?(kind: 'scheduled' | 'immediate' | 'on_end' | 'on_cleanup'): void;
+  onFlush?(kind: 'scheduled' | 'immediate' | 'on_end' | 'on_cleanup', tokens: number): void;
 }
 
 interface Batch {
@@ -108,7 +108,7 @@ export class TokenBatcher {
     batch.bytes = 0;
     batch.tokens = 0;
     this.#opts.publish(batch.meta, text, tokens);
-    this.#opts.onFlush?.(kind);
+    this.#opts.onFlush?.(kind, tokens);
     if (kind === 'scheduled' || kind === 'immediate') this.#opts.log.info({ request_id: batch.meta.request_id, tokens_sent: tokens }, 'flush_done');
   }
 

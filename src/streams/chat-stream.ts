@@ -12,7 +12,8 @@ import type { StreamSink } from './stream-sink.js';
 /** Hooks the metrics module implements; the stream calls them and knows nothing of Prometheus. */
 export interface StreamObserver {
   started(): void;
-  firstToken(msSinceStart: number): void;
+  /** `totalMs` from stream_start to the first token written; `providerMs` the provider's own share of it. */
+  firstToken(totalMs: number, providerMs: number): void;
   ended(outcome: StreamOutcome['kind'], durationMs: number, tokens: number, reason?: string): void;
 }
 
@@ -110,11 +111,17 @@ export class ChatStream {
       published = true;
       let finishReason = 'stop';
       let usage: Usage | undefined;
+      const providerStarted = performance.now();
       for await (const d of provider.stream(request, { signal })) {
         switch (d.type) {
           case 'text':
-            if (generated++ === 0) observer?.firstToken(performance.now() - started);
-            this.#sink.text(d.text);
+            if (generated++ === 0) {
+              const received = performance.now();
+              this.#sink.text(d.text);
+              observer?.firstToken(performance.now() - started, received - providerStarted);
+            } else {
+              this.#sink.text(d.text);
+            }
             batcher.add(meta, d.text);
             break;
           case 'delta':

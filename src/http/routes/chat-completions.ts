@@ -41,6 +41,10 @@ function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPoli
 
 export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', { schema: { body: ChatCompletionRequest } }, async (request, reply) => {
+    const shedAbove = ctx.config.shedEventLoopDelayMs;
+    if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
+      throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
+    }
     const body = request.body;
     if (typeof body.n === 'number' && body.n > 1) {
       throw new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', 'Only n=1 is supported.', { param: 'n' });
@@ -69,7 +73,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
           })
         : new JsonChatSink(reply, sinkOpts);
     stream = new ChatStream(
-      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.observer },
+      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics },
       { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
       sink,
     );

@@ -1,0 +1,108 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { JarvisContext } from '../../context.js';
+import { JarvisError } from '../../errors.js';
+import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscribers.js';
+import type { EventFilter } from '../../events/types.js';
+import { SESSION_ID } from '../chat-request.js';
+import { SSE_HEADERS } from '../sse-writer.js';
+
+interface EventsQuery {
+  session_id?: string;
+  since?: string;
+  last_event_id?: string;
+}
+
+const querySchema = {
+  type: 'object',
+  properties: {
+    session_id: { type: 'string', pattern: SESSION_ID.source },
+    since: { type: 'string', pattern: '^\\d{1,20}$' },
+    last_event_id: { type: 'string', pattern: '^\\d{1,20}$' },
+  },
+} as const;
+
+function filterOf(request: FastifyRequest<{ Querystring: EventsQuery }>): EventFilter {
+  // With API keys, a key sees only the sessions it created; without keys, everything.
+  return { sessionId: request.query.session_id, owner: request.apiKey ? request.apiKey.id : undefined };
+}
+
+function afterIdOf(...candidates: (string | string[] | undefined)[]): number | undefined {
+  for (const c of candidates) {
+    const v = Array.isArray(c) ? c[0] : c;
+    if (v === undefined || v === '') continue;
+    if (!/^\d{1,20}$/.test(v)) throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Last-Event-ID must be an event id.', { param: 'Last-Event-ID' });
+    return Number(v);
+  }
+  return undefined;
+}
+
+/**
+ * GET /v1/events: the conversation as events, over SSE or (same path, Upgrade) WebSocket, live and replayed
+ * from `Last-Event-ID` / `since`.
+ */
+export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
+  const open = new Set<BoundedSubscriber>();
+  const subscriber = (request: FastifyRequest<{ Querystring: EventsQuery }>, transport: SubscriberTransport) => {
+    const sub: BoundedSubscriber = new BoundedSubscriber(filterOf(request), transport, {
+      maxBufferedBytes: ctx.config.events.maxSubscriberBufferBytes,
+      log: ctx.log,
+      onDrop: (reason) => ctx.metrics.subscriberDropped(reason),
+      onClose: () => {
+        open.delete(sub);
+        ctx.heartbeat.delete(sub);
+      },
+    });
+    open.add(sub);
+    ctx.heartbeat.add(sub);
+    return sub;
+  };
+  // Subscribers never end on their own; shutdown has to end them or the server would wait for them forever.
+  app.addHook('preClose', async () => {
+    for (const sub of [...open]) sub.close('shutdown');
+  });
+
+  app.route<{ Querystring: EventsQuery }>({
+    method: 'GET',
+    url: '/v1/events',
+    schema: { querystring: querySchema },
+    handler: async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
+      const afterId = afterIdOf(request.headers['last-event-id'], request.query.last_event_id, request.query.since);
+      const res = reply.raw;
+      reply.hijack();
+      res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': request.id });
+      res.write(': connected\n\n');
+      const sub = subscriber(request, {
+        send: (p) => res.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
+        get buffered() {
+          return res.writableLength;
+        },
+        ping: () => res.write(': ping\n\n'),
+        close: (reason) => {
+          if (!res.writableEnded) res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+          // A slow consumer may never read its goodbye; its socket is freed regardless.
+          if (reason === 'slow_consumer') setTimeout(() => res.destroy(), 1000).unref();
+        },
+      });
+      res.once('close', () => sub.close('client_disconnected'));
+      sub.attach(ctx.bus, afterId);
+    },
+    wsHandler: (socket: WebSocket, request: FastifyRequest<{ Querystring: EventsQuery }>) => {
+      const afterId = afterIdOf(request.query.since, request.query.last_event_id);
+      const sub = subscriber(request, {
+        send: (p) => socket.send(p.json),
+        get buffered() {
+          return socket.bufferedAmount;
+        },
+        ping: () => socket.ping(),
+        close: (reason) => {
+          // 4008: application-defined "policy" close; ws itself terminates a peer that never acknowledges.
+          socket.close(reason === 'slow_consumer' ? 4008 : reason === 'shutdown' ? 1001 : 1000, reason);
+        },
+      });
+      socket.once('close', () => sub.close('client_disconnected'));
+      socket.on('error', () => sub.close('client_disconnected'));
+      sub.attach(ctx.bus, afterId);
+    },
+  });
+}

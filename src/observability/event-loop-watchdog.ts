@@ -1,0 +1,38 @@
+import type { Logger } from 'pino';
+
+/**
+ * Notices a blocked event loop as it happens: a timer that fires late by more than `thresholdMs` logs
+ * `event_loop_blocked delay_ms=`. Also tells load shedding whether the loop is saturated right now.
+ */
+export class EventLoopWatchdog {
+  readonly #timer: NodeJS.Timeout;
+  #expected: number;
+  #lastDelay = 0;
+
+  constructor(
+    readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void },
+  ) {
+    const interval = opts.intervalMs ?? 50;
+    this.#expected = performance.now() + interval;
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      const delay = Math.max(0, now - this.#expected);
+      this.#expected = now + interval;
+      this.#lastDelay = delay;
+      if (delay > opts.thresholdMs) {
+        opts.log.warn({ delay_ms: Math.round(delay) }, 'event_loop_blocked');
+        opts.onBlocked?.(delay);
+      }
+    }, interval);
+    this.#timer.unref();
+  }
+
+  /** The lateness of the most recent tick, in ms. */
+  get lastDelayMs(): number {
+    return this.#lastDelay;
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,92 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StreamObserver, StreamOutcome } from '../streams/chat-stream.js';
+
+export interface LiveCounts {
+  streams: number;
+  sessions: number;
+  buffers: number;
+  timers: number;
+  subscribers: number;
+}
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
+
+/**
+ * Jarvis's Prometheus metrics, on a registry of its own (several servers can run in one process). Gauges are
+ * read at scrape time, so the hot path pays only for counters and histograms.
+ */
+export class Metrics implements StreamObserver {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'route' | 'method' | 'status'>;
+  readonly #streams: Counter<'outcome'>;
+  readonly #duration: Histogram<'outcome'>;
+  readonly #ttft: Histogram;
+  readonly #ttftAdded: Histogram;
+  readonly #tokens: Counter;
+  readonly #cancellations: Counter<'reason'>;
+  readonly #flushes: Counter<'kind'>;
+  readonly #eventsDropped: Counter;
+  readonly #subscribersDropped: Counter<'reason'>;
+
+  constructor(live: () => LiveCounts) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
+    this.#requests = new Counter({ name: 'jarvis_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
+    this.#streams = new Counter({ name: 'jarvis_streams_total', help: 'Chat streams by outcome (end, cancelled, error, rejected)', labelNames: ['outcome'], registers });
+    this.#duration = new Histogram({ name: 'jarvis_stream_duration_seconds', help: 'Chat stream duration from stream_start to stream_end', labelNames: ['outcome'], buckets: DURATION_BUCKETS, registers });
+    this.#ttft = new Histogram({ name: 'jarvis_time_to_first_token_seconds', help: 'Time from stream_start to the first token written to the client', buckets: LATENCY_BUCKETS, registers });
+    this.#ttftAdded = new Histogram({
+      name: 'jarvis_added_first_token_latency_seconds',
+      help: "The part of time to first token that Jarvis adds on top of the provider's own (includes barge-in waits)",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#tokens = new Counter({ name: 'jarvis_tokens_relayed_total', help: 'Tokens relayed to clients (counted per event batch)', registers });
+    this.#cancellations = new Counter({ name: 'jarvis_cancellations_total', help: 'Cancelled streams by reason', labelNames: ['reason'], registers });
+    this.#flushes = new Counter({ name: 'jarvis_event_flushes_total', help: 'Token batch flushes by kind', labelNames: ['kind'], registers });
+    this.#eventsDropped = new Counter({ name: 'jarvis_events_dropped_total', help: 'Events not delivered because their subscriber was too slow and was disconnected', registers });
+    this.#subscribersDropped = new Counter({ name: 'jarvis_event_subscribers_dropped_total', help: 'Event subscribers disconnected, by reason', labelNames: ['reason'], registers });
+    const gauge = (name: string, help: string, read: (c: LiveCounts) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(live()));
+        },
+      });
+    gauge('jarvis_live_streams', 'Streams between stream_start and stream_end', (c) => c.streams);
+    gauge('jarvis_live_sessions', 'Sessions with a stream in flight', (c) => c.sessions);
+    gauge('jarvis_event_buffers', 'Token batches held for live streams', (c) => c.buffers);
+    gauge('jarvis_event_flush_timers', 'Pending batch flush timers', (c) => c.timers);
+    gauge('jarvis_event_subscribers', 'Connected /v1/events subscribers', (c) => c.subscribers);
+  }
+
+  request(route: string, method: string, status: number): void {
+    this.#requests.inc({ route, method, status: String(status) });
+  }
+
+  started(): void {}
+
+  firstToken(totalMs: number, providerMs: number): void {
+    this.#ttft.observe(totalMs / 1000);
+    this.#ttftAdded.observe(Math.max(0, totalMs - providerMs) / 1000);
+  }
+
+  ended(outcome: StreamOutcome['kind'], durationMs: number, _tokens: number, reason?: string): void {
+    this.#streams.inc({ outcome });
+    this.#duration.observe({ outcome }, durationMs / 1000);
+    if (reason) this.#cancellations.inc({ reason });
+  }
+
+  flushed(kind: string, tokens: number): void {
+    this.#flushes.inc({ kind });
+    this.#tokens.inc(tokens);
+  }
+
+  subscriberDropped(reason: string): void {
+    this.#subscribersDropped.inc({ reason });
+    this.#eventsDropped.inc();
+  }
+}
