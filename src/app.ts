@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import type { Cluster } from './cluster/index.js';
 import type { Config } from './config.js';
 import type { JarvisContext } from './context.js';
 import type { EventBus } from './events/event-bus.js';
@@ -27,9 +28,8 @@ import { LiveStreams } from './streams/live-streams.js';
 export interface JarvisDeps {
   config: Config;
   log: Logger;
-  /** Defaults to the in-process implementations; the Redis ones are passed in for a cluster. */
-  sessions?: SessionRegistry;
-  bus?: EventBus;
+  /** Redis-backed sessions and events for several instances; without it, everything is in-process. */
+  cluster?: Cluster | undefined;
 }
 
 export interface Jarvis {
@@ -45,14 +45,16 @@ const newRequestId = () => `req_${randomBytes(12).toString('hex')}`;
 
 export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const { config, log } = deps;
-  const bus = deps.bus ?? new LocalEventBus({ replay: config.events.replay });
+  const { cluster } = deps;
+  const bus: EventBus = cluster?.bus ?? new LocalEventBus({ replay: config.events.replay });
+  const sessions: SessionRegistry = cluster?.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs });
   // Metrics read the live counts at scrape time; the context they read is completed just below.
   const metrics = new Metrics(() => liveCounts(ctx));
   const ctx: JarvisContext = {
     config,
     log,
     providers: new ProviderRegistry(config),
-    sessions: deps.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs }),
+    sessions,
     bus,
     batcher: new TokenBatcher({
       flushMs: config.events.flushMs,
@@ -66,7 +68,12 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     keys: new ApiKeys(config.apiKeys),
     metrics,
     watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log }),
+    cluster,
   };
+  if (cluster) {
+    metrics.trackRedis(() => cluster.link.available);
+    cluster.onControlLatency((ms) => metrics.controlLatency(ms));
+  }
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -116,6 +123,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     ctx.heartbeat.close();
     ctx.watchdog.close();
     await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close()]);
+    await cluster?.close();
     log.info({}, 'shutdown_done');
   };
 

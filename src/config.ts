@@ -48,6 +48,17 @@ const ConfigSchema = Type.Object(
       policy: Type.Union(SESSION_POLICIES.map((p) => Type.Literal(p))),
       prevStreamWaitMs: Type.Integer({ minimum: 0 }),
     }),
+    redis: Type.Object({
+      /** Unset: in-process sessions and events (the embedded default). */
+      url: Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Null()]),
+      /** Start even when Redis is unreachable, run local, and join when it comes. */
+      optional: Type.Boolean(),
+      prefix: Type.String({ minLength: 1 }),
+      /** Lifetime of a session's ownership record; refreshed while its stream runs. */
+      sessionTtlMs: Type.Integer({ minimum: 100 }),
+    }),
+    /** This instance's name in Redis; random per process when unset. */
+    instanceId: Type.Union([Type.String({ pattern: '^[\\w.:-]{1,64}$' }), Type.Null()]),
     events: Type.Object({
       flushMs: Type.Integer({ minimum: 1 }),
       flushBytes: Type.Integer({ minimum: 1 }),
@@ -87,6 +98,8 @@ export function defaultConfig(): Config {
     upstreamIdleMs: 60_000,
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024 },
+    redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
+    instanceId: null,
   };
 }
 
@@ -98,6 +111,14 @@ function int(env: Env, name: string): number | undefined {
   const n = Number(raw);
   if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+function bool(env: Env, name: string): boolean | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be 1 or 0, got ${JSON.stringify(raw)}`);
 }
 
 function str(env: Env, name: string): string | undefined {
@@ -117,7 +138,9 @@ function readConfigFile(path: string): Partial<Config> {
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
     return parsed as Partial<Config>;
   } catch (err) {
-    throw new ConfigError(`cannot parse JARVIS_CONFIG file ${path}: ${(err as Error).message}`);
+    // YAML errors carry a multi-line code frame; the first line has the position and is what a one-line error keeps.
+    const reason = (err as Error).message.split('\n', 1)[0]!.replace(/:$/, '');
+    throw new ConfigError(`cannot parse JARVIS_CONFIG file ${path}: ${reason}`);
   }
 }
 
@@ -164,6 +187,13 @@ export function loadConfig(env: Env): Config {
     upstreamTimeoutMs: int(env, 'JARVIS_UPSTREAM_TIMEOUT_MS'),
     upstreamIdleMs: int(env, 'JARVIS_UPSTREAM_IDLE_MS'),
     sessions: { policy: str(env, 'JARVIS_SESSION_POLICY'), prevStreamWaitMs: int(env, 'JARVIS_PREV_STREAM_WAIT_MS') },
+    redis: {
+      url: str(env, 'REDIS_URL'),
+      optional: bool(env, 'JARVIS_REDIS_OPTIONAL'),
+      prefix: str(env, 'JARVIS_REDIS_PREFIX'),
+      sessionTtlMs: int(env, 'JARVIS_SESSION_TTL_MS'),
+    },
+    instanceId: str(env, 'JARVIS_INSTANCE_ID'),
     events: {
       flushMs: int(env, 'JARVIS_FLUSH_MS'),
       flushBytes: int(env, 'JARVIS_FLUSH_BYTES'),

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Cluster } from './cluster/index.js';
 import type { Config } from './config.js';
 import type { EventBus } from './events/event-bus.js';
 import type { TokenBatcher } from './events/token-batcher.js';
@@ -23,4 +24,5 @@ export interface JarvisContext {
   keys: ApiKeys;
   metrics: Metrics;
   watchdog: EventLoopWatchdog;
+  cluster?: Cluster | undefined;
 }

@@ -1,3 +1,4 @@
+import { createCluster, RedisUnavailableError, type Cluster } from './cluster/index.js';
 import { loadConfig, ConfigError } from './config.js';
 import { createJarvis } from './app.js';
 import { createLogger } from './observability/logger.js';
@@ -14,7 +15,18 @@ async function main(): Promise<void> {
     throw err;
   }
   const { logger, close } = createLogger(config.log);
-  const jarvis = await createJarvis({ config, log: logger });
+  let cluster: Cluster | undefined;
+  if (config.redis.url) {
+    try {
+      cluster = await createCluster(config, logger);
+    } catch (err) {
+      if (!(err instanceof RedisUnavailableError)) throw err;
+      process.stderr.write(`jarvis: ${err.message}\n`);
+      await close();
+      process.exit(2);
+    }
+  }
+  const jarvis = await createJarvis({ config, log: logger, cluster });
   const address = await jarvis.listen();
   logger.info({ address, default_model: config.defaultModel, log_file: config.log.file }, 'jarvis_listening');
 

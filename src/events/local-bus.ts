@@ -1,4 +1,5 @@
 import type { EventBus, Subscriber } from './event-bus.js';
+import { nextLocalId } from './event-id.js';
 import { ReplayRing } from './replay-ring.js';
 import { matches, type ChatEvent, type ChatEventType, type PublishedEvent, type StreamMeta } from './types.js';
 
@@ -6,12 +7,13 @@ import { matches, type ChatEvent, type ChatEventType, type PublishedEvent, type 
 export class LocalEventBus implements EventBus {
   readonly #subscribers = new Set<Subscriber>();
   readonly #ring: ReplayRing;
-  /** Ids start at the start time in microseconds, so a client's Last-Event-ID from before a restart stays below them. */
-  #seq: number;
+  /** Ids are anchored to the clock (see event-id.ts), so a Last-Event-ID from before a restart stays below them. */
+  #lastId = 0;
+  readonly #now: () => number;
 
   constructor(opts: { replay: number; now?: () => number }) {
     this.#ring = new ReplayRing(opts.replay);
-    this.#seq = (opts.now ?? Date.now)() * 1000;
+    this.#now = opts.now ?? Date.now;
   }
 
   get subscribers(): number {
@@ -19,7 +21,9 @@ export class LocalEventBus implements EventBus {
   }
 
   publish(meta: StreamMeta, type: ChatEventType, data: Record<string, unknown>): void {
-    const event: ChatEvent = { id: ++this.#seq, type, request_id: meta.request_id, session_id: meta.session_id, trace: meta.trace, ts: Date.now(), data };
+    const ts = this.#now();
+    this.#lastId = nextLocalId(this.#lastId, ts);
+    const event: ChatEvent = { id: this.#lastId, type, request_id: meta.request_id, session_id: meta.session_id, trace: meta.trace, ts, data };
     const published: PublishedEvent = { event, owner: meta.owner, json: JSON.stringify(event) };
     this.#ring.push(published);
     for (const sub of this.#subscribers) if (matches(sub.filter, published)) sub.deliver(published);

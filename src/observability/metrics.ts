@@ -28,6 +28,7 @@ export class Metrics implements StreamObserver {
   readonly #flushes: Counter<'kind'>;
   readonly #eventsDropped: Counter;
   readonly #subscribersDropped: Counter<'reason'>;
+  readonly #controlLatency: Histogram;
 
   constructor(live: () => LiveCounts) {
     const registers = [this.registry];
@@ -47,6 +48,12 @@ export class Metrics implements StreamObserver {
     this.#flushes = new Counter({ name: 'jarvis_event_flushes_total', help: 'Token batch flushes by kind', labelNames: ['kind'], registers });
     this.#eventsDropped = new Counter({ name: 'jarvis_events_dropped_total', help: 'Events not delivered because their subscriber was too slow and was disconnected', registers });
     this.#subscribersDropped = new Counter({ name: 'jarvis_event_subscribers_dropped_total', help: 'Event subscribers disconnected, by reason', labelNames: ['reason'], registers });
+    this.#controlLatency = new Histogram({
+      name: 'jarvis_redis_control_latency_seconds',
+      help: 'Cross-instance control round trip: cancel request sent to the owning instance until its answer (after cleanup)',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
     const gauge = (name: string, help: string, read: (c: LiveCounts) => number) =>
       new Gauge({
         name,
@@ -83,6 +90,22 @@ export class Metrics implements StreamObserver {
   flushed(kind: string, tokens: number): void {
     this.#flushes.inc({ kind });
     this.#tokens.inc(tokens);
+  }
+
+  /** Exposes jarvis_redis_up (1 linked, 0 degraded); only instances configured with Redis have it. */
+  trackRedis(available: () => boolean): void {
+    new Gauge({
+      name: 'jarvis_redis_up',
+      help: 'Whether the Redis link is up (0: sessions and events degraded to this instance)',
+      registers: [this.registry],
+      collect() {
+        this.set(available() ? 1 : 0);
+      },
+    });
+  }
+
+  controlLatency(ms: number): void {
+    this.#controlLatency.observe(ms / 1000);
   }
 
   subscriberDropped(reason: string): void {

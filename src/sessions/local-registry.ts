@@ -2,15 +2,26 @@ import { JarvisError } from '../errors.js';
 import type { SessionClaim, SessionLease, SessionRegistry } from './session-registry.js';
 import { waitBounded } from './wait.js';
 
-interface Holder {
-  claim: SessionClaim;
-  released: Promise<void>;
-  release: () => void;
+export interface Holder {
+  readonly claim: SessionClaim;
+  /** Resolves when the holder's stream has cleaned up and released the session. */
+  readonly released: Promise<void>;
+}
+
+interface Registered {
+  lease: SessionLease;
+  /** The streams this session already had when the claim arrived. */
+  previous: Holder[];
+}
+
+export function sessionBusy(claim: SessionClaim): JarvisError {
+  return new JarvisError('JARVIS_ERR_SESSION_BUSY', `Session ${claim.sessionId} already has a stream in flight.`, { param: 'X-Session-Id' });
 }
 
 /** Barge-in within one process. State is this object's own; tests run several registries side by side. */
 export class LocalSessionRegistry implements SessionRegistry {
   readonly #sessions = new Map<string, Set<Holder>>();
+  readonly #byRequest = new Map<string, Holder>();
   readonly #prevWaitMs: number;
 
   constructor(opts: { prevStreamWaitMs: number }) {
@@ -22,28 +33,10 @@ export class LocalSessionRegistry implements SessionRegistry {
   }
 
   async acquire(claim: SessionClaim): Promise<SessionLease> {
-    const holders = this.#sessions.get(claim.sessionKey) ?? new Set<Holder>();
-    const previous = [...holders];
-    if (claim.policy === 'reject' && previous.length > 0) {
-      throw new JarvisError('JARVIS_ERR_SESSION_BUSY', `session ${claim.sessionKey.slice(claim.sessionKey.indexOf('/') + 1)} already has a stream in flight`, { param: 'X-Session-Id' });
-    }
-
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    const holder: Holder = { claim, released, release };
-    holders.add(holder);
-    this.#sessions.set(claim.sessionKey, holders);
-    const lease: SessionLease = {
-      release: () => {
-        holders.delete(holder);
-        if (holders.size === 0 && this.#sessions.get(claim.sessionKey) === holders) this.#sessions.delete(claim.sessionKey);
-        release();
-      },
-    };
-
+    const { lease, previous } = this.register(claim);
     if (previous.length === 0 || claim.policy === 'parallel') return lease;
     try {
-      await this.#waitFor(claim, previous);
+      await this.settle(claim, previous);
     } catch (err) {
       lease.release();
       throw err;
@@ -51,7 +44,37 @@ export class LocalSessionRegistry implements SessionRegistry {
     return lease;
   }
 
-  async #waitFor(claim: SessionClaim, previous: Holder[]): Promise<void> {
+  /**
+   * Records the stream as a holder of its session, synchronously, so that from now on it can be found and
+   * cancelled. Throws session_busy for policy `reject` when the session is taken.
+   */
+  register(claim: SessionClaim): Registered {
+    const holders = this.#sessions.get(claim.sessionKey) ?? new Set<Holder>();
+    const previous = [...holders];
+    if (claim.policy === 'reject' && previous.length > 0) throw sessionBusy(claim);
+
+    let resolve!: () => void;
+    const holder: Holder = { claim, released: new Promise<void>((r) => (resolve = r)) };
+    holders.add(holder);
+    this.#sessions.set(claim.sessionKey, holders);
+    this.#byRequest.set(claim.requestId, holder);
+    let released = false;
+    const lease: SessionLease = {
+      release: () => {
+        if (released) return;
+        released = true;
+        holders.delete(holder);
+        this.#byRequest.delete(claim.requestId);
+        if (holders.size === 0 && this.#sessions.get(claim.sessionKey) === holders) this.#sessions.delete(claim.sessionKey);
+        resolve();
+      },
+    };
+    return { lease, previous };
+  }
+
+  /** Applies the policy to the previous holders: cancel them (or not) and wait for their cleanup. */
+  async settle(claim: SessionClaim, previous: Holder[]): Promise<void> {
+    if (previous.length === 0 || claim.policy === 'parallel') return;
     const { log, trace } = claim;
     const prev = previous.map((h) => h.claim.requestId).join(',');
     const started = performance.now();
@@ -63,6 +86,11 @@ export class LocalSessionRegistry implements SessionRegistry {
     const waited_ms = Math.round(performance.now() - started);
     if (clean) log.info({ trace, prev, waited_ms }, 'prev_stream_finished_cleanly');
     else log.warn({ trace, prev, waited_ms }, 'prev_stream_wait_timeout');
+  }
+
+  /** The live stream with this request id, if it runs here. */
+  find(requestId: string): Holder | undefined {
+    return this.#byRequest.get(requestId);
   }
 
   async close(): Promise<void> {}

@@ -4,7 +4,10 @@ import type { CancelReason } from '../errors.js';
 
 /** A stream as the session registry sees it: something it can cancel and whose cleanup it can wait for. */
 export interface SessionClaim {
+  /** The registry's key: the client's session id namespaced by API key. */
   sessionKey: string;
+  /** The session id as the client sent it (for messages). */
+  sessionId: string;
   requestId: string;
   trace: string;
   policy: SessionPolicy;

@@ -92,6 +92,7 @@ export class ChatStream {
       try {
         lease = await sessions.acquire({
           sessionKey: this.#spec.sessionKey,
+          sessionId: meta.session_id,
           requestId: meta.request_id,
           trace: meta.trace,
           policy: this.#spec.policy,

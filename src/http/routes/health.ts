@@ -14,7 +14,12 @@ export function liveCounts(ctx: JarvisContext) {
 
 export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
   const startedAt = Date.now();
-  app.get('/healthz', async () => ({ status: 'ok', uptime_s: Math.round((Date.now() - startedAt) / 1000), ...liveCounts(ctx) }));
+  app.get('/healthz', async () => ({
+    status: 'ok',
+    uptime_s: Math.round((Date.now() - startedAt) / 1000),
+    ...liveCounts(ctx),
+    redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
+  }));
 
   app.get('/readyz', async (request, reply) => {
     const providers = await ctx.providers.readiness(AbortSignal.timeout(3000));

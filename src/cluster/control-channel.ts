@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RedisLink } from './redis-link.js';
+
+export type ControlOp = 'cancel' | 'await';
+
+interface ControlRequest {
+  id: string;
+  op: ControlOp;
+  requestId: string;
+  from: string;
+}
+interface ControlReply {
+  re: string;
+  done: boolean;
+}
+
+/**
+ * Asks another instance to cancel (or just report the end of) one of its streams, and waits for its answer,
+ * which it sends only once that stream's cleanup has completed. Redis pub/sub, one channel per instance.
+ */
+export class ControlChannel {
+  readonly #link: RedisLink;
+  readonly #instanceId: string;
+  readonly #pending = new Map<string, (done: boolean) => void>();
+  readonly #channel: string;
+  readonly #log: Logger;
+  readonly #onLatency: ((ms: number) => void) | undefined;
+
+  constructor(opts: {
+    link: RedisLink;
+    instanceId: string;
+    log: Logger;
+    /** Cancels or awaits a local stream; resolves once it has cleaned up (true) or was not found (true). */
+    handle: (op: ControlOp, requestId: string) => Promise<boolean>;
+    onLatency?: (ms: number) => void;
+  }) {
+    this.#link = opts.link;
+    this.#instanceId = opts.instanceId;
+    this.#log = opts.log;
+    this.#onLatency = opts.onLatency;
+    this.#channel = opts.link.key('ctl', opts.instanceId);
+    opts.link.sub.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      let msg: ControlRequest & ControlReply;
+      try {
+        msg = JSON.parse(message) as ControlRequest & ControlReply;
+      } catch {
+        return;
+      }
+      if (typeof msg.re === 'string') {
+        const resolve = this.#pending.get(msg.re);
+        if (resolve) resolve(msg.done);
+        return;
+      }
+      if (typeof msg.id !== 'string' || typeof msg.requestId !== 'string' || typeof msg.from !== 'string') return;
+      void opts.handle(msg.op === 'await' ? 'await' : 'cancel', msg.requestId).then(
+        (done) => this.#publish(this.#link.key('ctl', msg.from), { re: msg.id, done }),
+        () => this.#publish(this.#link.key('ctl', msg.from), { re: msg.id, done: false }),
+      );
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.#link.sub.subscribe(this.#channel);
+  }
+
+  #publish(channel: string, msg: ControlRequest | ControlReply): void {
+    this.#link.cmd.publish(channel, JSON.stringify(msg)).catch((err: unknown) => {
+      this.#log.warn({ err, channel }, 'control_publish_failed');
+    });
+  }
+
+  /**
+   * Resolves true when `instance` reports the stream done, false when `ms` passes first (or Redis is away);
+   * rejects with the signal's reason if `signal` aborts.
+   */
+  request(instance: string, op: ControlOp, requestId: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    const id = randomBytes(8).toString('hex');
+    const sent = performance.now();
+    return new Promise<boolean>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (fn: () => void) => {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => reject(signal.reason as Error));
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (Number.isFinite(ms)) timer = setTimeout(() => finish(() => resolve(false)), ms);
+      this.#pending.set(id, (done) =>
+        finish(() => {
+          this.#onLatency?.(performance.now() - sent);
+          resolve(done);
+        }),
+      );
+      this.#link.cmd
+        .publish(this.#link.key('ctl', instance), JSON.stringify({ id, op, requestId, from: this.#instanceId } satisfies ControlRequest))
+        .then((receivers) => {
+          // Nobody subscribed: that instance is gone, so its stream is too.
+          if (receivers === 0) finish(() => resolve(true));
+        })
+        .catch(() => finish(() => resolve(false)));
+    });
+  }
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+}

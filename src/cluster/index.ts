@@ -1,0 +1,77 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { RedisEventBus } from '../events/redis-bus.js';
+import { RedisSessionRegistry } from '../sessions/redis-registry.js';
+import { RedisLink } from './redis-link.js';
+
+export interface Cluster {
+  instanceId: string;
+  link: RedisLink;
+  sessions: RedisSessionRegistry;
+  bus: RedisEventBus;
+  /** Control round trips (ask another instance, get its answer), for /metrics. */
+  onControlLatency(listener: (ms: number) => void): void;
+  close(): Promise<void>;
+}
+
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
+/**
+ * The Redis-backed session registry and event bus for running several instances. Throws
+ * RedisUnavailableError when Redis cannot be reached at start, unless `redis.optional`.
+ */
+export async function createCluster(config: Config, log: Logger): Promise<Cluster> {
+  const url = config.redis.url;
+  if (!url) throw new Error('createCluster needs redis.url');
+  const instanceId = config.instanceId ?? `inst_${randomBytes(4).toString('hex')}`;
+  const link = new RedisLink({ url, prefix: config.redis.prefix, log });
+  const latencyListeners: ((ms: number) => void)[] = [];
+  const sessions = new RedisSessionRegistry({
+    link,
+    instanceId,
+    ttlMs: config.redis.sessionTtlMs,
+    prevStreamWaitMs: config.sessions.prevStreamWaitMs,
+    log,
+    onControlLatency: (ms) => latencyListeners.forEach((l) => l(ms)),
+  });
+  const bus = new RedisEventBus({ link, replay: config.events.replay, log });
+
+  try {
+    await link.connect();
+  } catch (err) {
+    if (!config.redis.optional) {
+      await link.close();
+      throw new RedisUnavailableError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message} (set JARVIS_REDIS_OPTIONAL=1 to start without it)`);
+    }
+    link.connectInBackground();
+  }
+  // SUBSCRIBE queues until the subscriber connection is up, so this does not wait for Redis.
+  void sessions.start().catch(() => {});
+  bus.start();
+  log.info({ instance: instanceId, redis: redactUrl(url), state: link.state }, 'cluster_joined');
+
+  return {
+    instanceId,
+    link,
+    sessions,
+    bus,
+    onControlLatency: (l) => latencyListeners.push(l),
+    async close() {
+      await Promise.all([sessions.close(), bus.close()]);
+      await link.close();
+    },
+  };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://?';
+  }
+}

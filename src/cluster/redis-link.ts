@@ -1,0 +1,107 @@
+import { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+
+export interface RedisLinkOptions {
+  url: string;
+  /** Every key and channel starts with this, so several deployments (and test runs) share one Redis. */
+  prefix: string;
+  log: Logger;
+}
+
+export type LinkState = 'up' | 'down';
+
+/**
+ * The connections to Redis and whether it is usable right now. Commands fail fast while Redis is away
+ * (no offline queue, a short command timeout), so a lost Redis degrades Jarvis to local behaviour instead of
+ * hanging requests; ioredis reconnects by itself and the link logs the way back.
+ */
+export class RedisLink extends EventEmitter {
+  readonly prefix: string;
+  /** Commands: claims, publishes, XADD, XRANGE. */
+  readonly cmd: Redis;
+  /** Pub/sub subscriber for the control channel (a subscribed connection can run nothing else). */
+  readonly sub: Redis;
+  /** Blocking XREAD for the event stream. */
+  readonly reader: Redis;
+  #state: LinkState = 'down';
+  #everUp = false;
+  readonly #log: Logger;
+
+  constructor(opts: RedisLinkOptions) {
+    super();
+    this.prefix = opts.prefix;
+    this.#log = opts.log;
+    const base: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 1000,
+      connectTimeout: 2000,
+      // Keep trying forever, at most every 2 s: Redis coming back is the normal way out of degraded mode.
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+    };
+    this.cmd = new Redis(opts.url, { ...base, connectionName: 'jarvis-cmd' });
+    // The subscriber must queue its SUBSCRIBE until connected, and ioredis re-subscribes after a reconnect.
+    // (maxRetriesPerRequest null: a command waits for the connection rather than failing while Redis is away.)
+    const waiting: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
+    this.sub = new Redis(opts.url, { ...waiting, connectionName: 'jarvis-sub' });
+    // A blocking read must not time out client-side.
+    this.reader = new Redis(opts.url, { ...waiting, connectionName: 'jarvis-reader' });
+    for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
+    this.cmd.on('ready', () => this.#set('up'));
+    this.cmd.on('close', () => this.#set('down'));
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  get available(): boolean {
+    return this.#state === 'up';
+  }
+
+  key(...parts: string[]): string {
+    return this.prefix + parts.join(':');
+  }
+
+  #set(state: LinkState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    if (state === 'up') {
+      if (this.#everUp) this.#log.info({}, 'redis_recovered');
+      this.#everUp = true;
+    } else {
+      this.#log.warn({}, 'redis_unavailable');
+    }
+    this.emit(state);
+  }
+
+  /** Connects all three connections; rejects if Redis cannot be reached within `timeoutMs`. */
+  async connect(timeoutMs = 3000): Promise<void> {
+    const attempt = Promise.all([this.cmd.connect(), this.sub.connect(), this.reader.connect()]);
+    attempt.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        attempt,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Starts connecting and returns at once; the link comes up whenever Redis does (JARVIS_REDIS_OPTIONAL). */
+  connectInBackground(): void {
+    for (const c of [this.cmd, this.sub, this.reader]) c.connect().catch(() => {});
+    this.#log.warn({}, 'redis_unavailable');
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+    await Promise.all([this.cmd, this.sub, this.reader].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
