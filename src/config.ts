@@ -108,7 +108,8 @@ type Env = Record<string, string | undefined>;
 function int(env: Env, name: string): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
+  // Number(' ') is 0: a blank PORT would silently bind a random port.
+  const n = raw.trim() === '' ? NaN : Number(raw);
   if (!Number.isFinite(n)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return n;
 }

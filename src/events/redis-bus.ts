@@ -32,7 +32,7 @@ export class RedisEventBus implements EventBus {
   #lastStreamId = '$';
   #lastId = 0;
   #closed = false;
-  #loop: Promise<void> | undefined;
+  #started = false;
   readonly #wake = new AbortController();
 
   constructor(opts: { link: RedisLink; replay: number; log: Logger }) {
@@ -48,7 +48,9 @@ export class RedisEventBus implements EventBus {
   }
 
   start(): void {
-    this.#loop ??= this.#readLoop();
+    if (this.#started) return;
+    this.#started = true;
+    void this.#readLoop();
   }
 
   publish(meta: StreamMeta, type: ChatEventType, data: Record<string, unknown>): void {

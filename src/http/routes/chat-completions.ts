@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_POLICIES, type SessionPolicy } from '../../config.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
@@ -21,6 +21,22 @@ function traceOf(request: FastifyRequest): string {
   return given && /^[\w.:-]{1,128}$/.test(given) ? given : randomBytes(6).toString('hex');
 }
 
+/**
+ * A keep-alive connection whose stream ends while the server is closing would otherwise stay open until the
+ * client's idle timeout (Fastify only closes connections idle at the moment close() begins), holding shutdown
+ * up long after the last stream. Checked when the response finishes, so this stays race-free: a response done
+ * before close() began leaves an idle connection that close() itself closes.
+ */
+function closeConnectionIfServerClosing(app: FastifyInstance, reply: FastifyReply): void {
+  const socket = reply.raw.socket;
+  if (!socket) return;
+  const done = () => {
+    if (!app.server.listening) socket.destroySoon();
+  };
+  if (reply.raw.writableFinished) done();
+  else reply.raw.once('finish', done);
+}
+
 function sessionOf(request: FastifyRequest): string | undefined {
   const id = header(request, 'x-session-id');
   if (id === undefined) return undefined;
@@ -40,7 +56,15 @@ function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPoli
 }
 
 export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
-  app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', { schema: { body: ChatCompletionRequest } }, async (request, reply) => {
+  const opts = {
+    schema: { body: ChatCompletionRequest },
+    // A POST with neither content nor Content-Type (`curl -X POST`) is never parsed, so it would reach validation
+    // as "body must be object"; it is the same empty body as one sent with a Content-Type, and gets the same error.
+    preValidation: async (request: FastifyRequest) => {
+      if (request.body === undefined) throw new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is empty; expected a JSON object.');
+    },
+  };
+  app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', opts, async (request, reply) => {
     const shedAbove = ctx.config.shedEventLoopDelayMs;
     if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
       throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
@@ -60,8 +84,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request), owner };
     const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
 
-    // The stream is created before its sink can call back into it; `cancel` only runs after construction.
-    let stream: ChatStream | undefined;
+    // The sink is created before the stream it calls back into; `onOverflow` only runs once the stream exists.
     const sink =
       body.stream === true
         ? new SseChatSink(reply, {
@@ -69,10 +92,10 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
             includeUsage: body.stream_options?.include_usage === true,
             heartbeat: ctx.heartbeat,
             maxBufferedBytes: ctx.config.maxClientBufferBytes,
-            onOverflow: () => stream?.cancel('client_backpressure'),
+            onOverflow: () => stream.cancel('client_backpressure'),
           })
         : new JsonChatSink(reply, sinkOpts);
-    stream = new ChatStream(
+    const stream = new ChatStream(
       { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics },
       { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
       sink,
@@ -85,6 +108,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
       await stream.run();
     } finally {
       reply.raw.removeListener('close', onClose);
+      closeConnectionIfServerClosing(app, reply);
     }
     return reply;
   });

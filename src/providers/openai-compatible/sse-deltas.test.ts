@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { JarvisError } from '../../errors.js';
+import type { Delta } from '../provider.js';
+import { parseUpstreamStream } from './sse-deltas.js';
+
+const chunk = (choice: object | null, extra: object = {}) =>
+  `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: choice ? [{ index: 0, ...choice }] : [], ...extra })}\n\n`;
+const token = (content: string) => chunk({ delta: { content }, finish_reason: null });
+const ROLE = chunk({ delta: { role: 'assistant', content: '' }, finish_reason: null });
+const STOP = chunk({ delta: {}, finish_reason: 'stop' });
+const USAGE = chunk(null, { usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
+const DONE = 'data: [DONE]\n\n';
+
+async function* body(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
+  for (const p of parts) yield typeof p === 'string' ? Buffer.from(p) : p;
+}
+
+/** Every delta until the stream ends, and how it ended. */
+async function run(source: AsyncIterable<Buffer>, signal = new AbortController().signal): Promise<{ deltas: Delta[]; error?: unknown }> {
+  const deltas: Delta[] = [];
+  try {
+    for await (const d of parseUpstreamStream(source, signal)) deltas.push(d);
+    return { deltas };
+  } catch (error) {
+    return { deltas, error };
+  }
+}
+
+const streamError = expect.objectContaining({ name: 'JarvisError', code: 'upstream_stream_error', status: 502 });
+
+describe('parseUpstreamStream', () => {
+  it('turns a well-formed stream into text, finish and usage deltas, skipping the empty role chunk', async () => {
+    const { deltas, error } = await run(body(ROLE, token('Hel'), token('lo'), STOP, USAGE, DONE));
+    expect(error).toBeUndefined();
+    expect(deltas).toEqual([
+      { type: 'text', text: 'Hel' },
+      { type: 'text', text: 'lo' },
+      { type: 'finish', reason: 'stop' },
+      { type: 'usage', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
+    ]);
+  });
+
+  it('reassembles events and UTF-8 characters split across network reads', async () => {
+    const wire = Buffer.from(ROLE + token('héllo ✓') + token('🙂') + STOP + DONE);
+    const bytes = [...wire].map((b) => Buffer.from([b]));
+    const { deltas, error } = await run(body(...bytes));
+    expect(error).toBeUndefined();
+    expect(deltas.filter((d) => d.type === 'text').map((d) => (d as { text: string }).text)).toEqual(['héllo ✓', '🙂']);
+  });
+
+  it('accepts CRLF line endings and comment lines', async () => {
+    const { deltas, error } = await run(body(': keep-alive\r\n\r\n', token('a').replaceAll('\n', '\r\n'), STOP, DONE));
+    expect(error).toBeUndefined();
+    expect(deltas[0]).toEqual({ type: 'text', text: 'a' });
+  });
+
+  it('relays non-text deltas (tool calls) as they are', async () => {
+    const toolCall = { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] };
+    const { deltas } = await run(body(chunk({ delta: { role: 'assistant', content: null, ...toolCall }, finish_reason: null }), chunk({ delta: {}, finish_reason: 'tool_calls' }), DONE));
+    expect(deltas).toEqual([
+      { type: 'delta', delta: toolCall },
+      { type: 'finish', reason: 'tool_calls' },
+    ]);
+  });
+
+  it('ignores a null usage and chunks without choices', async () => {
+    const { deltas, error } = await run(body(chunk(null, { usage: null }), token('x'), DONE));
+    expect(error).toBeUndefined();
+    expect(deltas).toEqual([{ type: 'text', text: 'x' }]);
+  });
+
+  it('ends at [DONE] and ignores anything after it', async () => {
+    const { deltas, error } = await run(body(token('a') + DONE + token('late') + 'data: {broken\n\n'));
+    expect(error).toBeUndefined();
+    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
+  });
+
+  it('fails on a malformed event, after the deltas before it', async () => {
+    const { deltas, error } = await run(body(token('a'), 'data: {not json\n\n', token('b'), DONE));
+    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
+    expect(error).toBeInstanceOf(JarvisError);
+    expect(error).toEqual(streamError);
+  });
+
+  it('fails on an error event, with the upstream message', async () => {
+    const { deltas, error } = await run(body(token('a'), 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n', DONE));
+    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
+    expect(error).toEqual(streamError);
+    expect((error as Error).message).toContain('overloaded');
+  });
+
+  it('fails when the body ends without [DONE], even after a finish_reason', async () => {
+    const { deltas, error } = await run(body(token('a'), STOP));
+    expect(deltas).toEqual([
+      { type: 'text', text: 'a' },
+      { type: 'finish', reason: 'stop' },
+    ]);
+    expect(error).toEqual(streamError);
+    expect((error as Error).message).toMatch(/\[DONE\]/);
+  });
+
+  it('fails on an empty body', async () => {
+    expect((await run(body())).error).toEqual(streamError);
+  });
+
+  it('stops with the abort reason once its signal is aborted', async () => {
+    const ac = new AbortController();
+    const reason = new Error('cancelled by test');
+    async function* endless(): AsyncGenerator<Buffer> {
+      for (let i = 0; ; i++) {
+        if (i === 2) ac.abort(reason);
+        yield Buffer.from(token(String(i)));
+      }
+    }
+    const { deltas, error } = await run(endless(), ac.signal);
+    expect(error).toBe(reason);
+    expect(deltas.length).toBeLessThanOrEqual(3);
+  });
+});

@@ -1,0 +1,157 @@
+// Upstream failures before and during a stream: the client always gets a coded error and a stream that ends.
+import OpenAI, { APIError } from 'openai';
+import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chunksOf, closedPort, postChat, textOf, user, waitForIdle } from './support/chat.js';
+import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+
+const fast = { simulator: { tokensPerSec: 2000, ttftMs: 0 } };
+const through = (baseUrl: string) => ({ ...fast, upstreams: [{ name: 'mock', baseUrl, models: ['*'] }], defaultModel: 'mock-model' });
+const ask = (mock: MockKnobs, stream: boolean) => ({ messages: user('hello there'), stream, mock });
+
+async function errorOf(res: Response) {
+  const body = (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } };
+  expect(Object.keys(body.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  return body.error;
+}
+
+let mock: MockUpstream;
+let jarvis: TestJarvis;
+
+beforeAll(async () => {
+  mock = await startMockUpstream();
+  jarvis = await startJarvis(through(mock.url));
+});
+afterAll(async () => {
+  await jarvis.close();
+  await mock.close();
+});
+
+describe('an upstream error status before the first token', () => {
+  it.each([
+    { upstream: 429, status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' },
+    { upstream: 400, status: 400, type: 'invalid_request_error', code: 'mock_400' },
+    { upstream: 500, status: 502, type: 'api_error', code: 'upstream_error' },
+    { upstream: 503, status: 502, type: 'api_error', code: 'upstream_error' },
+  ])('upstream $upstream → client $status $code', async ({ upstream, status, type, code }) => {
+    for (const stream of [true, false]) {
+      const res = await postChat(jarvis.url, ask({ status: upstream }, stream));
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.headers.get('x-request-id')).toMatch(/^req_/);
+      expect(await errorOf(res)).toMatchObject({ type, code });
+    }
+  });
+
+  it("passes a 429's Retry-After through", async () => {
+    const res = await postChat(jarvis.url, ask({ status: 429 }, true));
+    expect(res.headers.get('retry-after')).toBe('1');
+    await res.arrayBuffer();
+  });
+
+  it('reaches the openai SDK as its typed error', async () => {
+    const client = new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const create = (mockKnobs: MockKnobs) => client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: mockKnobs } as ChatCompletionCreateParamsStreaming);
+    await expect(create({ status: 429 })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(create({ status: 400 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(create({ status: 503 })).rejects.toMatchObject({ status: 502, code: 'upstream_error' });
+  });
+});
+
+describe('an upstream that breaks mid-stream', () => {
+  const CASES: { name: string; knobs: MockKnobs; text: string }[] = [
+    { name: 'dies (failAfter)', knobs: { tokens: 5, failAfter: 3 }, text: 'tok0 tok1 tok2 ' },
+    { name: 'sends an error event (errorAfter)', knobs: { tokens: 5, errorAfter: 3 }, text: 'tok0 tok1 tok2 ' },
+    { name: 'sends malformed SSE (malformedAfter)', knobs: { tokens: 5, malformedAfter: 3 }, text: 'tok0 tok1 tok2 ' },
+    { name: 'ends without [DONE] (noDone)', knobs: { tokens: 5, noDone: true }, text: 'tok0 tok1 tok2 tok3 tok4 ' },
+  ];
+
+  it.each(CASES)('$name: the client gets the tokens so far, an error event, then [DONE]', async ({ knobs, text }) => {
+    const res = await postChat(jarvis.url, ask(knobs, true));
+    expect(res.status).toBe(200);
+    const chunks = chunksOf(await readSse(res));
+    const last = chunks.at(-1)!;
+    expect(Object.keys(last)).toEqual(['error']);
+    expect(last.error).toMatchObject({ type: 'api_error', code: 'upstream_stream_error', param: null, message: expect.stringMatching(/\S/) });
+    const tokens = chunks.slice(0, -1);
+    expect(tokens[0]!.choices[0]!.delta.role).toBe('assistant');
+    expect(textOf(tokens)).toBe(text);
+    // An error is not a normal ending: no finish_reason is claimed.
+    expect(tokens.every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
+    await waitForIdle(jarvis.url);
+  });
+
+  it.each(CASES)('$name: the openai SDK loop throws an APIError after the tokens so far', async ({ knobs, text }) => {
+    const client = new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const stream = await client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: knobs } as ChatCompletionCreateParamsStreaming);
+    let received = '';
+    const consume = async () => {
+      for await (const chunk of stream) received += chunk.choices[0]?.delta.content ?? '';
+    };
+    const err: unknown = await consume().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect(err).toMatchObject({ type: 'api_error', code: 'upstream_stream_error' });
+    expect(received).toBe(text);
+  });
+});
+
+describe('an unreachable upstream', () => {
+  let down: TestJarvis;
+  beforeAll(async () => {
+    down = await startJarvis(through(`http://127.0.0.1:${await closedPort()}/v1`));
+  });
+  afterAll(() => down.close());
+
+  it('is a 502 upstream_unreachable, streaming or not', async () => {
+    for (const stream of [true, false]) {
+      const res = await postChat(down.url, ask({}, stream));
+      expect(res.status).toBe(502);
+      expect(await errorOf(res)).toMatchObject({ type: 'api_error', code: 'upstream_unreachable' });
+    }
+    await waitForIdle(down.url);
+  });
+
+  it('makes /readyz 503, while the simulator still serves', async () => {
+    const res = await fetch(`${down.url}/readyz`);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ status: 'not_ready', providers: expect.arrayContaining([expect.objectContaining({ id: 'upstream:mock', ready: false })]) });
+    expect((await postChat(down.url, { model: 'jarvis-sim', messages: user('hi') })).status).toBe(200);
+  });
+});
+
+it('/readyz is 200 while the upstream is up', async () => {
+  const res = await fetch(`${jarvis.url}/readyz`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toMatchObject({ status: 'ready', providers: expect.arrayContaining([{ id: 'upstream:mock', ready: true }]) });
+});
+
+describe('an upstream slower than its configured timeouts', () => {
+  let slow: TestJarvis;
+  beforeAll(async () => {
+    slow = await startJarvis({ ...through(mock.url), upstreamTimeoutMs: 200, upstreamIdleMs: 200 });
+  });
+  afterAll(() => slow.close());
+
+  it('to send headers is a 504 upstream_timeout, and the upstream request is released', async () => {
+    const res = await postChat(slow.url, ask({ headersDelayMs: 30_000 }, true));
+    expect(res.status).toBe(504);
+    expect(await errorOf(res)).toMatchObject({ type: 'api_error', code: 'upstream_timeout' });
+    const rec = mock.requests.find((r) => r.body.mock?.headersDelayMs === 30_000)!;
+    await rec.closed;
+    expect(rec.clientClosed).toBe(true);
+    await waitForIdle(slow.url);
+  });
+
+  it('to send the next token ends the stream with upstream_idle_timeout and [DONE]', async () => {
+    const res = await postChat(slow.url, ask({ tokens: 5, stallAfter: 2 }, true));
+    expect(res.status).toBe(200);
+    const chunks = chunksOf(await readSse(res));
+    expect(textOf(chunks.slice(0, -1))).toBe('tok0 tok1 ');
+    expect(chunks.at(-1)).toEqual({ error: expect.objectContaining({ type: 'api_error', code: 'upstream_idle_timeout' }) });
+    const rec = mock.requests.find((r) => r.body.mock?.stallAfter === 2)!;
+    await rec.closed;
+    expect(rec.clientClosed).toBe(true);
+    await waitForIdle(slow.url);
+  });
+});
