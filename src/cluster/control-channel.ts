@@ -4,6 +4,8 @@ import type { RedisLink } from './redis-link.js';
 
 export type ControlOp = 'cancel' | 'await';
 
+const RESEND_MS = 50;
+
 interface ControlRequest {
   id: string;
   op: ControlOp;
@@ -96,13 +98,20 @@ export class ControlChannel {
           resolve(done);
         }),
       );
-      this.#link.cmd
-        .publish(this.#link.key('ctl', instance), JSON.stringify({ id, op, requestId, from: this.#instanceId } satisfies ControlRequest))
-        .then((receivers) => {
-          // Nobody subscribed: that instance is gone, so its stream is too.
-          if (receivers === 0) finish(() => resolve(true));
-        })
-        .catch(() => finish(() => resolve(false)));
+      const message = JSON.stringify({ id, op, requestId, from: this.#instanceId } satisfies ControlRequest);
+      const send = (): void => {
+        this.#link.cmd
+          .publish(this.#link.key('ctl', instance), message)
+          .then(async (receivers) => {
+            if (receivers > 0 || !this.#pending.has(id)) return;
+            // Nobody heard it. A dead instance's liveness key has expired: its stream is gone, no need to wait.
+            // A live one is only reconnecting its subscriber: say it again until it hears or the bound passes.
+            if ((await this.#link.cmd.exists(this.#link.key('instance', instance))) === 0) finish(() => resolve(true));
+            else if (this.#pending.has(id)) setTimeout(send, RESEND_MS).unref();
+          })
+          .catch(() => finish(() => resolve(false)));
+      };
+      send();
     });
   }
 

@@ -25,7 +25,10 @@ export class RedisLink extends EventEmitter {
   /** Blocking XREAD for the event stream. */
   readonly reader: Redis;
   #state: LinkState = 'down';
-  #everUp = false;
+  /** redis_unavailable has been logged: the next 'up' is a recovery, and is logged as one. */
+  #reportedDown = false;
+  /** close() has begun: our own connections closing is not Redis becoming unavailable. */
+  #closing = false;
   readonly #log: Logger;
 
   constructor(opts: RedisLinkOptions) {
@@ -68,13 +71,19 @@ export class RedisLink extends EventEmitter {
   #set(state: LinkState): void {
     if (state === this.#state) return;
     this.#state = state;
+    if (this.#closing) return;
     if (state === 'up') {
-      if (this.#everUp) this.#log.info({}, 'redis_recovered');
-      this.#everUp = true;
+      if (this.#reportedDown) this.#log.info({}, 'redis_recovered');
+      this.#reportedDown = false;
     } else {
-      this.#log.warn({}, 'redis_unavailable');
+      this.#reportUnavailable();
     }
     this.emit(state);
+  }
+
+  #reportUnavailable(): void {
+    this.#reportedDown = true;
+    this.#log.warn({}, 'redis_unavailable');
   }
 
   /** Connects all three connections; rejects if Redis cannot be reached within `timeoutMs`. */
@@ -97,11 +106,14 @@ export class RedisLink extends EventEmitter {
   /** Starts connecting and returns at once; the link comes up whenever Redis does (JARVIS_REDIS_OPTIONAL). */
   connectInBackground(): void {
     for (const c of [this.cmd, this.sub, this.reader]) c.connect().catch(() => {});
-    this.#log.warn({}, 'redis_unavailable');
+    if (this.#state === 'down') this.#reportUnavailable();
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     this.removeAllListeners();
-    await Promise.all([this.cmd, this.sub, this.reader].map((c) => c.quit().catch(() => c.disconnect())));
+    // QUIT on the reader would wait behind its blocking XREAD (up to the 1 s block); it has nothing to flush.
+    this.reader.disconnect();
+    await Promise.all([this.cmd, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
   }
 }

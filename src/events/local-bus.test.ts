@@ -26,20 +26,21 @@ describe('publishing', () => {
   });
 
   it('keeps ids increasing when the clock steps back, and moves them forward with the clock', () => {
-    let now = 5_000;
+    const t0 = Date.UTC(2026, 10, 24);
+    let now = t0 + 5_000;
     const bus = new LocalEventBus({ replay: 10, now: () => now });
     const sub = collector();
     bus.subscribe(sub);
     bus.publish(meta('s'), 'chat.start', {});
-    now = 4_000;
+    now = t0 + 4_000;
     bus.publish(meta('s'), 'chat.token', {});
-    now = 9_000;
+    now = t0 + 9_000;
     bus.publish(meta('s'), 'chat.end', {});
     const [a, b, c] = sub.ids();
     expect(b).toBeGreaterThan(a!);
     expect(c).toBeGreaterThan(b!);
     // A later clock gives ids above any a restarted bus at the earlier time could have handed out.
-    const restarted = new LocalEventBus({ replay: 10, now: () => 5_000 });
+    const restarted = new LocalEventBus({ replay: 10, now: () => t0 + 5_000 });
     const other = collector();
     restarted.subscribe(other);
     for (let i = 0; i < 100; i++) restarted.publish(meta('s'), 'chat.token', {});

@@ -167,6 +167,6 @@ export class RedisEventBus implements EventBus {
     this.#closed = true;
     this.#wake.abort();
     this.#entries.clear();
-    // The blocking XREAD returns within its 1 s block; the link's quit ends it sooner.
+    // The blocking XREAD returns within its 1 s block; the link's close() ends it at once (it disconnects the reader).
   }
 }

@@ -67,7 +67,13 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   async start(): Promise<void> {
+    this.#beat();
     await this.#control.start();
+  }
+
+  /** This instance's liveness key: while it exists, the instance is taken to be alive (control_channel.ts). */
+  #beat(): void {
+    if (this.#link.available) this.#link.cmd.set(this.#link.key('instance', this.#instanceId), '1', 'PX', this.#ttlMs).catch(() => {});
   }
 
   get size(): number {
@@ -142,6 +148,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   #refresh(): void {
+    this.#beat();
     if (!this.#link.available || this.#owned.size === 0) return;
     const pipeline = this.#link.cmd.pipeline();
     for (const [key, owner] of this.#owned) pipeline.eval(REFRESH, 1, key, owner, String(this.#ttlMs));
@@ -150,5 +157,6 @@ export class RedisSessionRegistry implements SessionRegistry {
 
   async close(): Promise<void> {
     clearInterval(this.#refresher);
+    if (this.#link.available) await this.#link.cmd.del(this.#link.key('instance', this.#instanceId)).catch(() => {});
   }
 }
