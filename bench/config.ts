@@ -1,0 +1,104 @@
+// The bench's parameters (full and --quick) and its command line.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCH_DIR } from './preloads.js';
+import type { JarvisFrom } from './targets.js';
+
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export interface BenchParams {
+  /** 1. Relay throughput: closed-loop flood (no pacing) at each concurrency level. */
+  relay: { levels: number[]; tokens: number; durationMs: number };
+  /** 2. Added latency: paced streams, one stage per pacing. */
+  latency: { concurrency: number; tokens: number; pacingsMs: number[]; durationMs: number };
+  /** 3. Barge-in storm (Jarvis only). */
+  bargeIn: { sessions: number; requestsPerSession: number; gapMs: number; tokens: number; delayMs: number; rampMs: number };
+  /** 4. Capacity: many slow streams at once (Jarvis only). */
+  capacity: { streams: number; tokens: number; delayMs: number; rampMs: number; scrapeEveryMs: number };
+  /** 5. Fan-out: /v1/events subscribers while streams run. */
+  fanout: { subscribers: number; streams: number; tokens: number; delayMs: number; settleMs: number };
+  streamTimeoutMs: number;
+}
+
+export const FULL: BenchParams = {
+  relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 5000 },
+  latency: { concurrency: 256, tokens: 100, pacingsMs: [20, 5], durationMs: 6000 },
+  bargeIn: { sessions: 1000, requestsPerSession: 5, gapMs: 20, tokens: 50, delayMs: 20, rampMs: 1000 },
+  capacity: { streams: 10_000, tokens: 20, delayMs: 1000, rampMs: 5000, scrapeEveryMs: 1000 },
+  fanout: { subscribers: 100, streams: 500, tokens: 100, delayMs: 20, settleMs: 500 },
+  streamTimeoutMs: 60_000,
+};
+
+export const QUICK: BenchParams = {
+  relay: { levels: [1, 8], tokens: 200, durationMs: 1000 },
+  latency: { concurrency: 8, tokens: 20, pacingsMs: [20, 5], durationMs: 1000 },
+  bargeIn: { sessions: 20, requestsPerSession: 5, gapMs: 20, tokens: 20, delayMs: 20, rampMs: 100 },
+  capacity: { streams: 200, tokens: 3, delayMs: 1000, rampMs: 500, scrapeEveryMs: 1000 },
+  fanout: { subscribers: 5, streams: 20, tokens: 20, delayMs: 20, settleMs: 300 },
+  streamTimeoutMs: 30_000,
+};
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  runs: number;
+  quick: boolean;
+  peer: boolean;
+  pin: boolean;
+  build: boolean;
+  jarvisFrom: JarvisFrom;
+  /** Extra node arguments for Jarvis, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] for the lead's profiles. */
+  jarvisNodeArgs?: string[];
+  outDir: string;
+  params: BenchParams;
+}
+
+export const DEFAULT_OUT_DIR = join(BENCH_DIR, 'results');
+
+export const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME]] [--runs N] [--no-peer] [--no-build] [--no-pin] [--out DIR]
+  scenarios: ${SCENARIOS.join(', ')} (default: all)
+  --quick     tiny loads (a few streams, about a second each); runs default to 1
+  --runs N    repetitions of every measurement (default 3); medians and min-max are reported
+  --no-peer   skip the peer gateway (Portkey)
+  --no-build  use the existing dist/ instead of running npm run build first
+  --no-pin    do not pin processes to CPUs with taskset
+  --out DIR   where latest.md, latest.svg and latest.json go (default bench/results)
+  --jarvis-node-args="ARGS"  extra node arguments for Jarvis, e.g. --jarvis-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+
+export class UsageError extends Error {}
+
+export function parseCli(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenario: { type: 'string', multiple: true },
+      runs: { type: 'string' },
+      'no-peer': { type: 'boolean', default: false },
+      'no-build': { type: 'boolean', default: false },
+      'no-pin': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      'jarvis-node-args': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) throw new UsageError('');
+  const scenarios = (values.scenario ?? [...SCENARIOS]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  for (const s of scenarios) if (!(SCENARIOS as readonly string[]).includes(s)) throw new UsageError(`unknown scenario ${JSON.stringify(s)}`);
+  const runs = values.runs === undefined ? (values.quick ? 1 : 3) : Number(values.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 20) throw new UsageError('--runs must be an integer from 1 to 20');
+  return {
+    scenarios: SCENARIOS.filter((s) => scenarios.includes(s)),
+    runs,
+    quick: values.quick,
+    peer: !values['no-peer'],
+    pin: !values['no-pin'],
+    build: !values['no-build'],
+    jarvisFrom: 'dist',
+    jarvisNodeArgs: values['jarvis-node-args']?.split(/\s+/).filter(Boolean) ?? [],
+    outDir: values.out ?? DEFAULT_OUT_DIR,
+    params: values.quick ? QUICK : FULL,
+  };
+}

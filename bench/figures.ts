@@ -1,0 +1,154 @@
+// Turns raw per-run results into the figures the report prints: per-run values (ratios always against the direct
+// path of the same run), then median and min-max across runs.
+import type { LoadResult } from './load-client.js';
+import type { BargeInResult } from './scenarios/barge-in.js';
+import { EVENTS_DROPPED, LOOP_MAX, LOOP_P99, SUBSCRIBERS_DROPPED } from './metrics-scrape.js';
+import type { CapacityResult } from './scenarios/capacity.js';
+import type { FanoutResult } from './scenarios/fanout.js';
+import type { LatencyResult } from './scenarios/latency.js';
+import type { RelayResult } from './scenarios/relay.js';
+import type { RunResults, TargetName } from './scenarios/stage.js';
+import { ratio, spread, type Spread } from './stats.js';
+
+type Pick = (r: LoadResult) => number;
+
+export const tokensPerSec: Pick = (r) => r.tokensPerSec;
+export const streamsPerSec: Pick = (r) => r.streamsPerSec;
+/** Gateway CPU per relayed token chunk, µs (numerically equal to CPU seconds per million tokens). */
+export const cpuUsPerChunk: Pick = (r) => (r.gateway && r.tokens > 0 ? (r.gateway.cpuSec * 1e6) / r.tokens : NaN);
+export const ttftP50: Pick = (r) => r.ttft.p50;
+export const ttftP99: Pick = (r) => r.ttft.p99;
+export const gapP50: Pick = (r) => r.gap?.p50 ?? NaN;
+export const gapP99: Pick = (r) => r.gap?.p99 ?? NaN;
+
+const value = (run: RunResults, t: TargetName, f: Pick) => {
+  const r = run.results[t];
+  return r ? f(r) : NaN;
+};
+
+/** The figure for one target across runs. */
+export function across(runs: RunResults[], t: TargetName, f: Pick): Spread {
+  return spread(runs.map((run) => value(run, t, f)));
+}
+
+/** a's figure divided by b's, per run, across runs. */
+export function ratioAcross(runs: RunResults[], a: TargetName, b: TargetName, f: Pick): Spread {
+  return spread(runs.map((run) => ratio(value(run, a, f), value(run, b, f))));
+}
+
+/** a's figure minus b's, per run, across runs (e.g. added latency against the direct path). */
+export function addedAcross(runs: RunResults[], a: TargetName, b: TargetName, f: Pick): Spread {
+  return spread(runs.map((run) => value(run, a, f) - value(run, b, f)));
+}
+
+/** Streams that failed or came up short, over all runs, and how many were measured. */
+export function failures(runs: RunResults[], t: TargetName): { bad: number; total: number; errors: string[] } {
+  let bad = 0;
+  let total = 0;
+  const errors = new Set<string>();
+  for (const run of runs) {
+    const r = run.results[t];
+    if (r) {
+      bad += r.streams.failed + r.streams.short;
+      total += r.streams.started;
+      for (const e of Object.keys(r.streams.errors)) errors.add(e);
+    }
+    const e = run.errors[t];
+    if (e) errors.add(e.slice(0, 200));
+  }
+  return { bad, total, errors: [...errors].slice(0, 5) };
+}
+
+export function relayLevel(relay: RelayResult, concurrency: number) {
+  return relay.levels.find((l) => l.concurrency === concurrency);
+}
+
+export function latencyPacing(latency: LatencyResult, delayMs: number) {
+  return latency.pacings.find((p) => p.delayMs === delayMs);
+}
+
+export function bargeInFigures(b: BargeInResult) {
+  const s = (f: (r: BargeInResult['runs'][number]) => number) => spread(b.runs.map(f));
+  const sum = (f: (r: BargeInResult['runs'][number]) => number) => b.runs.reduce((a, r) => a + f(r), 0);
+  return {
+    closeP50: s((r) => r.oldClosedAfterNewSent.p50),
+    closeP99: s((r) => r.oldClosedAfterNewSent.p99),
+    handoffP50: s((r) => r.handoff.p50),
+    handoffP99: s((r) => r.handoff.p99),
+    finalTtftP50: s((r) => r.finalTtft.p50),
+    finalTtftP99: s((r) => r.finalTtft.p99),
+    newTtftP50: s((r) => r.newTtft.p50),
+    newTtftP99: s((r) => r.newTtft.p99),
+    clientQueueP99: s((r) => r.clientQueue.p99),
+    loopP99Ms: s((r) => maxOf(r.gateway?.metricSamples[LOOP_P99]) * 1000),
+    cpuSec: s((r) => r.gateway?.cpuSec ?? NaN),
+    reorderedSessions: sum((r) => r.clientReorderedSessions),
+    olderWonSessions: sum((r) => r.olderWonSessions),
+    evaluatedSessions: sum((r) => r.finalStreams),
+    measuredCloses: sum((r) => r.oldClosedAfterNewSent.n),
+    oldStreams: sum((r) => r.oldStreams),
+    oldCancelled: sum((r) => r.oldCancelled),
+    oldNeverUpstream: sum((r) => r.oldNeverUpstream),
+    oldClosedBeforeNext: sum((r) => r.oldClosedBeforeNext),
+    finalStreams: sum((r) => r.finalStreams),
+    finalComplete: sum((r) => r.finalComplete),
+    unclosed: sum((r) => r.unclosedUpstream),
+    oldOtherEndings: mergeCounts(b.runs.map((r) => r.oldOtherEndings)),
+    finalOtherEndings: mergeCounts(b.runs.map((r) => r.finalOtherEndings)),
+  };
+}
+
+function mergeCounts(list: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of list) for (const [k, v] of Object.entries(m)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
+const maxOf = (xs: number[] | undefined) => (xs && xs.length > 0 ? Math.max(...xs) : NaN);
+
+export function capacityFigures(c: CapacityResult) {
+  const s = (f: (r: LoadResult) => number) => spread(c.runs.map(f));
+  return {
+    served: s((r) => r.streams.ok),
+    servedAll: c.runs.length > 0 && c.runs.every((r) => r.streams.ok === c.streams),
+    rssIdleMiB: s((r) => (r.gateway?.rssStartKiB ?? NaN) / 1024),
+    rssPeakMiB: s((r) => (r.gateway?.rssPeakKiB ?? NaN) / 1024),
+    rssPerStreamKiB: s((r) => ((r.gateway?.rssPeakKiB ?? NaN) - (r.gateway?.rssStartKiB ?? NaN)) / c.streams),
+    // The worst scrape window's p99 (prom-client resets its histogram at every scrape).
+    loopP99Ms: s((r) => maxOf(r.gateway?.metricSamples[LOOP_P99]) * 1000),
+    loopP99MedianMs: s((r) => spread(r.gateway?.metricSamples[LOOP_P99] ?? []).median * 1000),
+    loopMaxMs: s((r) => maxOf(r.gateway?.metricSamples[LOOP_MAX]) * 1000),
+    scrapes: s((r) => r.gateway?.metricSamples[LOOP_P99]?.length ?? 0),
+    ttftP99: s((r) => r.ttft.p99),
+    cpuSec: s((r) => r.gateway?.cpuSec ?? NaN),
+    failures: c.runs.reduce((a, r) => a + r.streams.failed + r.streams.short, 0),
+    errors: [...new Set(c.runs.flatMap((r) => Object.keys(r.streams.errors)))].slice(0, 5),
+  };
+}
+
+export function fanoutFigures(f: FanoutResult) {
+  const j = (pick: (r: LoadResult) => number) => spread(f.runs.map((run) => (run.results.jarvis ? pick(run.results.jarvis) : NaN)));
+  // A labelled counter has no series until its first increment: absent from a scrape that worked means 0.
+  const delta = (r: LoadResult, name: string) => {
+    const g = r.gateway;
+    if (!g || Object.keys(g.metricsStart).length === 0 || Object.keys(g.metricsEnd).length === 0) return NaN;
+    return (g.metricsEnd[name] ?? 0) - (g.metricsStart[name] ?? 0);
+  };
+  return {
+    eventsPerSec: j((r) => r.events?.eventsPerSec ?? NaN),
+    totalEvents: j((r) => r.events?.totalEvents ?? NaN),
+    minPerSubscriber: j((r) => r.events?.minPerSubscriber ?? NaN),
+    maxPerSubscriber: j((r) => r.events?.maxPerSubscriber ?? NaN),
+    connected: j((r) => r.events?.connected ?? NaN),
+    tokenEventsPerStream: j((r) => r.events?.auditor.tokenEventsPerStream.p50 ?? NaN),
+    tokensPerEvent: j((r) => r.events?.auditor.tokensPerEvent.p50 ?? NaN),
+    auditedStreams: j((r) => r.events?.auditor.streams ?? NaN),
+    auditedTokens: j((r) => r.events?.auditor.tokens ?? NaN),
+    eventsDropped: j((r) => delta(r, EVENTS_DROPPED)),
+    subscribersDropped: j((r) => delta(r, SUBSCRIBERS_DROPPED)),
+    throughputRatio: ratioAcross(f.runs, 'jarvis', 'direct', tokensPerSec),
+    jarvisTokensPerSec: across(f.runs, 'jarvis', tokensPerSec),
+    directTokensPerSec: across(f.runs, 'direct', tokensPerSec),
+    jarvisFailures: failures(f.runs, 'jarvis'),
+  };
+}

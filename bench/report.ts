@@ -1,0 +1,262 @@
+// Writes the results: latest.md (tables), latest.svg (chart) and latest.json (raw per-run results).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchResults } from './bench.js';
+import { renderChart } from './chart.js';
+import {
+  across,
+  addedAcross,
+  bargeInFigures,
+  capacityFigures,
+  cpuUsPerChunk,
+  failures,
+  fanoutFigures,
+  gapP50,
+  gapP99,
+  ratioAcross,
+  streamsPerSec,
+  tokensPerSec,
+  ttftP50,
+  ttftP99,
+} from './figures.js';
+import { fmtSpread, headlineRows } from './headline.js';
+import type { LoadResult } from './load-client.js';
+import type { RunResults, TargetName } from './scenarios/stage.js';
+
+/** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
+const table = (head: string[], rows: string[][], align?: string) =>
+  [
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => ((align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? '---' : '--:')).join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+
+const verdict = (pass: boolean | undefined) => (pass === undefined ? '–' : pass ? '✓' : '✗');
+
+function failureCell(runs: RunResults[], t: TargetName): string {
+  const f = failures(runs, t);
+  if (f.total === 0 && f.errors.length === 0) return '–';
+  return f.bad === 0 && f.errors.length === 0 ? `0/${f.total}` : `**${f.bad}/${f.total}**`;
+}
+
+function failureNotes(runs: RunResults[], label: string): string[] {
+  const notes: string[] = [];
+  for (const t of ['direct', 'jarvis', 'peer'] as const) {
+    const f = failures(runs, t);
+    if (f.errors.length > 0) notes.push(`- ${label}, ${t}: ${f.errors.map((e) => `\`${e.replace(/`/g, "'")}\``).join('; ')}`);
+  }
+  return notes;
+}
+
+function header(r: BenchResults): string[] {
+  const m = r.machine;
+  const peer = r.peer.available ? `${r.peer.name} ${r.peer.version} (npm \`@portkey-ai/gateway\`, installed in bench/.cache/portkey)` : `${r.peer.name} ${r.peer.version}: unavailable (${r.peer.reason ?? 'not needed by the chosen scenarios'})`;
+  return [
+    '# Jarvis benchmark results',
+    '',
+    `Written by \`npm run bench${r.options.quick ? ' -- --quick' : ''}\` on ${m.date} in ${r.durationS} s.${r.options.quick ? ' **Quick run: tiny loads, for checking the harness, not for conclusions.**' : ''}`,
+    '',
+    `- **Machine:** ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}; 1-min load average at start ${m.loadAtStart}`,
+    `- **Pinning:** ${r.pinning}`,
+    `- **Runs:** every measurement ${r.options.runs}× (scenarios interleave direct, Jarvis and peer within a run, rotating their order); figures are medians with (min–max) across runs, and every ratio is computed within one run against the direct path measured in that run`,
+    `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
+    `- **Peer:** ${peer}`,
+    `- **Upstream:** the project's mock upstream (test/support/mock-upstream-cli.ts) in its own process; direct path = client → mock`,
+  ];
+}
+
+function headline(r: BenchResults): string[] {
+  const rows = headlineRows(r).map((row) => [row.target, row.goal, fmtSpread(row.measured, row.unit), verdict(row.pass), row.note ?? '']);
+  return ['', '## Headline', '', table(['Target', 'Goal', 'Measured: median (min–max)', '', 'Note'], rows, 'llrll'), '', '![Throughput relative to the direct path](latest.svg)'];
+}
+
+function relaySection(r: BenchResults): string[] {
+  const relay = r.relay;
+  if (!relay) return [];
+  const rows = relay.levels.map((l) => [
+    String(l.concurrency),
+    fmtSpread(across(l.runs, 'direct', tokensPerSec)),
+    fmtSpread(across(l.runs, 'jarvis', tokensPerSec)),
+    fmtSpread(across(l.runs, 'peer', tokensPerSec)),
+    fmtSpread(ratioAcross(l.runs, 'jarvis', 'direct', tokensPerSec), '×'),
+    fmtSpread(ratioAcross(l.runs, 'jarvis', 'peer', tokensPerSec), '×'),
+    fmtSpread(ratioAcross(l.runs, 'peer', 'direct', tokensPerSec), '×'),
+    fmtSpread(across(l.runs, 'jarvis', streamsPerSec)),
+    fmtSpread(across(l.runs, 'jarvis', cpuUsPerChunk)),
+    fmtSpread(across(l.runs, 'peer', cpuUsPerChunk)),
+    fmtSpread(addedAcross(l.runs, 'jarvis', 'direct', ttftP50), 'ms'),
+    `${failureCell(l.runs, 'jarvis')} / ${failureCell(l.runs, 'peer')}`,
+  ]);
+  return [
+    '',
+    '## 1. Relay throughput (flood)',
+    '',
+    `Closed loop: each of N connections starts a new ${relay.tokens}-token stream as soon as its last one ends, for ${relay.durationMs / 1000} s; the mock sends without delay. Tokens/s counts content chunks received by the client. CPU µs/chunk = gateway CPU seconds (all threads, from /proc/PID/task/*/schedstat) per million relayed tokens.${relay.peerError ? ` Peer: ${relay.peerError}` : ''}`,
+    '',
+    table(['Streams', 'direct tok/s', 'Jarvis tok/s', 'peer tok/s', 'Jarvis/direct', 'Jarvis/peer', 'peer/direct', 'Jarvis streams/s', 'Jarvis CPU µs/chunk', 'peer CPU µs/chunk', 'Jarvis added TTFT p50', 'bad streams J / P'], rows),
+    ...failureNotes(relay.levels.flatMap((l) => l.runs), 'relay'),
+  ];
+}
+
+function latencySection(r: BenchResults): string[] {
+  const lat = r.latency;
+  if (!lat) return [];
+  const out = [
+    '',
+    '## 2. Added latency (paced)',
+    '',
+    `${lat.concurrency} concurrent streams of ${lat.tokens} tokens in a closed loop for ${lat.durationMs / 1000} s, after a warm-up stream per connection. TTFT: request sent → first content chunk. Gap: between consecutive content chunks (chunks that arrive in one read count as 0 ms apart). "added" = gateway − direct, per run.`,
+  ];
+  for (const p of lat.pacings) {
+    const row = (name: string, f: (r: LoadResult) => number, unit: string, added = true) => [
+      name,
+      fmtSpread(across(p.runs, 'direct', f), unit),
+      fmtSpread(across(p.runs, 'jarvis', f), unit),
+      added ? fmtSpread(addedAcross(p.runs, 'jarvis', 'direct', f), unit) : '',
+      fmtSpread(across(p.runs, 'peer', f), unit),
+      added ? fmtSpread(addedAcross(p.runs, 'peer', 'direct', f), unit) : '',
+    ];
+    out.push(
+      '',
+      `### ${p.delayMs} ms between tokens${p.peerError ? ` (peer: ${p.peerError})` : ''}`,
+      '',
+      table(
+        ['', 'direct', 'Jarvis', 'Jarvis added', 'peer', 'peer added'],
+        [
+          row('TTFT p50', ttftP50, 'ms'),
+          row('TTFT p99', ttftP99, 'ms'),
+          row('Inter-token gap p50', gapP50, 'ms'),
+          row('Inter-token gap p99', gapP99, 'ms'),
+          row('Tokens/s', tokensPerSec, '', false),
+          ['Throughput / direct', '1×', fmtSpread(ratioAcross(p.runs, 'jarvis', 'direct', tokensPerSec), '×'), '', fmtSpread(ratioAcross(p.runs, 'peer', 'direct', tokensPerSec), '×'), ''],
+          ['Gateway CPU µs/chunk', '', fmtSpread(across(p.runs, 'jarvis', cpuUsPerChunk)), '', fmtSpread(across(p.runs, 'peer', cpuUsPerChunk)), ''],
+          ['Bad streams', failureCell(p.runs, 'direct'), failureCell(p.runs, 'jarvis'), '', failureCell(p.runs, 'peer'), ''],
+        ],
+      ),
+      ...failureNotes(p.runs, `latency ${p.delayMs} ms`),
+    );
+  }
+  return out;
+}
+
+function bargeInSection(r: BenchResults): string[] {
+  const b = r.bargeIn;
+  if (!b) return [];
+  const f = bargeInFigures(b);
+  const list = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const oldOther = list(f.oldOtherEndings);
+  const finalOther = list(f.finalOtherEndings);
+  return [
+    '',
+    '## 3. Barge-in storm (Jarvis only)',
+    '',
+    `${b.sessions} sessions (started over ${b.rampMs} ms), each sending ${b.requestsPerSession} streaming requests ${b.gapMs} ms apart with the same \`X-Session-Id\`; the mock streams ${b.tokens} tokens ${b.delayMs} ms apart, so every superseded stream is mid-answer. The mock runs inside the driver process, so the client's send times and the mock's connection times share one clock.`,
+    '',
+    table(
+      ['', 'p50', 'p99'],
+      [
+        ['New request sent → old upstream connection closed', fmtSpread(f.closeP50, 'ms'), fmtSpread(f.closeP99, 'ms')],
+        ['Old upstream closed → new request at the upstream (hand-over)', fmtSpread(f.handoffP50, 'ms'), fmtSpread(f.handoffP99, 'ms')],
+        ["Final request's TTFT (client)", fmtSpread(f.finalTtftP50, 'ms'), fmtSpread(f.finalTtftP99, 'ms')],
+        ["Every superseding request's TTFT (client)", fmtSpread(f.newTtftP50, 'ms'), fmtSpread(f.newTtftP99, 'ms')],
+        ['Client: request handed to undici → headers written (not Jarvis)', '', fmtSpread(f.clientQueueP99, 'ms')],
+      ],
+    ),
+    '',
+    `The clock starts when the new request's headers are written to its socket (undici's \`undici:client:sendHeaders\` diagnostics channel), so the client's own queueing is left out; sessions whose requests the client itself wrote out of order (${f.reorderedSessions}) are left out of every figure. Jarvis during the storm: event-loop p99 (worst 500 ms scrape) ${fmtSpread(f.loopP99Ms, 'ms')}, CPU ${fmtSpread(f.cpuSec, 's')}.`,
+    '',
+    `- Old streams that ended \`cancelled\`: **${f.oldCancelled}/${f.oldStreams}**${oldOther ? ` (other endings: ${oldOther})` : ''}`,
+    `- Final streams complete: ${f.finalComplete}/${f.finalStreams}${finalOther ? ` (other endings: ${finalOther})` : ''}`,
+    `- Sessions where an older request's answer ran to the end and a newer one was cancelled (admitted in the other order): **${f.olderWonSessions}/${f.evaluatedSessions}**`,
+    `- Upstream connections measured: ${f.measuredCloses}; superseded before reaching the upstream: ${f.oldNeverUpstream}; closed before the next request was written: ${f.oldClosedBeforeNext}; never closed: ${f.unclosed}`,
+    ...b.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
+  ];
+}
+
+function capacitySection(r: BenchResults): string[] {
+  const c = r.capacity;
+  if (!c) return [];
+  const f = capacityFigures(c);
+  return [
+    '',
+    '## 4. Capacity (Jarvis only)',
+    '',
+    `${c.streams} concurrent streams${c.clampedFrom ? ` (**clamped from ${c.clampedFrom}**: the open-files limit for the bench's children is ${c.fileLimit}, and Jarvis needs two sockets per stream)` : ''}, opened over ${c.rampMs / 1000} s, each ${c.tokens} tokens at one per ${c.delayMs} ms. A fresh Jarvis per run; idle RSS is read after 32 warm-up streams, peak RSS is sampled every 250 ms; the event-loop p99 is Jarvis's own \`nodejs_eventloop_lag_p99_seconds\`, scraped every ${r.params.capacity.scrapeEveryMs} ms (prom-client resets it per scrape), worst scrape shown.`,
+    '',
+    table(
+      ['', 'median (min–max)'],
+      [
+        ['Streams served in full', `${fmtSpread(f.served)} of ${c.streams}`],
+        ['Jarvis RSS idle', fmtSpread(f.rssIdleMiB, 'MiB')],
+        ['Jarvis RSS peak', fmtSpread(f.rssPeakMiB, 'MiB')],
+        ['RSS per stream (peak − idle) / streams', fmtSpread(f.rssPerStreamKiB, 'KiB')],
+        ['Event-loop p99, worst scrape', fmtSpread(f.loopP99Ms, 'ms')],
+        ['Event-loop p99, median scrape', fmtSpread(f.loopP99MedianMs, 'ms')],
+        ['Event-loop max, worst scrape', fmtSpread(f.loopMaxMs, 'ms')],
+        ['Scrapes per run', fmtSpread(f.scrapes)],
+        ['Client TTFT p99', fmtSpread(f.ttftP99, 'ms')],
+        ['Jarvis CPU seconds per run', fmtSpread(f.cpuSec, 's')],
+      ],
+    ),
+    ...(f.failures > 0 ? [`- Bad streams over all runs: ${f.failures}; errors: ${f.errors.map((e) => `\`${e}\``).join('; ')}`] : []),
+    ...c.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
+  ];
+}
+
+function fanoutSection(r: BenchResults): string[] {
+  const fo = r.fanout;
+  if (!fo) return [];
+  const f = fanoutFigures(fo);
+  return [
+    '',
+    '## 5. Fan-out (Jarvis only)',
+    '',
+    `${fo.subscribers} \`/v1/events\` SSE subscribers (no filter: each gets every event) while ${fo.streams} streams of ${fo.tokens} tokens, ${fo.delayMs} ms apart, run once each. One subscriber parses every event (the auditor); the others count frames.`,
+    '',
+    table(
+      ['', 'median (min–max)'],
+      [
+        ['Events delivered per second (all subscribers)', fmtSpread(f.eventsPerSec)],
+        ['Events delivered (all subscribers)', fmtSpread(f.totalEvents)],
+        ['Events per subscriber, min / max', `${fmtSpread(f.minPerSubscriber)} / ${fmtSpread(f.maxPerSubscriber)}`],
+        ['`chat.token` events per stream (auditor, p50)', `${fmtSpread(f.tokenEventsPerStream)} for ${fo.tokens} tokens`],
+        ['Tokens per `chat.token` event (batching ratio, p50)', fmtSpread(f.tokensPerEvent)],
+        ['Streams / tokens seen by the auditor', `${fmtSpread(f.auditedStreams)} / ${fmtSpread(f.auditedTokens)}`],
+        ['Dropped events (`jarvis_events_dropped_total` delta)', fmtSpread(f.eventsDropped)],
+        ['Dropped subscribers (`jarvis_event_subscribers_dropped_total` delta)', fmtSpread(f.subscribersDropped)],
+        ['Stream tokens/s: direct / Jarvis with subscribers', `${fmtSpread(f.directTokensPerSec)} / ${fmtSpread(f.jarvisTokensPerSec)}`],
+        ['Stream throughput Jarvis / direct', fmtSpread(f.throughputRatio, '×')],
+        ['Bad streams (Jarvis)', `${f.jarvisFailures.bad}/${f.jarvisFailures.total}`],
+      ],
+    ),
+    ...failureNotes(fo.runs, 'fan-out'),
+  ];
+}
+
+function footer(r: BenchResults): string[] {
+  const failed = Object.entries(r.failures);
+  return [
+    ...(failed.length > 0 ? ['', '## Scenarios that did not run', '', ...failed.map(([k, v]) => `- ${k}: \`${v.slice(0, 600).replace(/`/g, "'")}\``)] : []),
+    '',
+    '## How to read this',
+    '',
+    `- A shared 2-core machine is noisy: look at the (min–max) spread before reading much into a difference. The direct path is measured in the same run as the gateways, so ratios cancel part of the noise; absolute tokens/s do not.`,
+    `- "direct" has no gateway: its client and the mock share CPU ${r.pinning.startsWith('taskset') ? '0' : '(unpinned)'}, while a gateway gets a core of its own. A ratio near or above 1 means the gateway keeps up with what this client and mock can produce, not that it is free.`,
+    `- bench/results/latest.json has every run's raw figures; bench/README.md explains each scenario.`,
+    '',
+  ];
+}
+
+export function renderMarkdown(r: BenchResults): string {
+  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...footer(r)].join('\n');
+}
+
+export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {
+  mkdirSync(outDir, { recursive: true });
+  const paths = { md: join(outDir, 'latest.md'), svg: join(outDir, 'latest.svg'), json: join(outDir, 'latest.json') };
+  writeFileSync(paths.md, renderMarkdown(r));
+  writeFileSync(paths.svg, renderChart(r));
+  // NaN is not JSON: it is written as null (and read back as NaN by parseResultLine's reviver).
+  writeFileSync(paths.json, `${JSON.stringify(r, null, 1)}\n`);
+  return paths;
+}

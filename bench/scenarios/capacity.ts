@@ -1,0 +1,61 @@
+// 4. Capacity: many slow streams at once through Jarvis. A fresh stage per run, so "idle" RSS really is idle.
+import type { LoadResult } from '../load-client.js';
+import { runLoadClient } from '../load-runner.js';
+import { LOOP_MAX, LOOP_P99 } from '../metrics-scrape.js';
+import { childFileLimit } from '../processes.js';
+import { withStage, type ScenarioContext } from './stage.js';
+
+export interface CapacityResult {
+  streams: number;
+  /** Set when the open-files limit forced fewer streams than asked for. */
+  clampedFrom: number | undefined;
+  fileLimit: number;
+  tokens: number;
+  delayMs: number;
+  rampMs: number;
+  runs: LoadResult[];
+  errors: string[];
+}
+
+/** Jarvis holds two sockets per stream (client and upstream) plus a few dozen other descriptors. */
+const FDS_PER_STREAM = 2;
+const FD_MARGIN = 128;
+
+export async function runCapacity(ctx: ScenarioContext): Promise<CapacityResult> {
+  const p = ctx.opts.params.capacity;
+  const fileLimit = childFileLimit();
+  const fit = Math.floor((fileLimit - FD_MARGIN) / FDS_PER_STREAM);
+  const streams = Math.min(p.streams, fit);
+  const clampedFrom = streams < p.streams ? p.streams : undefined;
+  if (clampedFrom) ctx.log(`  open-files limit ${fileLimit}: capacity runs ${streams} streams instead of ${p.streams}`);
+  const out: CapacityResult = { streams, clampedFrom, fileLimit, tokens: p.tokens, delayMs: p.delayMs, rampMs: p.rampMs, runs: [], errors: [] };
+  for (let run = 0; run < ctx.opts.runs; run++) {
+    try {
+      await withStage(ctx, { tokens: p.tokens, delayMs: p.delayMs, ttftMs: 0 }, { peer: false }, async (stage) => {
+        const t = stage.targets.jarvis!;
+        ctx.log(`  run ${run + 1}: capacity ${streams} streams`);
+        out.runs.push(
+          await runLoadClient({
+            label: `capacity jarvis ${streams} streams`,
+            target: t.target,
+            concurrency: streams,
+            expectTokens: p.tokens,
+            mode: 'once',
+            durationMs: 0,
+            rampMs: p.rampMs,
+            // Enough to compile the request path (a cold JIT would show as event-loop lag), few enough that the
+            // "idle" RSS read after them is still about idle.
+            warmupStreams: 32,
+            recordGaps: false,
+            streamTimeoutMs: ctx.opts.params.streamTimeoutMs + p.tokens * p.delayMs,
+            maxStreams: streams,
+            monitor: { pid: t.pid, metricsUrl: t.metricsUrl, metrics: [LOOP_P99, LOOP_MAX], scrapeEveryMs: p.scrapeEveryMs, rssEveryMs: 250 },
+          }),
+        );
+      });
+    } catch (err) {
+      out.errors.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  return out;
+}

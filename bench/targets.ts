@@ -1,0 +1,120 @@
+// The processes under measurement: the project's mock upstream and Jarvis (built, or from source for the smoke
+// test). Both listen on 127.0.0.1 only.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { REPO_DIR, parentWatchPreload } from './preloads.js';
+import { freePort, runToCompletion, spawnChild, type Child } from './processes.js';
+import type { HttpTarget } from './stream-client.js';
+
+/** Load client, mock and drivers share one CPU; the gateway under test gets the other. */
+export const LOAD_CPU = 0;
+export const GATEWAY_CPU = 1;
+
+export interface Running {
+  child: Child;
+  origin: string;
+  port: number;
+}
+
+export interface MockKnobs {
+  tokens?: number;
+  delayMs?: number;
+  ttftMs?: number;
+}
+
+export async function startMock(defaults: MockKnobs): Promise<Running & { baseUrl: string }> {
+  const child = spawnChild(
+    'mock',
+    process.execPath,
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'test/support/mock-upstream-cli.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
+    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
+  );
+  const m = await child.waitForLine(/^MOCK_UPSTREAM_READY (http:\/\/127\.0\.0\.1:(\d+)\/v1)$/, 30_000);
+  return { child, baseUrl: m[1]!, origin: new URL(m[1]!).origin, port: Number(m[2]) };
+}
+
+export type JarvisFrom = 'dist' | 'source';
+
+/** `npm run build` once per bench; resolves with an error message on failure. */
+export async function buildJarvis(): Promise<string | undefined> {
+  const r = await runToCompletion('npm', ['run', 'build'], { cwd: REPO_DIR, timeoutMs: 180_000 });
+  return r.code === 0 ? undefined : `npm run build failed (${r.code}):\n${r.output.slice(-2000)}`;
+}
+
+export interface RunningJarvis extends Running {
+  logFile: string;
+  metricsUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Jarvis as operators run it: default log level (info), log to a temp file, stdout to /dev/null. `env` adds
+ * settings (e.g. for a scenario that needs a longer upstream idle time).
+ */
+export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisFrom; env?: Record<string, string>; nodeArgs?: string[] }): Promise<RunningJarvis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
+  const logFile = join(dir, 'system.log');
+  const env: NodeJS.ProcessEnv = {};
+  // Nothing from the caller's JARVIS_* environment leaks into the gateway under test.
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('JARVIS_') && k !== 'HOST' && k !== 'PORT') env[k] = v;
+  Object.assign(env, {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    JARVIS_UPSTREAM_BASE_URL: opts.upstreamBaseUrl,
+    JARVIS_DEFAULT_MODEL: 'mock-model',
+    JARVIS_LOG_FILE: logFile,
+    ...opts.env,
+  });
+  const entry = opts.from === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+  const child = spawnChild('jarvis', process.execPath, [...(opts.nodeArgs ?? []), '--import', parentWatchPreload(), ...entry], { cpu: GATEWAY_CPU, cwd: REPO_DIR, env, stdout: 'ignore' });
+  const origin = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${origin}/healthz`, child, 30_000);
+  } catch (err) {
+    await child.stop(1000);
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    child,
+    origin,
+    port,
+    logFile,
+    metricsUrl: `${origin}/metrics`,
+    async stop() {
+      await child.stop(5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `url` until it answers 2xx, the process exits, or `timeoutMs` passes. */
+export async function waitForHttp(url: string, child: Child, timeoutMs: number, accept: (status: number) => boolean = (s) => s >= 200 && s < 300): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exited: number | string | undefined;
+  void child.exited.then((code) => (exited = code));
+  for (let attempt = 0; Date.now() < deadline; attempt++) {
+    if (exited !== undefined) throw new Error(`${child.name} exited (${exited}) during start-up; stderr: ${child.stderrTail().slice(-1500)}`);
+    try {
+      const res = await request(url, { method: 'GET', signal: AbortSignal.timeout(2000) });
+      await res.body.dump();
+      if (accept(res.statusCode)) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(Math.min(50 * (attempt + 1), 250));
+  }
+  throw new Error(`${child.name} did not answer ${url} within ${timeoutMs} ms; stderr: ${child.stderrTail().slice(-1500)}`);
+}
+
+export function directTarget(mockOrigin: string): HttpTarget {
+  return { origin: mockOrigin, path: '/v1/chat/completions', headers: {} };
+}
+
+export function jarvisTarget(origin: string): HttpTarget {
+  return { origin, path: '/v1/chat/completions', headers: {} };
+}

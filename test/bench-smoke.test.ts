@@ -1,0 +1,48 @@
+// Keeps `npm run bench` from rotting: the relay scenario end to end in a tiny configuration (2 streams x 20
+// tokens, one run, direct path and Jarvis only, no pinning), with real processes: mock upstream, Jarvis from
+// source, load client. Results go to a temp dir. No timing assertions: only that the harness measures something.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { runBench } from '../bench/bench.js';
+import { QUICK, type BenchOptions } from '../bench/config.js';
+import { writeReport } from '../bench/report.js';
+
+const outDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-smoke-'));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+it('runs the relay scenario against the direct path and Jarvis and writes a report', async () => {
+  const opts: BenchOptions = {
+    scenarios: ['relay'],
+    runs: 1,
+    quick: true,
+    peer: false,
+    pin: false,
+    build: false,
+    jarvisFrom: 'source',
+    outDir,
+    params: { ...QUICK, relay: { levels: [2], tokens: 20, durationMs: 300 }, streamTimeoutMs: 10_000 },
+  };
+  const results = await runBench(opts, () => {});
+
+  expect(results.failures).toEqual({});
+  expect(results.peer.available).toBe(false);
+  const run = results.relay?.levels[0]?.runs[0];
+  expect(run?.errors).toEqual({});
+  for (const target of ['direct', 'jarvis'] as const) {
+    const r = run?.results[target];
+    expect(r?.tokensPerSec).toBeGreaterThan(0);
+    expect(r?.streams.ok).toBeGreaterThan(0);
+    expect(r?.streams.failed).toBe(0);
+    expect(r?.tokens).toBe(20 * (r?.streams.started ?? 0));
+  }
+  expect(run?.results.peer).toBeUndefined();
+  // The gateway's CPU was read from /proc (Linux; elsewhere it is NaN and the report says so).
+  if (process.platform === 'linux') expect(run?.results.jarvis?.gateway?.cpuSec).toBeGreaterThan(0);
+
+  const paths = writeReport(results, outDir);
+  expect(readFileSync(paths.md, 'utf8')).toContain('## 1. Relay throughput');
+  expect(readFileSync(paths.svg, 'utf8')).toMatch(/^<svg[^>]*>/);
+  expect(existsSync(paths.json)).toBe(true);
+}, 90_000);
