@@ -1,12 +1,18 @@
 import { defineConfig } from 'vitest/config';
 
+const LOAD = 'test/load-*.test.ts';
+
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Integration files each start servers on ephemeral ports; two workers match the 2-core machines.
+    // Two workers match the 2-core machines; integration files each start their own servers on ephemeral ports.
     maxWorkers: 2,
-    reporters: process.env.CI ? ['default'] : ['default'],
+    projects: [
+      { extends: true, test: { name: 'main', include: ['src/**/*.test.ts', 'test/**/*.test.ts'], exclude: [LOAD] } },
+      // The load tests measure the event loop of the process that hosts the server: they run last, one file at
+      // a time, so the rest of the suite is not competing for the two cores while they measure.
+      { extends: true, test: { name: 'load', include: [LOAD], fileParallelism: false, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -98,7 +98,14 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   acceptJsonForAnyContentType(app);
   installErrorHandlers(app);
 
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // The plugin's default closes every socket without a code before the events route can say why (1001).
+    preClose(this: FastifyInstance, done: () => void) {
+      this.websocketServer.close();
+      done();
+    },
+  });
   await app.register(async (authed) => {
     authed.addHook('onRequest', authHook(ctx.keys));
     chatCompletionsRoute(authed, ctx);
@@ -119,7 +126,12 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clearTimeout(grace);
     ctx.live.cancelAll('shutdown');
     await ctx.live.idle();
+    // Connections with nothing in flight (keep-alive, or never sent a request) would otherwise hold close()
+    // until the client's own timeout; a last one still flushing its final bytes gets a moment first.
+    app.server.closeIdleConnections();
+    const force = setTimeout(() => app.server.closeAllConnections(), 1000);
     await closed;
+    clearTimeout(force);
     ctx.heartbeat.close();
     ctx.watchdog.close();
     await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close()]);

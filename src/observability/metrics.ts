@@ -46,7 +46,11 @@ export class Metrics implements StreamObserver {
     this.#tokens = new Counter({ name: 'jarvis_tokens_relayed_total', help: 'Tokens relayed to clients (counted per event batch)', registers });
     this.#cancellations = new Counter({ name: 'jarvis_cancellations_total', help: 'Cancelled streams by reason', labelNames: ['reason'], registers });
     this.#flushes = new Counter({ name: 'jarvis_event_flushes_total', help: 'Token batch flushes by kind', labelNames: ['kind'], registers });
-    this.#eventsDropped = new Counter({ name: 'jarvis_events_dropped_total', help: 'Events not delivered because their subscriber was too slow and was disconnected', registers });
+    this.#eventsDropped = new Counter({
+      name: 'jarvis_events_dropped_total',
+      help: 'Events that overflowed a slow subscriber, which was then disconnected (what it had not read is lost with it; Last-Event-ID replay recovers it)',
+      registers,
+    });
     this.#subscribersDropped = new Counter({ name: 'jarvis_event_subscribers_dropped_total', help: 'Event subscribers disconnected, by reason', labelNames: ['reason'], registers });
     this.#controlLatency = new Histogram({
       name: 'jarvis_redis_control_latency_seconds',

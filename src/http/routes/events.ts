@@ -72,6 +72,8 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       reply.hijack();
       res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': request.id });
       res.write(': connected\n\n');
+      const conn = request.raw.socket;
+      const gone = () => sub.close('client_disconnected');
       const sub = subscriber(request, {
         send: (p) => res.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
         get buffered() {
@@ -79,12 +81,18 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
         },
         ping: () => res.write(': ping\n\n'),
         close: (reason) => {
+          conn.off('close', gone);
           if (!res.writableEnded) res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
           // A slow consumer may never read its goodbye; its socket is freed regardless.
           if (reason === 'slow_consumer') setTimeout(() => res.destroy(), 1000).unref();
         },
       });
-      res.once('close', () => sub.close('client_disconnected'));
+      res.once('close', gone);
+      // The response alone can miss its client leaving: a response queued behind another on the same connection
+      // (HTTP pipelining) gets no 'close' when the connection goes, and a connection that went away while an
+      // asynchronous hook ran closes before anyone listens. Either way the subscriber would stay forever.
+      conn.once('close', gone);
+      if (conn.destroyed) return gone();
       sub.attach(ctx.bus, afterId);
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest<{ Querystring: EventsQuery }>) => {
