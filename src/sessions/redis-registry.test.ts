@@ -292,6 +292,26 @@ describe('RedisSessionRegistry across two instances', () => {
     }
   });
 
+  it('an owner that is gone (no subscriber, liveness key expired) is not waited for', async () => {
+    fast = await startPair({ prevStreamWaitMs: 5000 });
+    const key = sessionKey();
+    const a = new FakeStream(key, 'reqA', 'cancel-previous');
+    await a.acquire(fast.r1);
+    // What a SIGKILL leaves once the TTL has run: no one on r1's control channel, no liveness key.
+    fast.links[0].sub.disconnect(false);
+    await fast.links[1].cmd.del(`${fast.prefix}instance:r1`);
+    const b = new FakeStream(key, 'reqB', 'cancel-previous');
+    try {
+      await b.acquire(fast.r2);
+      expect(b.logged('prev_stream_finished_cleanly')[0]).toMatchObject({ prev: 'reqA', prev_instance: 'r1' });
+      expect(Number(b.logged('prev_stream_finished_cleanly')[0]!.waited_ms)).toBeLessThan(5000);
+      expect(b.logged('prev_stream_wait_timeout')).toEqual([]);
+    } finally {
+      b.lease?.release();
+      a.lease!.release();
+    }
+  });
+
   it('same instance: the local registry supersedes, and the record in Redis follows the newest stream', async () => {
     const key = sessionKey();
     const a = new FakeStream(key, 'reqA', 'cancel-previous', true);
