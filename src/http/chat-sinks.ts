@@ -31,7 +31,7 @@ export class SseChatSink implements StreamSink {
     this.#frames = new ChunkFrames(opts.id, opts.model, opts.created);
     this.#includeUsage = opts.includeUsage;
     this.#requestId = opts.requestId;
-    this.#writer = new SseWriter(reply.raw, opts);
+    this.#writer = new SseWriter(reply.raw, { ...opts, openForPing: () => this.#open() });
   }
 
   #open(): void {
@@ -75,7 +75,10 @@ export class SseChatSink implements StreamSink {
   }
 
   fail(error: JarvisError): void {
-    if (!this.#writer.opened) return sendError(this.#reply, error);
+    if (!this.#writer.opened) {
+      this.#writer.end();
+      return sendError(this.#reply, error);
+    }
     this.#writer.write(ChunkFrames.error(error));
     this.#writer.end(DONE_FRAME);
   }

@@ -20,13 +20,20 @@ export class SseWriter implements HeartbeatTarget {
   readonly #heartbeat: Heartbeat;
   readonly #maxBufferedBytes: number;
   readonly #onOverflow: () => void;
+  readonly #openForPing: () => void;
   #open = false;
 
-  constructor(res: ServerResponse, opts: { heartbeat: Heartbeat; maxBufferedBytes: number; onOverflow: () => void }) {
+  /**
+   * Joins the heartbeat at once: if a whole interval passes before the first output (a slow first token),
+   * `openForPing` opens the response so the ping can keep proxies from closing it.
+   */
+  constructor(res: ServerResponse, opts: { heartbeat: Heartbeat; maxBufferedBytes: number; onOverflow: () => void; openForPing: () => void }) {
     this.#res = res;
     this.#heartbeat = opts.heartbeat;
     this.#maxBufferedBytes = opts.maxBufferedBytes;
     this.#onOverflow = opts.onOverflow;
+    this.#openForPing = opts.openForPing;
+    this.#heartbeat.add(this);
   }
 
   get opened(): boolean {
@@ -44,7 +51,6 @@ export class SseWriter implements HeartbeatTarget {
     this.#res.writeHead(200, { ...SSE_HEADERS, ...headers });
     // Headers go out now, not with the first token: the client learns at once that the stream has begun.
     this.#res.flushHeaders();
-    this.#heartbeat.add(this);
   }
 
   write(frame: string): boolean {
@@ -56,12 +62,15 @@ export class SseWriter implements HeartbeatTarget {
   }
 
   ping(): void {
-    if (this.writable) this.#res.write(PING);
+    if (!this.writable) return;
+    if (!this.#open) this.#openForPing();
+    this.#res.write(PING);
   }
 
+  /** Leaves the heartbeat; ends the response if this writer opened it (else the caller answers some other way). */
   end(frame?: string): void {
     this.#heartbeat.delete(this);
-    if (!this.writable) return;
+    if (!this.#open || !this.writable) return;
     if (frame) this.#res.end(frame);
     else this.#res.end();
   }

@@ -16,15 +16,18 @@ type Destination = ReturnType<typeof pino.destination>;
  */
 export function createLogger(cfg: Config['log'], opts: { stdout?: boolean } = {}): JarvisLogger {
   const destinations: Destination[] = [];
-  const streams: pino.StreamEntry[] = [];
-  const add = (dest: Destination) => {
-    // A closed pipe or a full disk must not crash the server: drop log output instead (as pino advises).
-    dest.on('error', () => {});
-    destinations.push(dest);
-    streams.push({ level: 'trace', stream: cfg.format === 'logfmt' ? { write: (line: string) => dest.write(toLogfmt(line)) } : dest });
+  if (opts.stdout ?? cfg.stdout) destinations.push(pino.destination({ dest: 1, sync: false }));
+  if (cfg.file) destinations.push(pino.destination({ dest: cfg.file, sync: false, mkdir: true }));
+  // A closed pipe or a full disk must not crash the server: drop log output instead (as pino advises).
+  for (const d of destinations) d.on('error', () => {});
+  // Each line is formatted once, however many destinations it goes to.
+  const format = cfg.format === 'logfmt' ? toLogfmt : (line: string) => line;
+  const out = {
+    write(line: string) {
+      const text = format(line);
+      for (const d of destinations) d.write(text);
+    },
   };
-  if (opts.stdout ?? cfg.stdout) add(pino.destination({ dest: 1, sync: false }));
-  if (cfg.file) add(pino.destination({ dest: cfg.file, sync: false, mkdir: true }));
 
   const logger = pino(
     {
@@ -37,27 +40,22 @@ export function createLogger(cfg: Config['log'], opts: { stdout?: boolean } = {}
         censor: '[redacted]',
       },
     },
-    pino.multistream(streams),
+    out,
   );
 
   return {
     logger,
-    close: async () => {
-      await Promise.all(
+    // sonic-boom waits for its file to open before ending, and never closes stdout itself.
+    close: () =>
+      Promise.all(
         destinations.map(
           (d) =>
             new Promise<void>((resolve) => {
-              // sonic-boom may not have opened its file yet; ending before 'ready' throws.
-              const end = () => {
-                d.once('close', () => resolve());
-                d.once('error', () => resolve());
-                d.end();
-              };
-              if ((d as unknown as { fd: number }).fd >= 0) end();
-              else d.once('ready', end);
+              d.once('close', () => resolve());
+              d.once('error', () => resolve());
+              d.end();
             }),
         ),
-      );
-    },
+      ).then(() => {}),
   };
 }

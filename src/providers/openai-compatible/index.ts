@@ -58,15 +58,22 @@ async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target
   } catch (err) {
     throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
   }
+  let completed = false;
   try {
     if (res.statusCode >= 400) throw await statusError(res, target.name);
     yield* parseUpstreamStream(res.body, signal);
+    completed = true;
   } catch (err) {
     if (signal.aborted) throw signal.reason;
     throw upstreamFailure(err, target.name, true);
   } finally {
-    // Leaving early (abort, error, consumer stopped) must release the upstream request so it stops generating.
-    if (!res.body.destroyed) res.body.destroy();
+    if (completed) {
+      // After [DONE] the body is all but over: read its last bytes so the connection goes back to the pool.
+      res.body.dump().catch(() => {});
+    } else if (!res.body.destroyed) {
+      // Leaving early (abort, error, consumer stopped) must close the upstream request so it stops generating.
+      res.body.destroy();
+    }
   }
 }
 
