@@ -6,7 +6,9 @@ import OpenAI from 'openai';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
+import { waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { forEachSseBlock } from './support/sse.js';
 import { startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from './support/mock-upstream.js';
 
 /** Long enough (hundreds of tokens, seconds at 200 tokens/s) that A is always mid-stream when B arrives. */
@@ -23,24 +25,6 @@ let arrivals = 0;
 interface Chunk {
   choices: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[];
   error?: { code: string | null; type: string; message: string };
-}
-
-/** Splits an SSE body into blocks as bytes arrive. */
-async function readBlocks(body: ReadableStream<Uint8Array>, onBlock: (block: string) => void): Promise<void> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += decoder.decode(value, { stream: true });
-    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-      onBlock(buf.slice(0, i));
-      buf = buf.slice(i + 2);
-    }
-  }
-  buf += decoder.decode();
-  if (buf.trim()) onBlock(buf);
 }
 
 /** Something that fills up as bytes arrive, which a test can wait on: resolved by a condition, not by time. */
@@ -117,7 +101,7 @@ class ChatClient extends Observed {
         this.errorBody = (await res.json()) as NonNullable<ChatClient['errorBody']>;
         return;
       }
-      await readBlocks(res.body!, (block) => {
+      await forEachSseBlock(res.body!, (block) => {
         for (const line of block.split('\n')) {
           if (!line.startsWith('data: ')) continue;
           const data = line.slice(6);
@@ -177,7 +161,7 @@ class EventsClient extends Observed {
       try {
         const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { signal: this.#controller.signal });
         if (res.status !== 200) throw new Error(`events answered ${res.status}`);
-        await readBlocks(res.body!, (block) => {
+        await forEachSseBlock(res.body!, (block) => {
           // The server writes ": connected" after subscribing, in the same step: from here nothing can be missed.
           if (block.startsWith(': connected')) connected();
           const fields = new Map<string, string>();
@@ -245,25 +229,6 @@ const FLUSHES = new Set(['flush_scheduled', 'flush_start', 'flush_done', 'flush_
 
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Health {
-  streams: number;
-  sessions: number;
-  buffers: number;
-  timers: number;
-  subscribers: number;
-}
-
-/** Polls /healthz until every per-stream resource is back to zero; fails with the last counts after the deadline. */
-async function expectIdle(url: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const h = (await (await fetch(`${url}/healthz`)).json()) as Health;
-    const counts = { streams: h.streams, sessions: h.sessions, buffers: h.buffers, timers: h.timers, subscribers: h.subscribers };
-    if (Object.values(counts).every((n) => n === 0)) return;
-    if (Date.now() > deadline) expect(counts, 'resources still held after the deadline').toEqual({ streams: 0, sessions: 0, buffers: 0, timers: 0, subscribers: 0 });
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 // ===============================================================================================================
 
@@ -278,7 +243,7 @@ describe('barge-in on the simulator', () => {
     j = await startJarvis({ simulator: { tokensPerSec: 200, ttftMs: 10 } });
   });
   afterEach(async () => {
-    await expectIdle(j.url);
+    await waitForIdle(j.url, 5000, { subscribers: true });
   });
   afterAll(async () => {
     await j?.close();
@@ -534,7 +499,7 @@ describe('barge-in through an upstream', () => {
     j = await startJarvis({ upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['mock-model'] }] });
   });
   afterEach(async () => {
-    await expectIdle(j.url);
+    await waitForIdle(j.url, 5000, { subscribers: true });
   });
   afterAll(async () => {
     await j?.close();

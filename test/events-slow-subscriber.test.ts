@@ -3,6 +3,7 @@
 import { connect, type Socket } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Health } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 
 const STREAMS_PER_ROUND = 8;
@@ -35,13 +36,6 @@ afterAll(async () => {
   await jarvis?.close();
 });
 
-interface Health {
-  streams: number;
-  sessions: number;
-  buffers: number;
-  timers: number;
-  subscribers: number;
-}
 
 async function health(): Promise<Health> {
   const res = await request(`${jarvis.url}/healthz`, { dispatcher: agent });

@@ -5,18 +5,12 @@ import { connect, type Socket } from 'node:net';
 import { Agent, fetch, type Response } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { ChatEvent } from '../src/events/types.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { forEachSseBlock } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
 
-interface JarvisEvent {
-  id: number;
-  type: string;
-  request_id: string;
-  session_id: string;
-  trace: string;
-  ts: number;
-  data: Record<string, unknown>;
-}
+type JarvisEvent = ChatEvent;
 
 const DEADLINE_MS = 5000;
 
@@ -67,7 +61,6 @@ class SseSubscriber {
   readonly done: Promise<void>;
   readonly #changed = new Set<() => void>();
   readonly #abort: AbortController;
-  #buf = '';
 
   private constructor(res: Response, abort: AbortController) {
     this.#abort = abort;
@@ -87,19 +80,15 @@ class SseSubscriber {
   }
 
   async #pump(body: AsyncIterable<Uint8Array>): Promise<void> {
-    const decoder = new TextDecoder();
     try {
-      for await (const chunk of body) {
-        const text = decoder.decode(chunk, { stream: true });
-        this.raw += text;
-        this.#buf += text;
-        let end: number;
-        while ((end = this.#buf.indexOf('\n\n')) >= 0) {
-          this.#block(this.#buf.slice(0, end));
-          this.#buf = this.#buf.slice(end + 2);
-        }
-        for (const fn of [...this.#changed]) fn();
-      }
+      await forEachSseBlock(
+        body,
+        (block) => this.#block(block),
+        (text) => {
+          this.raw += text;
+          for (const fn of [...this.#changed]) fn();
+        },
+      );
     } catch {
       // aborted by close(), or the server went away: `ended` says so either way
     } finally {
@@ -107,6 +96,7 @@ class SseSubscriber {
       for (const fn of [...this.#changed]) fn();
     }
   }
+
 
   #block(block: string): void {
     let id: string | undefined;

@@ -4,22 +4,13 @@
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { seededRandom as rng } from '../src/providers/simulated/answer.js';
 
 const TOTAL = 1000;
 const CONCURRENCY = 100;
 const SESSIONS = 30;
+// Seeded: the random cancellation points are the same on every run.
 const SEED = 0x5eed1234;
-
-/** mulberry32: the random cancellation points are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Plan =
   | { kind: 'abort-after-chunks'; chunks: number; session?: string; maxTokens: number }

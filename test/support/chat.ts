@@ -31,20 +31,25 @@ export function chunksOf(data: string[]): Chunk[] {
 
 export const textOf = (chunks: Chunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
 
+/** GET /healthz. */
 export interface Health {
   status: string;
+  uptime_s: number;
   streams: number;
   sessions: number;
   buffers: number;
   timers: number;
+  subscribers: number;
+  redis: { state: 'up' | 'down' | 'disabled'; instance?: string };
 }
 
 /** Polls /healthz until every per-stream resource is released; fails with the last counts after the deadline. */
-export async function waitForIdle(url: string, timeoutMs = 5000): Promise<Health> {
+export async function waitForIdle(url: string, timeoutMs = 5000, opts: { subscribers?: boolean } = {}): Promise<Health> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const health = (await (await fetch(`${url}/healthz`)).json()) as Health;
-    if (health.streams === 0 && health.sessions === 0 && health.buffers === 0 && health.timers === 0) return health;
+    const idle = health.streams === 0 && health.sessions === 0 && health.buffers === 0 && health.timers === 0;
+    if (idle && (!opts.subscribers || health.subscribers === 0)) return health;
     if (Date.now() > deadline) throw new Error(`server not idle within ${timeoutMs} ms: ${JSON.stringify(health)}`);
     await new Promise((r) => setTimeout(r, 10));
   }

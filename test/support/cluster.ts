@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Agent, fetch, type Response } from 'undici';
+import type { ChatEvent as JarvisEvent } from '../../src/events/types.js';
+import type { Health } from './chat.js';
 import { freePort } from './redis-server.js';
+import { forEachSseBlock } from './sse.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const uid = () => randomBytes(5).toString('hex');
@@ -86,15 +89,6 @@ export async function pollUntil<T>(check: () => Promise<T | undefined> | T | und
 // ---------------------------------------------------------------------------------------------------------------
 // Instances
 
-export interface Health {
-  status: string;
-  streams: number;
-  sessions: number;
-  buffers: number;
-  timers: number;
-  subscribers: number;
-  redis: { state: string; instance?: string };
-}
 
 export interface JarvisProcess {
   readonly id: string;
@@ -459,9 +453,6 @@ export class StreamingChat {
       result.endOrder = ++arrivals;
       return result;
     }
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
     const onBlock = (block: string) => {
       for (const line of block.split('\n')) {
         if (!line.startsWith('data: ')) continue;
@@ -486,18 +477,7 @@ export class StreamingChat {
         if (choice?.finish_reason) result.finishReason = choice.finish_reason;
       }
     };
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-        onBlock(buf.slice(0, i));
-        buf = buf.slice(i + 2);
-      }
-      this.#wake();
-    }
-    buf += decoder.decode();
-    if (buf.trim()) onBlock(buf);
+    await forEachSseBlock(res.body!, onBlock, () => this.#wake());
     return result;
   }
 
@@ -537,15 +517,8 @@ export function orFail<T>(promise: Promise<T>, what: string, ms = 15_000): Promi
 // ---------------------------------------------------------------------------------------------------------------
 // Events over SSE
 
-export interface JarvisEvent {
-  id: number;
-  type: string;
-  request_id: string;
-  session_id: string;
-  trace: string;
-  ts: number;
-  data: Record<string, unknown>;
-}
+export type { Health, JarvisEvent };
+
 
 /** A /v1/events SSE subscriber, parsed as bytes arrive; a test waits on a condition over `events`. */
 export class EventSubscriber {
@@ -575,20 +548,8 @@ export class EventSubscriber {
   }
 
   async #pump(res: Response): Promise<void> {
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let buf = '';
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buf += decoder.decode(value, { stream: true });
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          this.#block(buf.slice(0, i));
-          buf = buf.slice(i + 2);
-        }
-        this.#wake();
-      }
+      await forEachSseBlock(res.body!, (block) => this.#block(block), () => this.#wake());
     } catch {
       // aborted by close()
     } finally {

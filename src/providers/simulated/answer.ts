@@ -46,7 +46,7 @@ function hash(text: string): number {
 }
 
 /** mulberry32: tiny seeded PRNG so answers are reproducible. */
-function rng(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed;
   return () => {
     a = (a + 0x6d2b79f5) | 0;
@@ -75,7 +75,7 @@ function arithmetic(prompt: string): string | undefined {
 
 /** The answer as tokens: words, each after the first carrying its leading space, as real tokenizers do. */
 export function simulatedAnswer(prompt: string): string[] {
-  const random = rng(hash(prompt));
+  const random = seededRandom(hash(prompt));
   const topic = topicOf(prompt);
   const target = LONG_PROMPT.test(prompt) ? 400 + Math.floor(random() * 200) : 12 + Math.floor(random() * 30);
   const pick = (list: readonly string[]) => list[Math.floor(random() * list.length)]!.replaceAll('{topic}', topic);
