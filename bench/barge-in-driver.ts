@@ -19,6 +19,8 @@ import { chatBody, runChatStream, streamPool, type HttpTarget, type StreamRecord
 
 export interface BargeInRunSpec {
   jarvisOrigin: string;
+  /** Several instances on one Redis: a session's requests alternate between them (request k → k mod n). */
+  jarvisOrigins?: string[];
   sessions: number;
   requestsPerSession: number;
   /** Time between a session's requests. */
@@ -89,14 +91,18 @@ function ending(r: StreamRecord): string {
 export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Promise<BargeInRunResult> {
   const R = spec.requestsPerSession;
   const run = randomBytes(4).toString('hex');
-  const target: HttpTarget = { origin: spec.jarvisOrigin, path: '/v1/chat/completions', headers: {} };
-  const pool = streamPool(spec.jarvisOrigin, spec.sessions * R + 8);
+  const origins = spec.jarvisOrigins ?? [spec.jarvisOrigin];
+  const targets: HttpTarget[] = origins.map((origin) => ({ origin, path: '/v1/chat/completions', headers: {} }));
+  const pools = origins.map((origin) => streamPool(origin, Math.ceil((spec.sessions * R) / origins.length) + 8));
   try {
     // Warm the JITs and one connection per request of the storm, outside any session, so the storm opens no
     // connection: a request on a brand-new connection can reach Jarvis's handler after a later request of its
     // session on a warm one, and the storm would then measure accept order, not barge-in.
     const warm = chatBody({ max_tokens: 1 });
-    await Promise.all(Array.from({ length: Math.min(spec.sessions * R, 8192) }, () => runChatStream(pool, target, warm, { timeoutMs: spec.streamTimeoutMs })));
+    const perOrigin = Math.ceil(Math.min(spec.sessions * R, 8192) / origins.length);
+    await Promise.all(
+      pools.flatMap((p, i) => Array.from({ length: perOrigin }, () => runChatStream(p, targets[i]!, warm, { timeoutMs: spec.streamTimeoutMs }))),
+    );
 
     const firstRecord = mock.requests.length;
     const headersSent = watchHeadersSent();
@@ -107,7 +113,8 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
     const fire = (s: number, k: number) => {
       const session = `bench-${run}-s${s}`;
       const body = chatBody({ user: `${session}#${k}` });
-      results[s]![k] = runChatStream(pool, target, body, { timeoutMs: spec.streamTimeoutMs, headers: { 'x-session-id': session, [REQUEST_HEADER]: `${session}#${k}` } });
+      const i = k % origins.length;
+      results[s]![k] = runChatStream(pools[i]!, targets[i]!, body, { timeoutMs: spec.streamTimeoutMs, headers: { 'x-session-id': session, [REQUEST_HEADER]: `${session}#${k}` } });
     };
     // Every request is scheduled up front on its own timer: a slow gateway cannot delay the storm.
     const scheduled = new Promise<void>((resolve) => {
@@ -213,7 +220,7 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
       gateway,
     };
   } finally {
-    await pool.destroy().catch(() => {});
+    await Promise.all(pools.map((p) => p.destroy().catch(() => {})));
   }
 }
 

@@ -93,6 +93,19 @@ export function headlineRows(r: BenchResults): TargetRow[] {
       pass: allCancelled ? atMost(b.closeP99, 10) : false,
       note: `${b.oldCancelled}/${b.oldStreams} old streams ended cancelled`,
     });
+    const cross = r.bargeIn.cross;
+    if (cross && cross.runs.length > 0) {
+      const c = bargeInFigures({ ...r.bargeIn, runs: cross.runs });
+      rows.push({
+        target: 'Barge-in across two instances (one Redis): old upstream closed p99',
+        // The issue sets no bound here: it asks for the figure next to the single-instance one.
+        goal: 'vs single',
+        measured: c.closeP99,
+        unit: 'ms',
+        pass: c.oldCancelled === c.oldStreams ? undefined : false,
+        note: `single instance: ${fmtSpread(b.closeP99, 'ms')}; ${c.oldCancelled}/${c.oldStreams} old streams ended cancelled`,
+      });
+    }
   } else {
     rows.push(notRun('Barge-in: old upstream closed p99', '≤ 10 ms', 'ms', r.failures['barge-in'] ?? 'barge-in scenario not run'));
   }

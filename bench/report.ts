@@ -170,6 +170,33 @@ function bargeInSection(r: BenchResults): string[] {
     `- Sessions where an older request's answer ran to the end and a newer one was cancelled (admitted in the other order): **${f.olderWonSessions}/${f.evaluatedSessions}**`,
     `- Upstream connections measured: ${f.measuredCloses}; superseded before reaching the upstream: ${f.oldNeverUpstream}; closed before the next request was written: ${f.oldClosedBeforeNext}; never closed: ${f.unclosed}`,
     ...b.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
+    ...crossInstanceSection(b, f),
+  ];
+}
+
+/** The same storm on two instances sharing one Redis: each session's requests alternate between them. */
+function crossInstanceSection(b: NonNullable<BenchResults['bargeIn']>, single: ReturnType<typeof bargeInFigures>): string[] {
+  const cross = b.cross;
+  if (!cross) return [];
+  const head = ['', '### Across two instances (one Redis)', ''];
+  if (cross.skipped) return [...head, `Not run: ${cross.skipped}.`];
+  if (cross.runs.length === 0) return [...head, `No result: ${cross.errors.join('; ') || 'unknown error'}.`];
+  const c = bargeInFigures({ ...b, runs: cross.runs });
+  return [
+    ...head,
+    'Two Jarvis processes share one Redis; request k of every session goes to instance k mod 2, so every barge-in crosses instances (the owning instance is asked over the control channel to cancel, and answers after its cleanup).',
+    '',
+    table(
+      ['', 'single p50', 'single p99', 'cross p50', 'cross p99'],
+      [
+        ['New request sent → old upstream connection closed', fmtSpread(single.closeP50, 'ms'), fmtSpread(single.closeP99, 'ms'), fmtSpread(c.closeP50, 'ms'), fmtSpread(c.closeP99, 'ms')],
+        ['Old upstream closed → new request at the upstream (hand-over)', fmtSpread(single.handoffP50, 'ms'), fmtSpread(single.handoffP99, 'ms'), fmtSpread(c.handoffP50, 'ms'), fmtSpread(c.handoffP99, 'ms')],
+        ["Every superseding request's TTFT (client)", fmtSpread(single.newTtftP50, 'ms'), fmtSpread(single.newTtftP99, 'ms'), fmtSpread(c.newTtftP50, 'ms'), fmtSpread(c.newTtftP99, 'ms')],
+      ],
+    ),
+    '',
+    `- Old streams that ended \`cancelled\`: **${c.oldCancelled}/${c.oldStreams}**; final streams complete: ${c.finalComplete}/${c.finalStreams}; older request won: ${c.olderWonSessions}/${c.evaluatedSessions}; never closed: ${c.unclosed}`,
+    ...cross.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
   ];
 }
 
