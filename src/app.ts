@@ -8,8 +8,10 @@ import type { JarvisContext } from './context.js';
 import type { EventBus } from './events/event-bus.js';
 import { LocalEventBus } from './events/local-bus.js';
 import { TokenBatcher } from './events/token-batcher.js';
-import { ApiKeys, authHook } from './http/auth.js';
+import { ApiKeys, requireScope } from './http/auth.js';
 import { acceptJsonForAnyContentType } from './http/body-parser.js';
+import { clientErrorHandler } from './http/client-errors.js';
+import { installCors } from './http/cors.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
@@ -21,6 +23,8 @@ import { JarvisError } from './errors.js';
 import { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
 import { Metrics } from './observability/metrics.js';
 import { ProviderRegistry } from './providers/registry.js';
+import { LocalQuotaStore } from './quotas/local-store.js';
+import { Quotas } from './quotas/quotas.js';
 import { LocalSessionRegistry } from './sessions/local-registry.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
 import { LiveStreams } from './streams/live-streams.js';
@@ -65,7 +69,9 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     }),
     live: new LiveStreams(),
     heartbeat: new Heartbeat(config.heartbeatMs),
-    keys: new ApiKeys(config.apiKeys),
+    keys: new ApiKeys(config),
+    // Shared by every instance with Redis, this instance's own counts without it.
+    quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,
     watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log }),
     cluster,
@@ -86,6 +92,17 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // Jarvis answers its own OpenAI-shaped 503 while closing (below).
     return503OnClosing: false,
     forceCloseConnections: 'idle',
+    // Receiving a request (headers and body) is bounded; sending a response, however long it streams, is not:
+    // Node stops timing a request once it is complete. Headers get the same bound as the whole request. Node checks
+    // these every connectionsCheckingInterval (30 s by default), which would let a timeout overrun by that much.
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      maxHeaderSize: config.maxHeaderBytes,
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: config.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(config.requestTimeoutMs / 10))),
+    },
+    clientErrorHandler: clientErrorHandler({ log, requestTimeoutMs: config.requestTimeoutMs, maxHeaderBytes: config.maxHeaderBytes }),
   });
   let closing = false;
   app.decorateRequest('apiKey', null);
@@ -93,7 +110,6 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     reply.header('x-request-id', request.id);
     // One listener per request, on the raw response, so hijacked SSE responses are counted too.
     reply.raw.once('close', () => metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
-    if (closing) throw new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; retry on another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
   });
   acceptJsonForAnyContentType(app);
   installErrorHandlers(app);
@@ -106,12 +122,24 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
       done();
     },
   });
-  await app.register(async (authed) => {
-    authed.addHook('onRequest', authHook(ctx.keys));
-    chatCompletionsRoute(authed, ctx);
-    modelsRoute(authed, ctx);
-    eventsRoute(authed, ctx);
-    metricsRoute(authed, ctx);
+  // After the WebSocket plugin: its own onRequest hook must have run for a refused upgrade's socket to be closed.
+  installCors(app, config.access.corsOrigins);
+  app.addHook('onRequest', async () => {
+    if (closing) throw new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; retry on another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
+  });
+  // Which scope each route needs, in one place. /healthz and /readyz stay open (load balancers, orchestrators).
+  await app.register(async (chat) => {
+    chat.addHook('onRequest', requireScope(ctx.keys, 'chat'));
+    chatCompletionsRoute(chat, ctx);
+    modelsRoute(chat, ctx);
+  });
+  await app.register(async (events) => {
+    events.addHook('onRequest', requireScope(ctx.keys, 'events'));
+    eventsRoute(events, ctx);
+  });
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', requireScope(ctx.keys, 'admin'));
+    metricsRoute(admin, ctx);
   });
   healthRoutes(app, ctx);
 
@@ -134,7 +162,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clearTimeout(force);
     ctx.heartbeat.close();
     ctx.watchdog.close();
-    await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close()]);
+    await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close(), ctx.quotas.close()]);
     await cluster?.close();
     log.info({}, 'shutdown_done');
   };

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
+import { isLoopbackHost } from './access/bind.js';
+import { KeyEntry, resolveKeys } from './access/keys.js';
+import { readKeysFile } from './access/keys-file.js';
 
 export const SESSION_POLICIES = ['cancel-previous', 'queue', 'reject', 'parallel'] as const;
 export type SessionPolicy = (typeof SESSION_POLICIES)[number];
@@ -22,7 +25,30 @@ const ConfigSchema = Type.Object(
     host: Type.String({ minLength: 1 }),
     port: Type.Integer({ minimum: 0, maximum: 65535 }),
     bodyLimit: Type.Integer({ minimum: 1024 }),
+    /** Request limits past the body size (400 past them): messages per request, characters of content across them. */
+    maxMessages: Type.Integer({ minimum: 1 }),
+    maxContentChars: Type.Integer({ minimum: 1 }),
+    /** Node's maxHeaderSize: all request headers together (431 past it). */
+    maxHeaderBytes: Type.Integer({ minimum: 1024 }),
+    /** Time to receive a whole request, headers and body (408 past it); never applies to a response. */
+    requestTimeoutMs: Type.Integer({ minimum: 100 }),
+    /** Concurrent chat streams in this process (503 overloaded past it). */
+    maxStreams: Type.Integer({ minimum: 1 }),
+    /** Puts the last user message and the answer (truncated) into stream_start and stream_end. Off: no content is logged. */
+    logContent: Type.Boolean(),
+    /** JARVIS_API_KEYS: `key` or `name=key` entries, each with every scope and the default quotas. */
     apiKeys: Type.Array(Type.String({ minLength: 8 })),
+    access: Type.Object({
+      /** Keys with scopes, model allow-lists and quotas: JARVIS_KEYS_FILE, or `access.keys` in a JARVIS_CONFIG file. */
+      keys: Type.Array(KeyEntry),
+      /** Serve without keys on an address others can reach (refused at start otherwise). */
+      allowInsecure: Type.Boolean(),
+      /** Browser origins allowed by CORS (and to open the events WebSocket); empty: none. Exact, no trailing slash. */
+      corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/\\s*]+$' })),
+      /** Default quotas of a key (0: unlimited): requests per minute and concurrent streams. */
+      rpm: Type.Integer({ minimum: 0 }),
+      maxStreams: Type.Integer({ minimum: 0 }),
+    }),
     log: Type.Object({
       level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l))),
       format: Type.Union([Type.Literal('logfmt'), Type.Literal('json')]),
@@ -84,7 +110,14 @@ export function defaultConfig(): Config {
     host: '127.0.0.1',
     port: 8000,
     bodyLimit: 1024 * 1024,
+    maxMessages: 1000,
+    maxContentChars: 1_000_000,
+    maxHeaderBytes: 16 * 1024,
+    requestTimeoutMs: 30_000,
+    maxStreams: 10_000,
+    logContent: false,
     apiKeys: [],
+    access: { keys: [], allowInsecure: false, corsOrigins: [], rpm: 0, maxStreams: 0 },
     log: { level: 'info', format: 'logfmt', file: 'logs/system.log', stdout: true },
     shutdownGraceMs: 10_000,
     heartbeatMs: 15_000,
@@ -155,11 +188,22 @@ function merge<T>(base: T, over: unknown): T {
   return out as T;
 }
 
+function keysFile(path: string | undefined): unknown[] | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readKeysFile(path);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 function firstError(value: unknown): string {
   const err = Value.Errors(ConfigSchema, value).First();
   if (!err) return 'invalid configuration';
   const where = err.path ? err.path.slice(1).replaceAll('/', '.') : 'config';
-  return `${where}: ${err.message}${err.value === undefined ? '' : ` (got ${JSON.stringify(err.value)})`}`;
+  // Whatever is under a key setting may be a key: the error names where, never what.
+  const secret = /^\/(apiKeys|access\/keys)(\/|$)/.test(err.path);
+  return `${where}: ${err.message}${err.value === undefined || secret ? '' : ` (got ${JSON.stringify(err.value)})`}`;
 }
 
 /**
@@ -176,7 +220,20 @@ export function loadConfig(env: Env): Config {
     host: str(env, 'HOST'),
     port: int(env, 'PORT'),
     bodyLimit: int(env, 'JARVIS_BODY_LIMIT'),
+    maxMessages: int(env, 'JARVIS_MAX_MESSAGES'),
+    maxContentChars: int(env, 'JARVIS_MAX_CONTENT_CHARS'),
+    maxHeaderBytes: int(env, 'JARVIS_MAX_HEADER_BYTES'),
+    requestTimeoutMs: int(env, 'JARVIS_REQUEST_TIMEOUT_MS'),
+    maxStreams: int(env, 'JARVIS_MAX_STREAMS'),
+    logContent: bool(env, 'JARVIS_LOG_CONTENT'),
     apiKeys: str(env, 'JARVIS_API_KEYS')?.split(',').map((k) => k.trim()).filter(Boolean),
+    access: {
+      keys: keysFile(str(env, 'JARVIS_KEYS_FILE')),
+      allowInsecure: bool(env, 'JARVIS_ALLOW_INSECURE'),
+      corsOrigins: str(env, 'JARVIS_CORS_ORIGINS')?.split(',').map((o) => o.trim()).filter(Boolean),
+      rpm: int(env, 'JARVIS_KEY_RPM'),
+      maxStreams: int(env, 'JARVIS_KEY_MAX_STREAMS'),
+    },
     log: { level: str(env, 'JARVIS_LOG_LEVEL'), format: str(env, 'JARVIS_LOG_FORMAT'), file: str(env, 'JARVIS_LOG_FILE') },
     shutdownGraceMs: int(env, 'JARVIS_SHUTDOWN_GRACE_MS'),
     heartbeatMs: int(env, 'JARVIS_HEARTBEAT_MS'),
@@ -225,6 +282,17 @@ export function validateConfig(config: unknown): Config {
     } catch {
       throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (got ${JSON.stringify(u.baseUrl)})`);
     }
+  }
+  let keys;
+  try {
+    keys = resolveKeys(config);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (keys.length === 0 && !config.access.allowInsecure && !isLoopbackHost(config.host)) {
+    throw new ConfigError(
+      `refusing to serve ${config.host} without API keys: anyone who can reach it could use your upstreams. Set JARVIS_API_KEYS or JARVIS_KEYS_FILE, or JARVIS_ALLOW_INSECURE=1 to serve it open`,
+    );
   }
   return config;
 }

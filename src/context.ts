@@ -6,6 +6,7 @@ import type { TokenBatcher } from './events/token-batcher.js';
 import type { ApiKeys } from './http/auth.js';
 import type { Heartbeat } from './http/heartbeat.js';
 import type { ProviderRegistry } from './providers/registry.js';
+import type { Quotas } from './quotas/quotas.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
 import type { LiveStreams } from './streams/live-streams.js';
 import type { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
@@ -22,6 +23,7 @@ export interface JarvisContext {
   live: LiveStreams;
   heartbeat: Heartbeat;
   keys: ApiKeys;
+  quotas: Quotas;
   metrics: Metrics;
   watchdog: EventLoopWatchdog;
   cluster?: Cluster | undefined;

@@ -8,12 +8,20 @@ export const ERROR_CODES = {
   JARVIS_ERR_INVALID_REQUEST: { status: 400, type: 'invalid_request_error', code: 'invalid_value', retryable: false },
   JARVIS_ERR_UNSUPPORTED_VALUE: { status: 400, type: 'invalid_request_error', code: 'unsupported_value', retryable: false },
   JARVIS_ERR_INVALID_SESSION_ID: { status: 400, type: 'invalid_request_error', code: 'invalid_session_id', retryable: false },
+  JARVIS_ERR_TOO_MANY_MESSAGES: { status: 400, type: 'invalid_request_error', code: 'array_above_max_length', retryable: false },
+  JARVIS_ERR_CONTENT_TOO_LONG: { status: 400, type: 'invalid_request_error', code: 'context_length_exceeded', retryable: false },
+  JARVIS_ERR_MALFORMED_HTTP: { status: 400, type: 'invalid_request_error', code: 'bad_request', retryable: false },
   JARVIS_ERR_UNAUTHORIZED: { status: 401, type: 'authentication_error', code: 'invalid_api_key', retryable: false },
   JARVIS_ERR_FORBIDDEN: { status: 403, type: 'permission_error', code: 'insufficient_scope', retryable: false },
+  JARVIS_ERR_ORIGIN_NOT_ALLOWED: { status: 403, type: 'permission_error', code: 'origin_not_allowed', retryable: false },
   JARVIS_ERR_MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false },
   JARVIS_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'unknown_url', retryable: false },
+  JARVIS_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error', code: 'request_timeout', retryable: true },
   JARVIS_ERR_SESSION_BUSY: { status: 409, type: 'invalid_request_error', code: 'session_busy', retryable: false },
+  JARVIS_ERR_RATE_LIMITED: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
+  JARVIS_ERR_TOO_MANY_STREAMS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },
+  JARVIS_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', code: 'headers_too_large', retryable: false },
   JARVIS_ERR_UPSTREAM_STATUS: { status: 502, type: 'api_error', code: 'upstream_error', retryable: true },
   JARVIS_ERR_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', code: 'upstream_unreachable', retryable: true },
   JARVIS_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: true },
@@ -43,7 +51,7 @@ export class JarvisError extends Error {
   constructor(
     jarvisCode: JarvisErrorCode,
     message: string,
-    opts: { param?: string | null; status?: number; type?: string; code?: string; headers?: Record<string, string>; cause?: unknown } = {},
+    opts: { param?: string | null; status?: number; type?: string; code?: string; headers?: Record<string, string>; cause?: unknown; retryable?: boolean } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     const def = ERROR_CODES[jarvisCode];
@@ -52,7 +60,8 @@ export class JarvisError extends Error {
     this.type = opts.type ?? def.type;
     this.code = opts.code ?? def.code;
     this.param = opts.param ?? null;
-    this.retryable = def.retryable;
+    // A code's default, unless this instance knows better (a quota that frees up only after a long wait).
+    this.retryable = opts.retryable ?? def.retryable;
     this.headers = opts.headers ?? {};
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { RedisEventBus } from '../events/redis-bus.js';
+import { RedisQuotaStore } from '../quotas/redis-store.js';
 import { RedisSessionRegistry } from '../sessions/redis-registry.js';
 import { RedisLink } from './redis-link.js';
 
@@ -10,6 +11,8 @@ export interface Cluster {
   link: RedisLink;
   sessions: RedisSessionRegistry;
   bus: RedisEventBus;
+  /** Per-key quotas counted across every instance (falls back to this instance's counts while Redis is away). */
+  quotas: RedisQuotaStore;
   /** Control round trips (ask another instance, get its answer), for /metrics. */
   onControlLatency(listener: (ms: number) => void): void;
   close(): Promise<void>;
@@ -38,6 +41,8 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     onControlLatency: (ms) => latencyListeners.forEach((l) => l(ms)),
   });
   const bus = new RedisEventBus({ link, replay: config.events.replay, log });
+  // Stream slots live as long as session records do: an instance that dies frees both within the same TTL.
+  const quotas = new RedisQuotaStore({ link, ttlMs: config.redis.sessionTtlMs });
 
   try {
     await link.connect();
@@ -58,9 +63,10 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     link,
     sessions,
     bus,
+    quotas,
     onControlLatency: (l) => latencyListeners.push(l),
     async close() {
-      await Promise.all([sessions.close(), bus.close()]);
+      await Promise.all([sessions.close(), bus.close(), quotas.close()]);
       await link.close();
     },
   };

@@ -1,26 +1,21 @@
-import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { resolveKeys, sha256Hex, type ApiKeyIdentity, type KeySources, type Scope } from '../access/keys.js';
 import { JarvisError } from '../errors.js';
 
-export interface ApiKeyIdentity {
-  /** Stable, non-secret identity of a key (a hash prefix): what logs and event ownership use. */
-  id: string;
-}
-
-const digest = (key: string) => createHash('sha256').update(key).digest('hex');
+export type { ApiKeyIdentity } from '../access/keys.js';
 
 /**
- * Bearer keys from configuration. Keys are looked up by their SHA-256, so comparing a presented key costs the
- * same whatever it is and the plain keys are not kept in memory.
+ * Bearer keys from configuration, looked up by the SHA-256 of what the client presents. That is the constant-time
+ * comparison: the work before the lookup is the same for every presented key, and what a lookup's timing could
+ * reveal is how a digest of the attacker's own guess compares with a stored digest, which tells nothing about a
+ * key (finding a key for a digest prefix is a preimage search). It also means plain keys are not kept in memory,
+ * and a keys file may hold only digests.
  */
 export class ApiKeys {
   readonly #byDigest = new Map<string, ApiKeyIdentity>();
 
-  constructor(keys: string[]) {
-    for (const k of keys) {
-      const d = digest(k);
-      this.#byDigest.set(d, { id: `key_${d.slice(0, 12)}` });
-    }
+  constructor(sources: KeySources) {
+    for (const { digest, identity } of resolveKeys(sources)) this.#byDigest.set(digest, identity);
   }
 
   get enabled(): boolean {
@@ -33,7 +28,7 @@ export class ApiKeys {
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', 'Missing API key: send it as "Authorization: Bearer <key>".');
-    const identity = this.#byDigest.get(digest(match[1]!));
+    const identity = this.#byDigest.get(sha256Hex(match[1]!));
     if (!identity) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', 'Incorrect API key provided.');
     return identity;
   }
@@ -45,8 +40,20 @@ declare module 'fastify' {
   }
 }
 
-export function authHook(keys: ApiKeys) {
-  return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    request.apiKey = keys.authenticate(request);
+/** onRequest hook for routes that need `scope`: 401 without a valid key, 403 when the key lacks the scope. */
+export function requireScope(keys: ApiKeys, scope: Scope) {
+  return async function authorize(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const identity = keys.authenticate(request);
+    if (identity && !identity.scopes.has(scope)) {
+      throw new JarvisError('JARVIS_ERR_FORBIDDEN', `This API key does not have the '${scope}' scope needed for ${request.method} ${request.url.split('?')[0]}.`);
+    }
+    request.apiKey = identity;
   };
+}
+
+/** The error for a model a key may not use, word for word the one for a model that does not exist. */
+export function checkModelAllowed(identity: ApiKeyIdentity | null, model: string): void {
+  if (identity?.models && !identity.models.has(model)) {
+    throw new JarvisError('JARVIS_ERR_MODEL_NOT_FOUND', `The model '${model}' does not exist or you do not have access to it.`, { param: 'model' });
+  }
 }

@@ -1,8 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { JarvisError } from '../errors.js';
+import { retryHeaders } from './retry-headers.js';
 
 export function sendError(reply: FastifyReply, error: JarvisError): void {
-  void reply.code(error.status).headers(error.headers).send(error.toJSON());
+  void reply.code(error.status).headers({ ...retryHeaders(error), ...error.headers }).send(error.toJSON());
 }
 
 /** Ajv's instancePath ("/messages/0/role") as OpenAI's param ("messages[0].role"). */
@@ -43,8 +44,15 @@ export function toJarvisError(err: FastifyError | Error): JarvisError {
 
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // The client went away while its body was arriving (or its request timed out and the connection was closed):
+    // Fastify reports that as a 400, but nobody is left to answer and it was not a bad request.
+    if (request.raw.destroyed && (err.code === 'ECONNRESET' || request.raw.socket?.destroyed)) {
+      request.log.info({ request_id: request.id }, 'request_aborted');
+      return reply.send();
+    }
     const error = toJarvisError(err);
-    if (error.status >= 500) request.log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
+    // A refusal under load (503 overloaded, shutting down) is a rejection like any 4xx; only a bug is a failure.
+    if (error.jarvisCode === 'JARVIS_ERR_INTERNAL') request.log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
     else request.log.info({ request_id: request.id, status: error.status, code: error.code }, 'request_rejected');
     sendError(reply, error);
   });

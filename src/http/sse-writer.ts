@@ -22,6 +22,8 @@ export class SseWriter implements HeartbeatTarget {
   readonly #onOverflow: () => void;
   readonly #openForPing: () => void;
   #open = false;
+  /** UTF-8 bytes the largest frame so far may take: one frame alone never counts as a reader falling behind. */
+  #largestFrame = 0;
 
   /**
    * Joins the heartbeat at once: if a whole interval passes before the first output (a slow first token),
@@ -57,7 +59,10 @@ export class SseWriter implements HeartbeatTarget {
     if (!this.writable) return false;
     this.active = true;
     this.#res.write(frame);
-    if (this.#res.writableLength > this.#maxBufferedBytes) this.#onOverflow();
+    // A frame bigger than the bound (a whole answer in one upstream chunk) sits in Node's buffer until the kernel
+    // takes it, however fast the client reads; the bound counts on top of it. 3 bytes per UTF-16 unit is UTF-8's most.
+    if (frame.length * 3 > this.#largestFrame) this.#largestFrame = frame.length * 3;
+    if (this.#res.writableLength > this.#maxBufferedBytes + this.#largestFrame) this.#onOverflow();
     return true;
   }
 

@@ -7,6 +7,8 @@ export interface LiveCounts {
   buffers: number;
   timers: number;
   subscribers: number;
+  /** Per-key stream slots held by this instance's running streams. */
+  quota_slots: number;
 }
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,6 +31,7 @@ export class Metrics implements StreamObserver {
   readonly #eventsDropped: Counter;
   readonly #subscribersDropped: Counter<'reason'>;
   readonly #controlLatency: Histogram;
+  readonly #quotaExceeded: Counter<'quota'>;
 
   constructor(live: () => LiveCounts) {
     const registers = [this.registry];
@@ -58,6 +61,7 @@ export class Metrics implements StreamObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     });
+    this.#quotaExceeded = new Counter({ name: 'jarvis_quota_exceeded_total', help: 'Chat requests refused 429 by a key quota, by quota (rpm, streams)', labelNames: ['quota'], registers });
     const gauge = (name: string, help: string, read: (c: LiveCounts) => number) =>
       new Gauge({
         name,
@@ -72,6 +76,7 @@ export class Metrics implements StreamObserver {
     gauge('jarvis_event_buffers', 'Token batches held for live streams', (c) => c.buffers);
     gauge('jarvis_event_flush_timers', 'Pending batch flush timers', (c) => c.timers);
     gauge('jarvis_event_subscribers', 'Connected /v1/events subscribers', (c) => c.subscribers);
+    gauge('jarvis_quota_stream_slots', 'Per-key stream slots held by running streams on this instance', (c) => c.quota_slots);
   }
 
   request(route: string, method: string, status: number): void {
@@ -110,6 +115,10 @@ export class Metrics implements StreamObserver {
 
   controlLatency(ms: number): void {
     this.#controlLatency.observe(ms / 1000);
+  }
+
+  quotaExceeded(quota: string): void {
+    this.#quotaExceeded.inc({ quota });
   }
 
   subscriberDropped(reason: string): void {

@@ -18,6 +18,11 @@ export interface ChatRequest {
   messages: ChatMessage[];
   maxTokens?: number;
   body: Record<string, unknown>;
+  /**
+   * Headers this request asks to send upstream (Jarvis's request id, the caller's trace context). A provider
+   * forwards only those it allows; the client's own headers, its Authorization above all, are never here.
+   */
+  headers?: Record<string, string>;
 }
 
 export interface Usage {

@@ -4,7 +4,8 @@ import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from 
 import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
-import { promptText, type ChatRequest, type Provider, type Usage } from '../providers/provider.js';
+import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
+import { lastUserText, promptText, type ChatRequest, type Provider, type Usage } from '../providers/provider.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
 import type { LiveStreams } from './live-streams.js';
 import type { StreamSink } from './stream-sink.js';
@@ -24,6 +25,8 @@ export interface StreamDeps {
   live: LiveStreams;
   log: Logger;
   observer?: StreamObserver | undefined;
+  /** Put the prompt and the answer (cut short) into stream_start and stream_end. Off unless the operator opts in. */
+  logContent?: boolean | undefined;
 }
 
 export interface StreamSpec {
@@ -85,9 +88,21 @@ export class ChatStream {
     let generated = 0;
     let outcome: StreamOutcome;
 
+    // Only with logContent: conversations stay out of the logs by default.
+    const completion = this.#deps.logContent ? new ContentExcerpt() : undefined;
     live.add(this);
     observer?.started();
-    log.info({ trace: meta.trace, stream_id: meta.request_id, session: meta.session_id, model: request.model, policy: this.#spec.policy }, 'stream_start');
+    log.info(
+      {
+        trace: meta.trace,
+        stream_id: meta.request_id,
+        session: meta.session_id,
+        model: request.model,
+        policy: this.#spec.policy,
+        ...(completion ? { prompt: excerpt(lastUserText(request.messages)) } : {}),
+      },
+      'stream_start',
+    );
     try {
       try {
         lease = await sessions.acquire({
@@ -124,6 +139,7 @@ export class ChatStream {
               this.#sink.text(d.text);
             }
             batcher.add(meta, d.text);
+            completion?.add(d.text);
             break;
           case 'delta':
             this.#sink.delta(d.delta);
@@ -161,7 +177,16 @@ export class ChatStream {
       const duration_ms = Math.round(performance.now() - started);
       observer?.ended(outcome!.kind, duration_ms, generated, outcome!.kind === 'cancelled' ? outcome!.reason : undefined);
       log.info(
-        { trace: meta.trace, cleanup_done: true, stream_id: meta.request_id, outcome: outcome!.kind, duration_ms, tokens: generated, delivered_tokens: this.#sink.delivered.tokens },
+        {
+          trace: meta.trace,
+          cleanup_done: true,
+          stream_id: meta.request_id,
+          outcome: outcome!.kind,
+          duration_ms,
+          tokens: generated,
+          delivered_tokens: this.#sink.delivered.tokens,
+          ...(completion ? { completion: completion.text } : {}),
+        },
         'stream_end',
       );
       // Released last: a stream waiting on this session proceeds only once all of the above is done.

@@ -364,7 +364,8 @@ export async function keysOf(redis: Redis, prefix: string, pattern = '*'): Promi
 let arrivals = 0;
 
 export interface Chunk {
-  choices: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[];
+  /** Absent on an in-stream error line (`data: {"error":{...}}`). */
+  choices?: { index: number; delta: { role?: string; content?: string }; finish_reason: string | null }[];
   error?: { code: string | null; type: string; message: string };
 }
 
@@ -465,7 +466,7 @@ export class StreamingChat {
         const chunk = JSON.parse(data) as Chunk;
         result.chunks.push(chunk);
         if (chunk.error) result.error = chunk.error;
-        const choice = chunk.choices[0];
+        const choice = chunk.choices?.[0];
         if (choice?.delta.content) {
           result.text += choice.delta.content;
           this.tokens++;

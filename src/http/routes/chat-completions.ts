@@ -6,7 +6,10 @@ import type { ChatRequest } from '../../providers/provider.js';
 import { ChatStream } from '../../streams/chat-stream.js';
 import type { JarvisContext } from '../../context.js';
 import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../chat-request.js';
+import { checkModelAllowed } from '../auth.js';
 import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
+import { upstreamHeaders } from '../upstream-headers.js';
+import { checkChatLimits, checkStreamCapacity } from '../request-limits.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
@@ -65,19 +68,34 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     },
   };
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', opts, async (request, reply) => {
+    // The key's quotas come first, apart from serve(): what serve() checks runs synchronously up to stream.run(),
+    // and the stream slot taken here is freed however serve() ends (a refusal, an error, the stream's end).
+    const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+    try {
+      return await serve(request, reply);
+    } finally {
+      releaseQuota();
+    }
+  });
+
+  async function serve(request: FastifyRequest<{ Body: ChatCompletionBody }>, reply: FastifyReply): Promise<FastifyReply> {
     const shedAbove = ctx.config.shedEventLoopDelayMs;
     if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
       throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
     }
+    // Everything from here to stream.run() is synchronous, so the count cannot change before the stream is live.
+    checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
     const body = request.body;
     if (typeof body.n === 'number' && body.n > 1) {
       throw new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', 'Only n=1 is supported.', { param: 'n' });
     }
+    checkChatLimits(body.messages as ChatRequest['messages'], ctx.config);
     const sessionId = sessionOf(request);
     const policy = policyOf(request, ctx.config.sessions.policy);
     const { provider, model } = ctx.providers.resolve(body.model);
+    checkModelAllowed(request.apiKey, model);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-    const chatRequest: ChatRequest = { model, messages: body.messages as ChatRequest['messages'], body, ...(maxTokens ? { maxTokens } : {}) };
+    const chatRequest: ChatRequest = { model, messages: body.messages as ChatRequest['messages'], body, headers: upstreamHeaders(request), ...(maxTokens ? { maxTokens } : {}) };
 
     const requestId = request.id;
     const owner = request.apiKey?.id ?? null;
@@ -96,7 +114,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
           })
         : new JsonChatSink(reply, sinkOpts);
     const stream = new ChatStream(
-      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics },
+      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
       { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
       sink,
     );
@@ -111,5 +129,5 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
       closeConnectionIfServerClosing(app, reply);
     }
     return reply;
-  });
+  }
 }

@@ -9,6 +9,7 @@ export function liveCounts(ctx: JarvisContext) {
     buffers: ctx.batcher.buffers,
     timers: ctx.batcher.timers,
     subscribers: ctx.bus.subscribers,
+    quota_slots: ctx.quotas.held,
   };
 }
 

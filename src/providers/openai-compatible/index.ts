@@ -15,6 +15,23 @@ export interface OpenAICompatibleOptions {
 
 const MAX_ERROR_BODY = 64 * 1024;
 
+/**
+ * The only request headers that reach an upstream besides Jarvis's own (content type, accept, the upstream's
+ * key): Jarvis's request id and a W3C traceparent, both set by Jarvis (see http/upstream-headers.ts). A header
+ * added to ChatRequest.headers by mistake (a client's Authorization, cookies) still stops here.
+ */
+const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
+
+function forwarded(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const name of FORWARDED_HEADERS) {
+    const value = headers[name];
+    if (typeof value === 'string') out[name] = value;
+  }
+  return out;
+}
+
 /** Any server speaking the OpenAI Chat Completions API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */
 export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAICompatibleOptions): Provider {
   // One pooled keep-alive dispatcher per upstream; connections are reused across streams.
@@ -54,7 +71,9 @@ async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { include_usage: true } });
   let res: Dispatcher.ResponseData;
   try {
-    res = await request(`${target.base}/chat/completions`, { method: 'POST', headers: target.headers, body, dispatcher: target.dispatcher, signal });
+    // Jarvis's own headers last: nothing forwarded can replace the upstream's key or the content type.
+    const headers = { ...forwarded(req.headers), ...target.headers };
+    res = await request(`${target.base}/chat/completions`, { method: 'POST', headers, body, dispatcher: target.dispatcher, signal });
   } catch (err) {
     throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
   }

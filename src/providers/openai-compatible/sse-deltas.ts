@@ -1,4 +1,4 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import type { Delta, Usage } from '../provider.js';
 
@@ -12,12 +12,25 @@ interface Chunk {
   error?: { message?: unknown; code?: unknown };
 }
 
+/**
+ * The most text an upstream may send without completing an event. The parser holds an incomplete event in memory,
+ * so without a bound a peer sending one endless line (or megabytes of non-SSE junk) would grow it forever. Real
+ * chunks are a few hundred bytes; a whole answer in one chunk still fits.
+ */
+export const MAX_UPSTREAM_EVENT_CHARS = 1024 * 1024;
+
 /** Turns an upstream's OpenAI SSE body into deltas; ends at `[DONE]` and fails on anything malformed or missing. */
-export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<Delta> {
+export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta> {
   const pending: Delta[] = [];
   let done = false;
   let failure: JarvisError | undefined;
   const parser = createParser({
+    maxBufferSize: maxEventChars,
+    onError(error: ParseError) {
+      if (error.type === 'max-buffer-size-exceeded' && !failure) {
+        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent more than ${maxEventChars} characters without completing an event`);
+      }
+    },
     onEvent(event: EventSourceMessage) {
       if (done || failure) return;
       if (event.data === '[DONE]') {
@@ -29,6 +42,11 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
         chunk = JSON.parse(event.data) as Chunk;
       } catch {
         failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a malformed stream event');
+        return;
+      }
+      // Valid JSON that is not a chunk object (null, a number, an array) is as malformed as invalid JSON.
+      if (!isObject(chunk as unknown)) {
+        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a stream event that is not a JSON object');
         return;
       }
       collect(chunk, pending);
@@ -49,9 +67,14 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
   throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream closed the stream before [DONE]');
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Only the OpenAI chunk shape counts; anything else in the same place (a string delta, a null choice) is ignored. */
 function collect(chunk: Chunk, out: Delta[]): void {
-  const choice = chunk.choices?.[0];
-  if (choice?.delta) {
+  const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
+  if (isObject(choice?.delta)) {
     const { content, role: _role, ...rest } = choice.delta;
     if (typeof content === 'string' && content !== '') out.push({ type: 'text', text: content });
     for (const key in rest) {
@@ -62,5 +85,5 @@ function collect(chunk: Chunk, out: Delta[]): void {
     }
   }
   if (typeof choice?.finish_reason === 'string') out.push({ type: 'finish', reason: choice.finish_reason });
-  if (chunk.usage && typeof chunk.usage.completion_tokens === 'number') out.push({ type: 'usage', usage: chunk.usage });
+  if (isObject(chunk.usage) && typeof chunk.usage.completion_tokens === 'number') out.push({ type: 'usage', usage: chunk.usage });
 }
