@@ -14,6 +14,8 @@ function stalledResponse() {
     },
     writeHead() {},
     flushHeaders() {},
+    cork() {},
+    uncork() {},
     write(frame: string) {
       buffered += Buffer.byteLength(frame);
       return false;

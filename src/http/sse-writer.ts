@@ -22,6 +22,11 @@ export class SseWriter implements HeartbeatTarget {
   readonly #onOverflow: () => void;
   readonly #openForPing: () => void;
   #open = false;
+  #corked = false;
+  readonly #uncork = () => {
+    this.#corked = false;
+    this.#res.uncork();
+  };
   /** UTF-8 bytes the largest frame so far may take: one frame alone never counts as a reader falling behind. */
   #largestFrame = 0;
 
@@ -58,6 +63,12 @@ export class SseWriter implements HeartbeatTarget {
   write(frame: string): boolean {
     if (!this.writable) return false;
     this.active = true;
+    if (!this.#corked) {
+      // The frames of one upstream read arrive in one run of microtasks: hold them and send them in one write.
+      this.#corked = true;
+      this.#res.cork();
+      process.nextTick(this.#uncork);
+    }
     this.#res.write(frame);
     // A frame bigger than the bound (a whole answer in one upstream chunk) sits in Node's buffer until the kernel
     // takes it, however fast the client reads; the bound counts on top of it. 3 bytes per UTF-16 unit is UTF-8's most.

@@ -57,8 +57,11 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
     },
   });
   const decoder = new TextDecoder();
-  for await (const buf of body) {
-    parser.feed(decoder.decode(buf, { stream: true }));
+  // Iterated by hand: leaving a for-await early destroys the body, which builds an AbortError (stack and all) on
+  // every stream. The caller decides instead: drain the body after [DONE], destroy it on any other way out.
+  const chunks = body[Symbol.asyncIterator]();
+  for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+    parser.feed(decoder.decode(next.value, { stream: true }));
     while (pending.length > 0) yield pending.shift()!;
     if (failure) throw failure;
     if (done) return;
