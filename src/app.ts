@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Cluster } from './cluster/index.js';
 import type { Config } from './config.js';
@@ -83,10 +83,10 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Jarvis logs its own vocabulary (stream_start, stream_end, request_rejected...), not a line per request.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: config.bodyLimit,
     genReqId: newRequestId,
-    requestIdLogLabel: 'request_id',
     // Strict types, as OpenAI's API has: "5" is not a valid max_tokens.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Jarvis answers its own OpenAI-shaped 503 while closing (below).
