@@ -24,6 +24,7 @@ export class SseWriter implements HeartbeatTarget {
   #open = false;
   #corked = false;
   readonly #uncork = () => {
+    if (!this.#corked) return;
     this.#corked = false;
     this.#res.uncork();
   };
@@ -86,6 +87,8 @@ export class SseWriter implements HeartbeatTarget {
   /** Leaves the heartbeat; ends the response if this writer opened it (else the caller answers some other way). */
   end(frame?: string): void {
     this.#heartbeat.delete(this);
+    // Node 24's response drops frames still corked when it ends: let them go first.
+    this.#uncork();
     if (!this.#open || !this.writable) return;
     if (frame) this.#res.end(frame);
     else this.#res.end();
