@@ -2,61 +2,19 @@
 // subscriptions, WebSocket upgrade outcomes, metrics read with an admin key, and Jarvis in this process on the
 // shared Redis (cluster mode), several of them on one key prefix.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { createJarvis } from '../../src/app.js';
-import { createCluster } from '../../src/cluster/index.js';
-import { makeConfig, type Config, type DeepPartial } from '../../src/config.js';
+import type { Config, DeepPartial } from '../../src/config.js';
 import type { ChatEvent } from '../../src/events/types.js';
-import { createLogger } from '../../src/observability/logger.js';
-import type { TestJarvis } from './jarvis.js';
+import { startJarvis, type TestJarvis } from './jarvis.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const as = (key: string) => ({ authorization: `Bearer ${key}` });
 export const testPrefix = () => `jt:${randomBytes(5).toString('hex')}:`;
 
 /** Like startJarvis, in cluster mode on `redisUrl` with `prefix`: two of them on one prefix are two instances. */
-export async function startClusteredJarvis(prefix: string, overrides: DeepPartial<Config> = {}, redisUrl = REDIS_URL): Promise<TestJarvis> {
-  const dir = await mkdtemp(join(tmpdir(), 'jarvis-access-'));
-  const logFile = join(dir, 'system.log');
-  const config = makeConfig({
-    ...overrides,
-    host: '127.0.0.1',
-    port: 0,
-    redis: { url: redisUrl, prefix, optional: true, sessionTtlMs: 10_000, ...overrides.redis },
-    log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile },
-  });
-  const { logger, close: closeLog } = createLogger(config.log);
-  const cluster = await createCluster(config, logger);
-  const jarvis = await createJarvis({ config, log: logger, cluster });
-  const url = await jarvis.listen();
-  const logs = async () => readFile(logFile, 'utf8').catch(() => '');
-  let closed = false;
-  return {
-    url,
-    jarvis,
-    logFile,
-    logs,
-    async waitForLog(predicate, timeoutMs = 5000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const text = await logs();
-        if (predicate(text)) return text;
-        if (Date.now() > deadline) throw new Error(`log condition not met within ${timeoutMs} ms; log so far:\n${text.slice(-4000)}`);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await jarvis.shutdown();
-      await closeLog();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+export function startClusteredJarvis(prefix: string, overrides: DeepPartial<Config> = {}, redisUrl = REDIS_URL): Promise<TestJarvis> {
+  return startJarvis({ ...overrides, redis: { url: redisUrl, prefix, optional: true, sessionTtlMs: 10_000, ...overrides.redis } });
 }
 
 /** Deletes every key under a test prefix (SCAN, never KEYS). */

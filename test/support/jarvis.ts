@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJarvis, type Jarvis } from '../../src/app.js';
+import { createCluster } from '../../src/cluster/index.js';
 import { makeConfig, type Config, type DeepPartial } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -17,13 +18,17 @@ export interface TestJarvis {
   close(): Promise<void>;
 }
 
-/** A real Jarvis on an ephemeral loopback port with its own log file: several can run in one process. */
+/**
+ * A real Jarvis on an ephemeral loopback port with its own log file: several can run in one process. With
+ * `redis.url` in the overrides it joins that cluster, as main.ts does.
+ */
 export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<TestJarvis> {
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-test-'));
   const logFile = join(dir, 'system.log');
   const config = makeConfig({ ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
   const { logger, close: closeLog } = createLogger(config.log);
-  const jarvis = await createJarvis({ config, log: logger });
+  const cluster = config.redis.url ? await createCluster(config, logger) : undefined;
+  const jarvis = await createJarvis({ config, log: logger, cluster });
   const url = await jarvis.listen();
   const logs = async () => readFile(logFile, 'utf8').catch(() => '');
   let closed = false;
