@@ -1,28 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, defaultConfig, loadConfig } from './config.js';
+import { defaultConfig, loadConfig } from './config.js';
+import { configError, configFiles } from '../test/support/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'jarvis-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-/** The ConfigError loadConfig throws for `env`; fails the test when it does not throw one. */
-function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
-}
+const files = configFiles('jarvis-config-');
+afterAll(() => files.remove());
+const file = files.file;
 
 describe('loadConfig', () => {
   it('gives the embedded defaults for an empty environment: the simulator on loopback', () => {

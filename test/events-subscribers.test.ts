@@ -9,6 +9,7 @@ import type { ChatEvent } from '../src/events/types.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { forEachSseBlock } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { upgrade } from './support/access.js';
 
 type JarvisEvent = ChatEvent;
 
@@ -185,26 +186,6 @@ class WsSubscriber {
 
 const FINAL = new Set(['chat.end', 'chat.error', 'chat.cancelled']);
 
-/** The status and body a WebSocket upgrade was refused with. */
-function refusedUpgrade(base: string, query: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/events${query ? `?${query}` : ''}`, { headers });
-  ws.on('error', () => {});
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => {
-      ws.terminate();
-      reject(new Error('the upgrade was accepted'));
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body });
-        ws.terminate();
-      });
-    });
-  });
-}
 
 interface ChatResult {
   status: number;
@@ -421,7 +402,7 @@ describe('GET /v1/events (SSE)', () => {
     expect(query.status).toBe(400);
     expect(await query.json()).toMatchObject(errorShape);
 
-    const ws = await refusedUpgrade(jarvis.url, 'since=yesterday');
+    const ws = await upgrade(jarvis.url, '/v1/events?since=yesterday');
     expect(ws.status).toBe(400);
     expect(JSON.parse(ws.body)).toMatchObject(errorShape);
 
@@ -548,7 +529,7 @@ describe('tenancy with API keys', () => {
       const res = await fetch(`${keyed.url}/v1/events`, { headers, dispatcher: agentFor(keyed.url) });
       expect(res.status).toBe(401);
       expect(await res.json()).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key', message: expect.any(String) } });
-      const ws = await refusedUpgrade(keyed.url, '', headers);
+      const ws = await upgrade(keyed.url, '/v1/events', headers);
       expect(ws.status).toBe(401);
       expect(JSON.parse(ws.body)).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key' } });
     }

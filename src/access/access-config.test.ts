@@ -1,29 +1,12 @@
 // The access settings as loadConfig reads them: keys file (JSON, YAML), quotas, CORS, and the insecure-bind refusal.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { sha256Hex } from './keys.js';
+import { configError, configFiles } from '../../test/support/config.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'jarvis-access-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function file(name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
-}
-
-function configError(env: Record<string, string>): ConfigError {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err;
-    throw err;
-  }
-  throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
-}
+const files = configFiles('jarvis-access-');
+afterAll(() => files.remove());
+const file = files.file;
 
 describe('a keys file', () => {
   const digest = sha256Hex('sk-bot-secret-1');
@@ -71,7 +54,7 @@ describe('a keys file', () => {
   });
 
   it('that cannot be read is a one-line ConfigError', () => {
-    expect(configError({ JARVIS_KEYS_FILE: join(dir, 'missing.yaml') }).message).toMatch(/cannot read JARVIS_KEYS_FILE/);
+    expect(configError({ JARVIS_KEYS_FILE: files.path('missing.yaml') }).message).toMatch(/cannot read JARVIS_KEYS_FILE/);
   });
 
   it('a short environment key is refused without being echoed', () => {
