@@ -75,8 +75,17 @@ describe('headers sent upstream', () => {
     ['extra fields', `${TRACEPARENT}-extra`],
     ['garbage', 'not a trace'],
   ])('drop a traceparent with %s', async (_what, traceparent) => {
-    const { sent } = await relay('keyed-model', { traceparent });
+    const { sent, requestId } = await relay('keyed-model', { traceparent });
     expect(sent.traceparent).toBeUndefined();
     expect(sent['x-request-id']).toMatch(/^req_/);
+    // Ignored for the log's trace too: the same check decides both.
+    const log = await jarvis.waitForLog((l) => l.includes(`stream_id=${requestId} `));
+    expect(new RegExp(`stream_start trace=4bf92f3577b34da6a3ce929d0e0e4736 stream_id=${requestId} `).test(log)).toBe(false);
   });
+});
+
+it('a valid traceparent gives the log its trace id', async () => {
+  const { requestId } = await relay('keyed-model', { traceparent: TRACEPARENT });
+  const log = await jarvis.waitForLog((l) => l.includes(`stream_id=${requestId} `));
+  expect(log).toMatch(new RegExp(`stream_start trace=4bf92f3577b34da6a3ce929d0e0e4736 stream_id=${requestId} `));
 });

@@ -13,7 +13,13 @@ const TRACEPARENT = /^00-(?!0{32})[\da-f]{32}-(?!0{16})[\da-f]{16}-[\da-f]{2}$/;
  */
 export function upstreamHeaders(request: FastifyRequest): Record<string, string> {
   const out: Record<string, string> = { 'x-request-id': request.id };
-  const tp = request.headers.traceparent;
-  if (typeof tp === 'string' && TRACEPARENT.test(tp)) out.traceparent = tp;
+  const tp = validTraceparent(request);
+  if (tp) out.traceparent = tp;
   return out;
+}
+
+/** The caller's `traceparent` if it is valid; an invalid one is ignored, as the W3C spec says. */
+export function validTraceparent(request: FastifyRequest): string | undefined {
+  const tp = request.headers.traceparent;
+  return typeof tp === 'string' && TRACEPARENT.test(tp) ? tp : undefined;
 }

@@ -8,7 +8,7 @@ import type { JarvisContext } from '../../context.js';
 import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../chat-request.js';
 import { checkModelAllowed } from '../auth.js';
 import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
-import { upstreamHeaders } from '../upstream-headers.js';
+import { upstreamHeaders, validTraceparent } from '../upstream-headers.js';
 import { checkChatLimits, checkStreamCapacity } from '../request-limits.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -18,8 +18,8 @@ function header(request: FastifyRequest, name: string): string | undefined {
 
 /** A caller's trace id (W3C traceparent or x-trace-id) when it sends one, so logs join up across systems. */
 function traceOf(request: FastifyRequest): string {
-  const tp = header(request, 'traceparent');
-  const fromParent = tp ? /^[\da-f]{2}-([\da-f]{32})-/.exec(tp)?.[1] : undefined;
+  // The trace id is the second field of a valid traceparent (00-<trace id>-<parent id>-<flags>).
+  const fromParent = validTraceparent(request)?.slice(3, 35);
   const given = fromParent ?? header(request, 'x-trace-id');
   return given && /^[\w.:-]{1,128}$/.test(given) ? given : randomBytes(6).toString('hex');
 }
