@@ -22,11 +22,16 @@ export class SseWriter implements HeartbeatTarget {
   readonly #onOverflow: () => void;
   readonly #openForPing: () => void;
   #open = false;
-  #corked = false;
-  readonly #uncork = () => {
-    if (!this.#corked) return;
-    this.#corked = false;
-    this.#res.uncork();
+  /**
+   * Frames written in this tick, sent as one string on the next: a flood's upstream read yields dozens of
+   * frames, and one socket write for all of them costs far less than one per frame (or a corked writev of many).
+   */
+  #pending = '';
+  readonly #flush = () => {
+    if (this.#pending === '') return;
+    const out = this.#pending;
+    this.#pending = '';
+    if (this.writable) this.#res.write(out);
   };
   /** UTF-8 bytes the largest frame so far may take: one frame alone never counts as a reader falling behind. */
   #largestFrame = 0;
@@ -64,33 +69,33 @@ export class SseWriter implements HeartbeatTarget {
   write(frame: string): boolean {
     if (!this.writable) return false;
     this.active = true;
-    if (!this.#corked) {
-      // The frames of one upstream read arrive in one run of microtasks: hold them and send them in one write.
-      this.#corked = true;
-      this.#res.cork();
-      process.nextTick(this.#uncork);
-    }
-    this.#res.write(frame);
+    this.#append(frame);
     // A frame bigger than the bound (a whole answer in one upstream chunk) sits in Node's buffer until the kernel
     // takes it, however fast the client reads; the bound counts on top of it. 3 bytes per UTF-16 unit is UTF-8's most.
     if (frame.length * 3 > this.#largestFrame) this.#largestFrame = frame.length * 3;
-    if (this.#res.writableLength > this.#maxBufferedBytes + this.#largestFrame) this.#onOverflow();
+    if (this.#res.writableLength + this.#pending.length > this.#maxBufferedBytes + this.#largestFrame) this.#onOverflow();
     return true;
+  }
+
+  #append(frame: string): void {
+    if (this.#pending === '') process.nextTick(this.#flush);
+    this.#pending += frame;
   }
 
   ping(): void {
     if (!this.writable) return;
     if (!this.#open) this.#openForPing();
-    this.#res.write(PING);
+    // Not a write for the heartbeat's purposes: `active` stays clear, so an idle stream pings every interval.
+    this.#append(PING);
   }
 
   /** Leaves the heartbeat; ends the response if this writer opened it (else the caller answers some other way). */
   end(frame?: string): void {
     this.#heartbeat.delete(this);
-    // Node 24's response drops frames still corked when it ends: let them go first.
-    this.#uncork();
+    const out = this.#pending + (frame ?? '');
+    this.#pending = '';
     if (!this.#open || !this.writable) return;
-    if (frame) this.#res.end(frame);
+    if (out) this.#res.end(out);
     else this.#res.end();
   }
 }
