@@ -1,6 +1,7 @@
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import type { Delta, Usage } from '../provider.js';
+import { tokenChunkText } from './token-chunk.js';
 
 interface ChunkChoice {
   delta?: Record<string, unknown> & { content?: unknown; role?: unknown };
@@ -35,6 +36,11 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
       if (done || failure) return;
       if (event.data === '[DONE]') {
         done = true;
+        return;
+      }
+      const text = tokenChunkText(event.data);
+      if (text !== undefined) {
+        if (text !== '') pending.push({ type: 'text', text });
         return;
       }
       let chunk: Chunk;
@@ -75,7 +81,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Only the OpenAI chunk shape counts; anything else in the same place (a string delta, a null choice) is ignored. */
-function collect(chunk: Chunk, out: Delta[]): void {
+export function collect(chunk: Chunk, out: Delta[]): void {
   const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
   if (isObject(choice?.delta)) {
     const { content, role: _role, ...rest } = choice.delta;
