@@ -86,7 +86,7 @@ async function parse(reads: Buffer[]): Promise<{ deltas: Delta[]; error?: unknow
   }
   const deltas: Delta[] = [];
   try {
-    for await (const d of parseUpstreamStream(body(), new AbortController().signal)) deltas.push(d);
+    for await (const batch of parseUpstreamStream(body(), new AbortController().signal)) deltas.push(...batch);
     return { deltas };
   } catch (error) {
     return { deltas, error };

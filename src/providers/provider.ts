@@ -53,10 +53,12 @@ export interface Provider {
   readonly id: string;
   models(): ModelInfo[];
   /**
-   * Streams the answer. Errors before the first delta are JarvisErrors with the HTTP status the client should
-   * get; aborting `signal` ends the iteration promptly with `signal.reason` and releases the upstream request.
+   * Streams the answer as batches of deltas, each what one upstream read carried: one token when paced, dozens
+   * in a flood, where one await per token would cost more than relaying it. Errors before the first delta are
+   * JarvisErrors with the HTTP status the client should get; aborting `signal` ends the iteration promptly with
+   * `signal.reason` and releases the upstream request.
    */
-  stream(request: ChatRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta>;
+  stream(request: ChatRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta[]>;
   /** Resolves when the provider can serve; rejects with a reason when it cannot. */
   ready(opts: { signal: AbortSignal }): Promise<void>;
   close?(): Promise<void>;

@@ -128,28 +128,32 @@ export class ChatStream {
       let finishReason = 'stop';
       let usage: Usage | undefined;
       const providerStarted = performance.now();
-      for await (const d of provider.stream(request, { signal })) {
-        switch (d.type) {
-          case 'text':
-            if (generated++ === 0) {
-              const received = performance.now();
-              this.#sink.text(d.text);
-              observer?.firstToken(performance.now() - started, received - providerStarted);
-            } else {
-              this.#sink.text(d.text);
-            }
-            batcher.add(meta, d.text);
-            completion?.add(d.text);
-            break;
-          case 'delta':
-            this.#sink.delta(d.delta);
-            break;
-          case 'finish':
-            finishReason = d.reason;
-            break;
-          case 'usage':
-            usage = d.usage;
-            break;
+      for await (const batch of provider.stream(request, { signal })) {
+        for (const d of batch) {
+          // The sink may have cancelled the stream (a client too slow to read): no more of the batch goes out.
+          signal.throwIfAborted();
+          switch (d.type) {
+            case 'text':
+              if (generated++ === 0) {
+                const received = performance.now();
+                this.#sink.text(d.text);
+                observer?.firstToken(performance.now() - started, received - providerStarted);
+              } else {
+                this.#sink.text(d.text);
+              }
+              batcher.add(meta, d.text);
+              completion?.add(d.text);
+              break;
+            case 'delta':
+              this.#sink.delta(d.delta);
+              break;
+            case 'finish':
+              finishReason = d.reason;
+              break;
+            case 'usage':
+              usage = d.usage;
+              break;
+          }
         }
       }
       // A provider that returns normally after an abort still counts as cancelled.

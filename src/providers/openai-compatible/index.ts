@@ -65,7 +65,7 @@ interface Target {
   name: string;
 }
 
-async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta> {
+async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
   // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
   // and usage is reported only when the client asked for it.
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { include_usage: true } });

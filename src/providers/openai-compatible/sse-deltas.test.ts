@@ -19,7 +19,7 @@ async function* body(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
 async function run(source: AsyncIterable<Buffer>, signal = new AbortController().signal): Promise<{ deltas: Delta[]; error?: unknown }> {
   const deltas: Delta[] = [];
   try {
-    for await (const d of parseUpstreamStream(source, signal)) deltas.push(d);
+    for await (const batch of parseUpstreamStream(source, signal)) deltas.push(...batch);
     return { deltas };
   } catch (error) {
     return { deltas, error };

@@ -20,9 +20,12 @@ interface Chunk {
  */
 export const MAX_UPSTREAM_EVENT_CHARS = 1024 * 1024;
 
-/** Turns an upstream's OpenAI SSE body into deltas; ends at `[DONE]` and fails on anything malformed or missing. */
-export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta> {
-  const pending: Delta[] = [];
+/**
+ * Turns an upstream's OpenAI SSE body into deltas, one batch per network read; ends at `[DONE]` and fails on
+ * anything malformed or missing.
+ */
+export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta[]> {
+  let pending: Delta[] = [];
   let done = false;
   let failure: JarvisError | undefined;
   const parser = createParser({
@@ -68,7 +71,11 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
   const chunks = body[Symbol.asyncIterator]();
   for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
     parser.feed(decoder.decode(next.value, { stream: true }));
-    while (pending.length > 0) yield pending.shift()!;
+    if (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      yield batch;
+    }
     if (failure) throw failure;
     if (done) return;
     signal.throwIfAborted();

@@ -21,7 +21,7 @@ export function simulatedProvider(opts: SimulatedOptions): Provider {
   };
 }
 
-async function* generate(request: ChatRequest, signal: AbortSignal, ttftMs: number, gapMs: number): AsyncGenerator<Delta> {
+async function* generate(request: ChatRequest, signal: AbortSignal, ttftMs: number, gapMs: number): AsyncGenerator<Delta[]> {
   signal.throwIfAborted();
   const prompt = lastUserText(request.messages) || promptText(request.messages);
   const answer = simulatedAnswer(prompt);
@@ -49,12 +49,14 @@ async function* generate(request: ChatRequest, signal: AbortSignal, ttftMs: numb
       if (sent >= limit) break;
       await until(start + sent * gapMs);
       signal.throwIfAborted();
-      yield { type: 'text', text: token };
+      yield [{ type: 'text', text: token }];
       sent++;
     }
-    yield { type: 'finish', reason: sent < answer.length ? 'length' : 'stop' };
     const prompt_tokens = Math.ceil(promptText(request.messages).length / 4);
-    yield { type: 'usage', usage: { prompt_tokens, completion_tokens: sent, total_tokens: prompt_tokens + sent } };
+    yield [
+      { type: 'finish', reason: sent < answer.length ? 'length' : 'stop' },
+      { type: 'usage', usage: { prompt_tokens, completion_tokens: sent, total_tokens: prompt_tokens + sent } },
+    ];
   } finally {
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
