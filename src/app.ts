@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -20,6 +19,7 @@ import { healthRoutes, liveCounts } from './http/routes/health.js';
 import { metricsRoute } from './http/routes/metrics.js';
 import { modelsRoute } from './http/routes/models.js';
 import { JarvisError } from './errors.js';
+import { RandomIds } from './ids.js';
 import { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
 import { Metrics } from './observability/metrics.js';
 import { ProviderRegistry } from './providers/registry.js';
@@ -44,8 +44,6 @@ export interface Jarvis {
   /** Stops accepting, lets streams finish for the grace period, cancels the rest, releases everything. */
   shutdown(): Promise<void>;
 }
-
-const newRequestId = () => `req_${randomBytes(12).toString('hex')}`;
 
 export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const { config, log } = deps;
@@ -73,6 +71,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // Shared by every instance with Redis, this instance's own counts without it.
     quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,
+    ids: new RandomIds(),
     watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log }),
     cluster,
   };
@@ -86,7 +85,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // Jarvis logs its own vocabulary (stream_start, stream_end, request_rejected...), not a line per request.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: config.bodyLimit,
-    genReqId: newRequestId,
+    genReqId: () => `req_${ctx.ids.hex(12)}`,
     // Strict types, as OpenAI's API has: "5" is not a valid max_tokens.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     // Jarvis answers its own OpenAI-shaped 503 while closing (below).

@@ -11,6 +11,7 @@ import type { SessionRegistry } from './sessions/session-registry.js';
 import type { LiveStreams } from './streams/live-streams.js';
 import type { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
 import type { Metrics } from './observability/metrics.js';
+import type { RandomIds } from './ids.js';
 
 /** Everything one Jarvis instance owns, created at start and passed down; nothing lives at module level. */
 export interface JarvisContext {
@@ -26,5 +27,6 @@ export interface JarvisContext {
   quotas: Quotas;
   metrics: Metrics;
   watchdog: EventLoopWatchdog;
+  ids: RandomIds;
   cluster?: Cluster | undefined;
 }

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_POLICIES, type SessionPolicy } from '../../config.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest } from '../../providers/provider.js';
 import { ChatStream } from '../../streams/chat-stream.js';
 import type { JarvisContext } from '../../context.js';
+import type { RandomIds } from '../../ids.js';
 import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../chat-request.js';
 import { checkModelAllowed } from '../auth.js';
 import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
@@ -17,11 +17,11 @@ function header(request: FastifyRequest, name: string): string | undefined {
 }
 
 /** A caller's trace id (W3C traceparent or x-trace-id) when it sends one, so logs join up across systems. */
-function traceOf(request: FastifyRequest): string {
+function traceOf(request: FastifyRequest, ids: RandomIds): string {
   // The trace id is the second field of a valid traceparent (00-<trace id>-<parent id>-<flags>).
   const fromParent = validTraceparent(request)?.slice(3, 35);
   const given = fromParent ?? header(request, 'x-trace-id');
-  return given && /^[\w.:-]{1,128}$/.test(given) ? given : randomBytes(6).toString('hex');
+  return given && /^[\w.:-]{1,128}$/.test(given) ? given : ids.hex(6);
 }
 
 /**
@@ -99,7 +99,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
 
     const requestId = request.id;
     const owner = request.apiKey?.id ?? null;
-    const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request), owner };
+    const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request, ctx.ids), owner };
     const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
 
     // The sink is created before the stream it calls back into; `onOverflow` only runs once the stream exists.
