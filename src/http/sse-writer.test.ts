@@ -13,7 +13,6 @@ function stalledResponse() {
       return buffered;
     },
     writeHead() {},
-    flushHeaders() {},
     cork() {},
     uncork() {},
     write(frame: string) {

@@ -61,9 +61,9 @@ export class SseWriter implements HeartbeatTarget {
   open(headers: Record<string, string>): void {
     if (this.#open) return;
     this.#open = true;
+    // No flushHeaders(): the response opens only for output written in this same tick, and the headers leave
+    // with it in one write instead of a write of their own.
     this.#res.writeHead(200, { ...SSE_HEADERS, ...headers });
-    // Headers go out now, not with the first token: the client learns at once that the stream has begun.
-    this.#res.flushHeaders();
   }
 
   write(frame: string): boolean {
