@@ -11,7 +11,7 @@ export interface TestJarvis {
   url: string;
   jarvis: Jarvis;
   logFile: string;
-  /** The log file as written so far. */
+  /** The log file with every line logged before the call. */
   logs(): Promise<string>;
   /** Polls the log until `predicate` holds (or fails after `timeoutMs`): synchronising on what is logged, not on time. */
   waitForLog(predicate: (log: string) => boolean, timeoutMs?: number): Promise<string>;
@@ -26,11 +26,12 @@ export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-test-'));
   const logFile = join(dir, 'system.log');
   const config = makeConfig({ ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
-  const { logger, close: closeLog } = createLogger(config.log);
+  const { logger, flushed, close: closeLog } = createLogger(config.log);
   const cluster = config.redis.url ? await createCluster(config, logger) : undefined;
   const jarvis = await createJarvis({ config, log: logger, cluster });
   const url = await jarvis.listen();
-  const logs = async () => readFile(logFile, 'utf8').catch(() => '');
+  // Lines wait a few ms to be written together: what was logged before this call is in the file once it reads.
+  const logs = async () => flushed().then(() => readFile(logFile, 'utf8')).catch(() => '');
   let closed = false;
   return {
     url,
