@@ -44,7 +44,8 @@ export class RedisLink extends EventEmitter {
       // Keep trying forever, at most every 2 s: Redis coming back is the normal way out of degraded mode.
       retryStrategy: (times) => Math.min(100 * times, 2000),
     };
-    this.cmd = new Redis(opts.url, { ...base, connectionName: 'jarvis-cmd' });
+    // Commands issued in the same tick (a stream's claim, its events, its quota) leave in one socket write.
+    this.cmd = new Redis(opts.url, { ...base, connectionName: 'jarvis-cmd', enableAutoPipelining: true });
     // The subscriber must queue its SUBSCRIBE until connected, and ioredis re-subscribes after a reconnect.
     // (maxRetriesPerRequest null: a command waits for the connection rather than failing while Redis is away.)
     const waiting: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
