@@ -59,6 +59,37 @@ describe('an upstream error status before the first token', () => {
   });
 });
 
+describe('upstream connections', () => {
+  it('a finished stream hands its connection back: the next requests reuse it; a cancelled one does not', async () => {
+    const before = mock.requests.length;
+    // The mock holds each response open a little after [DONE]: Jarvis has answered by then, and must read the
+    // rest rather than close the connection.
+    for (const stream of [true, false, true]) {
+      const res = await postChat(jarvis.url, ask({ tokens: 20, endDelayMs: 50 }, stream));
+      expect(res.status).toBe(200);
+      await res.text();
+      await mock.requests.at(-1)!.closed;
+      await waitForIdle(jarvis.url);
+    }
+    const ports = mock.requests.slice(before).map((r) => r.remotePort);
+    expect(ports).toHaveLength(3);
+    expect(new Set(ports).size).toBe(1);
+
+    // A client that leaves mid-stream: the upstream request is closed, so its connection cannot serve again.
+    const aborter = new AbortController();
+    const res = await postChat(jarvis.url, ask({ tokens: 1000, delayMs: 20 }, true), { signal: aborter.signal });
+    const reader = res.body!.getReader();
+    await reader.read();
+    const rec = mock.requests.at(-1)!;
+    aborter.abort();
+    await rec.closed;
+    expect(rec.clientClosed).toBe(true);
+    await waitForIdle(jarvis.url);
+    await (await postChat(jarvis.url, ask({ tokens: 3 }, true))).text();
+    expect(mock.requests.at(-1)!.remotePort).not.toBe(rec.remotePort);
+  });
+});
+
 describe('an upstream that breaks mid-stream', () => {
   const CASES: { name: string; knobs: MockKnobs; text: string }[] = [
     { name: 'dies (failAfter)', knobs: { tokens: 5, failAfter: 3 }, text: 'tok0 tok1 tok2 ' },

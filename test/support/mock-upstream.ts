@@ -15,6 +15,8 @@ export interface MockKnobs {
   errorAfter?: number;
   malformedAfter?: number;
   noDone?: boolean;
+  /** Holds the response open this long after [DONE] before ending it. */
+  endDelayMs?: number;
   status?: number;
   text?: string;
 }
@@ -28,6 +30,8 @@ export interface RecordedRequest {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   receivedAt: number;
+  /** The client's port: requests with the same one came over the same (kept-alive) connection. */
+  remotePort: number | undefined;
   tokensSent: number;
   finished: boolean;
   clientClosed: boolean;
@@ -54,7 +58,7 @@ const MALFORMED = 'data: {not json\n\n';
 const MID_STREAM_ERROR =
   'data: {"error":{"message":"mock mid-stream error","type":"server_error","code":"mock_error"}}\n\n';
 const NUMERIC_KNOBS = [
-  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status',
+  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs',
 ] as const;
 
 // Knobs arrive as untrusted JSON; anything of the wrong type is dropped so it falls back to the default
@@ -177,7 +181,7 @@ export async function startMockUpstream(
     let resolveClosed!: () => void;
     const rec: RecordedRequest = {
       id, method: req.method ?? 'POST', path, headers: req.headers, body,
-      receivedAt: performance.now(), tokensSent: 0, finished: false, clientClosed: false,
+      receivedAt: performance.now(), remotePort: req.socket.remotePort, tokensSent: 0, finished: false, clientClosed: false,
       closed: new Promise<void>((resolve) => { resolveClosed = resolve; }),
     };
     res.on('finish', () => { rec.finished = true; });
@@ -267,7 +271,12 @@ export async function startMockUpstream(
             buf += MALFORMED;
           }
           if (sent >= limit) {
-            res.end(buf + tail);
+            if (k.endDelayMs) {
+              res.write(buf + tail);
+              sched.after(k.endDelayMs, () => res.end());
+            } else {
+              res.end(buf + tail);
+            }
             return;
           }
           buf += `${tokenPre}${sent}${tokenPost}`;
