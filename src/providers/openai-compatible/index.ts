@@ -3,7 +3,6 @@ import type { UpstreamConfig } from '../../config.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
 import { parseUpstreamStream } from './sse-deltas.js';
-import { UpstreamCall } from './upstream-call.js';
 
 export interface OpenAICompatibleOptions {
   /** Time allowed until the upstream's response headers. */
@@ -38,7 +37,6 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
   // One pooled keep-alive dispatcher per upstream; connections are reused across streams.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const base = upstream.baseUrl.replace(/\/+$/, '');
-  const chatUrl = new URL(`${base}/chat/completions`);
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
   if (upstream.apiKey) headers.authorization = `Bearer ${upstream.apiKey}`;
 
@@ -55,13 +53,13 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
       await res.body.dump();
       if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
     },
-    stream: (req, { signal }) => streamChat(req, signal, { url: chatUrl, headers, dispatcher, name: upstream.name }),
+    stream: (req, { signal }) => streamChat(req, signal, { base, headers, dispatcher, name: upstream.name }),
     close: () => dispatcher.close(),
   };
 }
 
 interface Target {
-  url: URL;
+  base: string;
   headers: Record<string, string>;
   dispatcher: Dispatcher;
   name: string;
@@ -71,30 +69,30 @@ async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target
   // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
   // and usage is reported only when the client asked for it.
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { include_usage: true } });
-  // Jarvis's own headers last: nothing forwarded can replace the upstream's key or the content type.
-  const headers = { ...forwarded(req.headers), ...target.headers };
-  const call = new UpstreamCall(target.dispatcher, { origin: target.url.origin, path: target.url.pathname + target.url.search, method: 'POST', headers, body }, signal);
+  let res: Dispatcher.ResponseData;
+  try {
+    // Jarvis's own headers last: nothing forwarded can replace the upstream's key or the content type.
+    const headers = { ...forwarded(req.headers), ...target.headers };
+    res = await request(`${target.base}/chat/completions`, { method: 'POST', headers, body, dispatcher: target.dispatcher, signal });
+  } catch (err) {
+    throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
+  }
   let completed = false;
   try {
-    let res;
-    try {
-      res = await call.response;
-    } catch (err) {
-      throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
-    }
-    try {
-      if (res.statusCode >= 400) throw await statusError(res.statusCode, res.headers, call, target.name);
-      yield* parseUpstreamStream(call, signal);
-      completed = true;
-    } catch (err) {
-      if (signal.aborted) throw signal.reason;
-      throw upstreamFailure(err, target.name, true);
-    }
+    if (res.statusCode >= 400) throw await statusError(res, target.name);
+    yield* parseUpstreamStream(res.body, signal);
+    completed = true;
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    throw upstreamFailure(err, target.name, true);
   } finally {
-    // After [DONE] the body is all but over: read its last bytes so the connection goes back to the pool.
-    // Leaving any other way (abort, error, consumer stopped) closes the upstream request so it stops generating.
-    if (completed) call.discard();
-    else call.abort(new Error('upstream stream abandoned'));
+    if (completed) {
+      // After [DONE] the body is all but over: read its last bytes so the connection goes back to the pool.
+      res.body.dump().catch(() => {});
+    } else if (!res.body.destroyed) {
+      // Leaving early (abort, error, consumer stopped) must close the upstream request so it stops generating.
+      res.body.destroy();
+    }
   }
 }
 
@@ -110,10 +108,10 @@ function upstreamFailure(err: unknown, name: string, started: boolean): JarvisEr
   return new JarvisError('JARVIS_ERR_UPSTREAM_UNREACHABLE', `upstream ${name} is unreachable: ${(err as Error).message}`, { cause: err });
 }
 
-async function statusError(statusCode: number, headers: Record<string, string | string[] | undefined>, body: AsyncIterable<Buffer>, name: string): Promise<JarvisError> {
+async function statusError(res: Dispatcher.ResponseData, name: string): Promise<JarvisError> {
   let text = '';
-  for await (const chunk of body) {
-    text += chunk.toString();
+  for await (const chunk of res.body) {
+    text += chunk;
     if (text.length > MAX_ERROR_BODY) break;
   }
   let upstreamError: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } = {};
@@ -123,11 +121,11 @@ async function statusError(statusCode: number, headers: Record<string, string | 
   } catch {
     // not JSON: the status alone says what happened
   }
-  const passThrough = statusCode < 500;
-  const retryAfter = headers['retry-after'];
-  const message = typeof upstreamError.message === 'string' ? upstreamError.message : `upstream ${name} answered HTTP ${statusCode}`;
+  const passThrough = res.statusCode < 500;
+  const retryAfter = res.headers['retry-after'];
+  const message = typeof upstreamError.message === 'string' ? upstreamError.message : `upstream ${name} answered HTTP ${res.statusCode}`;
   return new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', message, {
-    status: passThrough ? statusCode : 502,
+    status: passThrough ? res.statusCode : 502,
     ...(passThrough && typeof upstreamError.type === 'string' ? { type: upstreamError.type } : {}),
     ...(passThrough && typeof upstreamError.code === 'string' ? { code: upstreamError.code } : {}),
     ...(typeof upstreamError.param === 'string' ? { param: upstreamError.param } : {}),
