@@ -4,7 +4,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsNonStreaming, ChatC
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { user } from './support/chat.js';
-import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
 
 const sdk = (j: TestJarvis) => new OpenAI({ baseURL: `${j.url}/v1`, apiKey: 'x', maxRetries: 0 });
@@ -127,7 +127,7 @@ describe('through an upstream', () => {
 
   beforeAll(async () => {
     mock = await startMockUpstream();
-    jarvis = await startJarvis({ upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['*'] }], defaultModel: 'mock-model', simulator: { tokensPerSec: 2000, ttftMs: 0 } });
+    jarvis = await startJarvis(throughMock(mock.url));
     client = sdk(jarvis);
   });
   afterAll(async () => {

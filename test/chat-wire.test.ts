@@ -1,7 +1,7 @@
 // What is on the wire, below any SDK: SSE headers, request ids, the curl quick-reference case, pass-through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, textOf, user } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
 
 const REQUEST_ID = /^req_[0-9a-f]{24}$/;
@@ -11,7 +11,7 @@ let jarvis: TestJarvis;
 
 beforeAll(async () => {
   mock = await startMockUpstream();
-  jarvis = await startJarvis({ upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['*'] }], defaultModel: 'mock-model', simulator: { tokensPerSec: 2000, ttftMs: 0 } });
+  jarvis = await startJarvis(throughMock(mock.url));
 });
 afterAll(async () => {
   await jarvis.close();

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { orFail, postChat, user, waitForIdle } from './support/chat.js';
-import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
 
 /** The bound: from the client's abort to the upstream connection closing. */
@@ -13,7 +13,7 @@ let jarvis: TestJarvis;
 
 beforeAll(async () => {
   mock = await startMockUpstream();
-  jarvis = await startJarvis({ upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['*'] }], defaultModel: 'mock-model', simulator: { tokensPerSec: 2000, ttftMs: 0 } });
+  jarvis = await startJarvis(throughMock(mock.url));
 });
 afterAll(async () => {
   await jarvis.close();

@@ -2,7 +2,7 @@
 // per-process stream limit, which refuses new streams at once without touching the running ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, textOf, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
 
 const fast = { simulator: { tokensPerSec: 2000, ttftMs: 0 } };
@@ -60,7 +60,7 @@ describe('concurrent streams', () => {
   let jarvis: TestJarvis;
   beforeAll(async () => {
     mock = await startMockUpstream();
-    jarvis = await startJarvis({ ...fast, maxStreams: 2, upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['*'] }], defaultModel: 'mock-model' });
+    jarvis = await startJarvis({ ...throughMock(mock.url), maxStreams: 2 });
   });
   afterAll(async () => {
     await jarvis.close();

@@ -3,11 +3,9 @@ import OpenAI, { APIError } from 'openai';
 import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, closedPort, postChat, textOf, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
 
-const fast = { simulator: { tokensPerSec: 2000, ttftMs: 0 } };
-const through = (baseUrl: string) => ({ ...fast, upstreams: [{ name: 'mock', baseUrl, models: ['*'] }], defaultModel: 'mock-model' });
 const ask = (mock: MockKnobs, stream: boolean) => ({ messages: user('hello there'), stream, mock });
 
 async function errorOf(res: Response) {
@@ -21,7 +19,7 @@ let jarvis: TestJarvis;
 
 beforeAll(async () => {
   mock = await startMockUpstream();
-  jarvis = await startJarvis(through(mock.url));
+  jarvis = await startJarvis(throughMock(mock.url));
 });
 afterAll(async () => {
   await jarvis.close();
@@ -130,7 +128,7 @@ describe('an upstream that breaks mid-stream', () => {
 describe('an unreachable upstream', () => {
   let down: TestJarvis;
   beforeAll(async () => {
-    down = await startJarvis(through(`http://127.0.0.1:${await closedPort()}/v1`));
+    down = await startJarvis(throughMock(`http://127.0.0.1:${await closedPort()}/v1`));
   });
   afterAll(() => down.close());
 
@@ -160,7 +158,7 @@ it('/readyz is 200 while the upstream is up', async () => {
 describe('an upstream slower than its configured timeouts', () => {
   let slow: TestJarvis;
   beforeAll(async () => {
-    slow = await startJarvis({ ...through(mock.url), upstreamTimeoutMs: 200, upstreamIdleMs: 200 });
+    slow = await startJarvis({ ...throughMock(mock.url), upstreamTimeoutMs: 200, upstreamIdleMs: 200 });
   });
   afterAll(() => slow.close());
 
