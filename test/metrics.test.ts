@@ -1,5 +1,6 @@
 // /metrics moves with what happens: tokens relayed, cancellations by reason, flushes by kind, requests by
 // route; the watchdog reports a blocked event loop; optional load shedding answers 503 while it is blocked.
+import { connect, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { postChat, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
@@ -52,6 +53,29 @@ it('a stream increments tokens, requests and flushes; a barge-in increments canc
   expect(await metric(url, 'jarvis_cancellations_total{reason="superseded"}')).toBe(1);
   expect(await metric(url, 'jarvis_streams_total{outcome="cancelled"}')).toBe(1);
   expect(await metric(url, 'jarvis_live_streams')).toBe(0);
+});
+
+it.runIf(process.platform === 'linux')('process_open_fds counts open connections, read without walking every handle on the loop', async () => {
+  jarvis = await startJarvis();
+  const { url } = jarvis;
+  const before = await metric(url, 'process_open_fds');
+  expect(before).toBeGreaterThan(0);
+  const port = Number(new URL(url).port);
+  const sockets = await Promise.all(
+    Array.from({ length: 20 }, () => new Promise<Socket>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s));
+      s.on('error', reject);
+    })),
+  );
+  try {
+    // Each connection is two descriptors in this process (client and server side); at least one each counts.
+    expect(await metric(url, 'process_open_fds')).toBeGreaterThanOrEqual(before + 20);
+  } finally {
+    for (const s of sockets) s.destroy();
+  }
+  const text = await (await fetch(`${url}/metrics`)).text();
+  expect(text).toMatch(/^nodejs_active_resources_total \d+$/m);
+  expect(text).not.toMatch(/^nodejs_active_handles/m);
 });
 
 it('the watchdog logs event_loop_blocked with the delay when the loop stalls', async () => {
