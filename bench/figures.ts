@@ -106,24 +106,37 @@ function mergeCounts(list: Record<string, number>[]): Record<string, number> {
 
 const maxOf = (xs: number[] | undefined) => (xs && xs.length > 0 ? Math.max(...xs) : NaN);
 
-export function capacityFigures(c: CapacityResult) {
-  const s = (f: (r: LoadResult) => number) => spread(c.runs.map(f));
+/** Capacity figures for Jarvis's runs, or for the floor relay's (`which: 'floor'`; it has no /metrics). */
+export function capacityFigures(c: CapacityResult, which: 'jarvis' | 'floor' = 'jarvis') {
+  const runs = which === 'jarvis' ? c.runs : c.floorRuns;
+  const s = (f: (r: LoadResult) => number) => spread(runs.map(f));
   return {
     served: s((r) => r.streams.ok),
-    servedAll: c.runs.length > 0 && c.runs.every((r) => r.streams.ok === c.streams),
+    servedAll: runs.length > 0 && runs.every((r) => r.streams.ok === c.streams),
     rssIdleMiB: s((r) => (r.gateway?.rssStartKiB ?? NaN) / 1024),
     rssPeakMiB: s((r) => (r.gateway?.rssPeakKiB ?? NaN) / 1024),
     rssPerStreamKiB: s((r) => ((r.gateway?.rssPeakKiB ?? NaN) - (r.gateway?.rssStartKiB ?? NaN)) / c.streams),
     // The worst scrape window's p99 (prom-client resets its histogram at every scrape).
     loopP99Ms: s((r) => maxOf(r.gateway?.metricSamples[LOOP_P99]) * 1000),
+    loopP99HoldMs: s((r) => maxOf(holding(c, r.gateway?.metricSamples[LOOP_P99])) * 1000),
     loopP99MedianMs: s((r) => spread(r.gateway?.metricSamples[LOOP_P99] ?? []).median * 1000),
     loopMaxMs: s((r) => maxOf(r.gateway?.metricSamples[LOOP_MAX]) * 1000),
     scrapes: s((r) => r.gateway?.metricSamples[LOOP_P99]?.length ?? 0),
     ttftP99: s((r) => r.ttft.p99),
     cpuSec: s((r) => r.gateway?.cpuSec ?? NaN),
-    failures: c.runs.reduce((a, r) => a + r.streams.failed + r.streams.short, 0),
-    errors: [...new Set(c.runs.flatMap((r) => Object.keys(r.streams.errors)))].slice(0, 5),
+    failures: runs.reduce((a, r) => a + r.streams.failed + r.streams.short, 0),
+    errors: [...new Set(runs.flatMap((r) => Object.keys(r.streams.errors)))].slice(0, 5),
   };
+}
+
+/**
+ * The scrapes whose whole window fell while every stream was open: after the ramp, before the first stream's
+ * last token. Scrape k (from 1) covers ((k - 1) * every, k * every] after the measured phase began.
+ */
+export function holding(c: CapacityResult, samples: number[] | undefined): number[] {
+  const every = c.scrapeEveryMs;
+  const end = c.tokens * c.delayMs;
+  return (samples ?? []).filter((_, i) => i * every >= c.rampMs && (i + 1) * every <= end);
 }
 
 export function fanoutFigures(f: FanoutResult) {

@@ -41,7 +41,7 @@ function failureCell(runs: RunResults[], t: TargetName): string {
 
 function failureNotes(runs: RunResults[], label: string): string[] {
   const notes: string[] = [];
-  for (const t of ['direct', 'jarvis', 'peer'] as const) {
+  for (const t of ['direct', 'jarvis', 'peer', 'floor'] as const) {
     const f = failures(runs, t);
     if (f.errors.length > 0) notes.push(`- ${label}, ${t}: ${f.errors.map((e) => `\`${e.replace(/`/g, "'")}\``).join('; ')}`);
   }
@@ -62,6 +62,7 @@ function header(r: BenchResults): string[] {
     `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
     `- **Peer:** ${peer}`,
     `- **Upstream:** the project's mock upstream (test/support/mock-upstream-cli.ts) in its own process; direct path = client → mock`,
+    `- **Floor:** bench/bare-relay.ts, pinned like the gateways: node:http in, node:http out through a keep-alive agent, the upstream's bytes piped through with no parsing, events, logs or sessions. It is not a gateway; it is what two sockets and a pipe cost on this machine, so a target below the floor's own figure cannot be met here by any Node.js gateway`,
   ];
 }
 
@@ -84,6 +85,8 @@ function relaySection(r: BenchResults): string[] {
     fmtSpread(across(l.runs, 'jarvis', streamsPerSec)),
     fmtSpread(across(l.runs, 'jarvis', cpuUsPerChunk)),
     fmtSpread(across(l.runs, 'peer', cpuUsPerChunk)),
+    fmtSpread(ratioAcross(l.runs, 'floor', 'direct', tokensPerSec), '×'),
+    fmtSpread(across(l.runs, 'floor', cpuUsPerChunk)),
     fmtSpread(addedAcross(l.runs, 'jarvis', 'direct', ttftP50), 'ms'),
     `${failureCell(l.runs, 'jarvis')} / ${failureCell(l.runs, 'peer')}`,
   ]);
@@ -91,9 +94,9 @@ function relaySection(r: BenchResults): string[] {
     '',
     '## 1. Relay throughput (flood)',
     '',
-    `Closed loop: each of N connections starts a new ${relay.tokens}-token stream as soon as its last one ends, for ${relay.durationMs / 1000} s; the mock sends without delay. Tokens/s counts content chunks received by the client. CPU µs/chunk = gateway CPU seconds (all threads, from /proc/PID/task/*/schedstat) per million relayed tokens.${relay.peerError ? ` Peer: ${relay.peerError}` : ''}`,
+    `Closed loop: each of N connections starts a new ${relay.tokens}-token stream as soon as its last one ends, for ${relay.durationMs / 1000} s; the mock sends without delay. Tokens/s counts content chunks received by the client. CPU µs/chunk = gateway CPU seconds (all threads, from /proc/PID/task/*/schedstat) per million relayed tokens. "floor" is bench/bare-relay.ts (node:http piping the upstream's bytes through, nothing else): what any Node.js gateway pays here.${relay.peerError ? ` Peer: ${relay.peerError}` : ''}`,
     '',
-    table(['Streams', 'direct tok/s', 'Jarvis tok/s', 'peer tok/s', 'Jarvis/direct', 'Jarvis/peer', 'peer/direct', 'Jarvis streams/s', 'Jarvis CPU µs/chunk', 'peer CPU µs/chunk', 'Jarvis added TTFT p50', 'bad streams J / P'], rows),
+    table(['Streams', 'direct tok/s', 'Jarvis tok/s', 'peer tok/s', 'Jarvis/direct', 'Jarvis/peer', 'peer/direct', 'Jarvis streams/s', 'Jarvis CPU µs/chunk', 'peer CPU µs/chunk', 'floor/direct', 'floor CPU µs/chunk', 'Jarvis added TTFT p50', 'bad streams J / P'], rows),
     ...failureNotes(relay.levels.flatMap((l) => l.runs), 'relay'),
   ];
 }
@@ -115,22 +118,24 @@ function latencySection(r: BenchResults): string[] {
       added ? fmtSpread(addedAcross(p.runs, 'jarvis', 'direct', f), unit) : '',
       fmtSpread(across(p.runs, 'peer', f), unit),
       added ? fmtSpread(addedAcross(p.runs, 'peer', 'direct', f), unit) : '',
+      fmtSpread(across(p.runs, 'floor', f), unit),
+      added ? fmtSpread(addedAcross(p.runs, 'floor', 'direct', f), unit) : '',
     ];
     out.push(
       '',
       `### ${p.delayMs} ms between tokens${p.peerError ? ` (peer: ${p.peerError})` : ''}`,
       '',
       table(
-        ['', 'direct', 'Jarvis', 'Jarvis added', 'peer', 'peer added'],
+        ['', 'direct', 'Jarvis', 'Jarvis added', 'peer', 'peer added', 'floor', 'floor added'],
         [
           row('TTFT p50', ttftP50, 'ms'),
           row('TTFT p99', ttftP99, 'ms'),
           row('Inter-token gap p50', gapP50, 'ms'),
           row('Inter-token gap p99', gapP99, 'ms'),
           row('Tokens/s', tokensPerSec, '', false),
-          ['Throughput / direct', '1×', fmtSpread(ratioAcross(p.runs, 'jarvis', 'direct', tokensPerSec), '×'), '', fmtSpread(ratioAcross(p.runs, 'peer', 'direct', tokensPerSec), '×'), ''],
-          ['Gateway CPU µs/chunk', '', fmtSpread(across(p.runs, 'jarvis', cpuUsPerChunk)), '', fmtSpread(across(p.runs, 'peer', cpuUsPerChunk)), ''],
-          ['Bad streams', failureCell(p.runs, 'direct'), failureCell(p.runs, 'jarvis'), '', failureCell(p.runs, 'peer'), ''],
+          ['Throughput / direct', '1×', fmtSpread(ratioAcross(p.runs, 'jarvis', 'direct', tokensPerSec), '×'), '', fmtSpread(ratioAcross(p.runs, 'peer', 'direct', tokensPerSec), '×'), '', fmtSpread(ratioAcross(p.runs, 'floor', 'direct', tokensPerSec), '×'), ''],
+          ['Gateway CPU µs/chunk', '', fmtSpread(across(p.runs, 'jarvis', cpuUsPerChunk)), '', fmtSpread(across(p.runs, 'peer', cpuUsPerChunk)), '', fmtSpread(across(p.runs, 'floor', cpuUsPerChunk)), ''],
+          ['Bad streams', failureCell(p.runs, 'direct'), failureCell(p.runs, 'jarvis'), '', failureCell(p.runs, 'peer'), '', failureCell(p.runs, 'floor'), ''],
         ],
       ),
       ...failureNotes(p.runs, `latency ${p.delayMs} ms`),
@@ -204,28 +209,31 @@ function capacitySection(r: BenchResults): string[] {
   const c = r.capacity;
   if (!c) return [];
   const f = capacityFigures(c);
+  const fl = capacityFigures(c, 'floor');
   return [
     '',
-    '## 4. Capacity (Jarvis only)',
+    '## 4. Capacity (Jarvis, and the floor relay for comparison)',
     '',
-    `${c.streams} concurrent streams${c.clampedFrom ? ` (**clamped from ${c.clampedFrom}**: the open-files limit for the bench's children is ${c.fileLimit}, and Jarvis needs two sockets per stream)` : ''}, opened over ${c.rampMs / 1000} s, each ${c.tokens} tokens at one per ${c.delayMs} ms. A fresh Jarvis per run; idle RSS is read after 32 warm-up streams, peak RSS is sampled every 250 ms; the event-loop p99 is Jarvis's own \`nodejs_eventloop_lag_p99_seconds\`, scraped every ${r.params.capacity.scrapeEveryMs} ms (prom-client resets it per scrape), worst scrape shown.`,
+    `${c.streams} concurrent streams${c.clampedFrom ? ` (**clamped from ${c.clampedFrom}**: the open-files limit for the bench's children is ${c.fileLimit}, and a relay needs two sockets per stream)` : ''}, opened over ${c.rampMs / 1000} s, each ${c.tokens} tokens at one per ${c.delayMs} ms, so all are open together from about ${c.rampMs / 1000} s to ${(c.tokens * c.delayMs) / 1000} s. A fresh Jarvis and floor relay per run, measured one after the other; idle RSS is read after 32 warm-up streams, peak RSS is sampled every 250 ms; the event-loop p99 is Jarvis's own \`nodejs_eventloop_lag_p99_seconds\`, scraped every ${c.scrapeEveryMs} ms (prom-client resets it per scrape): the worst scrape of the whole run, and the worst of those taken while all streams were open.`,
     '',
     table(
-      ['', 'median (min–max)'],
+      ['', 'Jarvis', 'floor'],
       [
-        ['Streams served in full', `${fmtSpread(f.served)} of ${c.streams}`],
-        ['Jarvis RSS idle', fmtSpread(f.rssIdleMiB, 'MiB')],
-        ['Jarvis RSS peak', fmtSpread(f.rssPeakMiB, 'MiB')],
-        ['RSS per stream (peak − idle) / streams', fmtSpread(f.rssPerStreamKiB, 'KiB')],
-        ['Event-loop p99, worst scrape', fmtSpread(f.loopP99Ms, 'ms')],
-        ['Event-loop p99, median scrape', fmtSpread(f.loopP99MedianMs, 'ms')],
-        ['Event-loop max, worst scrape', fmtSpread(f.loopMaxMs, 'ms')],
-        ['Scrapes per run', fmtSpread(f.scrapes)],
-        ['Client TTFT p99', fmtSpread(f.ttftP99, 'ms')],
-        ['Jarvis CPU seconds per run', fmtSpread(f.cpuSec, 's')],
+        ['Streams served in full', `${fmtSpread(f.served)} of ${c.streams}`, `${fmtSpread(fl.served)} of ${c.streams}`],
+        ['RSS idle', fmtSpread(f.rssIdleMiB, 'MiB'), fmtSpread(fl.rssIdleMiB, 'MiB')],
+        ['RSS peak', fmtSpread(f.rssPeakMiB, 'MiB'), fmtSpread(fl.rssPeakMiB, 'MiB')],
+        ['RSS per stream (peak − idle) / streams', fmtSpread(f.rssPerStreamKiB, 'KiB'), fmtSpread(fl.rssPerStreamKiB, 'KiB')],
+        ['Event-loop p99, worst scrape (ramp included)', fmtSpread(f.loopP99Ms, 'ms'), ''],
+        ['Event-loop p99, worst scrape while all streams are open', fmtSpread(f.loopP99HoldMs, 'ms'), ''],
+        ['Event-loop p99, median scrape', fmtSpread(f.loopP99MedianMs, 'ms'), ''],
+        ['Event-loop max, worst scrape', fmtSpread(f.loopMaxMs, 'ms'), ''],
+        ['Scrapes per run', fmtSpread(f.scrapes), ''],
+        ['Client TTFT p99', fmtSpread(f.ttftP99, 'ms'), fmtSpread(fl.ttftP99, 'ms')],
+        ['CPU seconds per run', fmtSpread(f.cpuSec, 's'), fmtSpread(fl.cpuSec, 's')],
       ],
     ),
-    ...(f.failures > 0 ? [`- Bad streams over all runs: ${f.failures}; errors: ${f.errors.map((e) => `\`${e}\``).join('; ')}`] : []),
+    ...(f.failures > 0 ? [`- Jarvis: bad streams over all runs: ${f.failures}; errors: ${f.errors.map((e) => `\`${e}\``).join('; ')}`] : []),
+    ...(fl.failures > 0 ? [`- Floor: bad streams over all runs: ${fl.failures}; errors: ${fl.errors.map((e) => `\`${e}\``).join('; ')}`] : []),
     ...c.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
   ];
 }

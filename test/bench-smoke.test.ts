@@ -1,6 +1,6 @@
 // Keeps `npm run bench` from rotting: the relay scenario end to end in a tiny configuration (2 streams x 20
-// tokens, one run, direct path and Jarvis only, no pinning), with real processes: mock upstream, Jarvis from
-// source, load client. Results go to a temp dir. No timing assertions: only that the harness measures something.
+// tokens, one run, the direct path, Jarvis and the floor relay, no peer, no pinning), with real processes: mock
+// upstream, Jarvis from source, bench/bare-relay.ts, load client. Results go to a temp dir. No timing assertions: only that the harness measures something.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { writeReport } from '../bench/report.js';
 const outDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-smoke-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
-it('runs the relay scenario against the direct path and Jarvis and writes a report', async () => {
+it('runs the relay scenario against the direct path, Jarvis and the floor relay and writes a report', async () => {
   const opts: BenchOptions = {
     scenarios: ['relay'],
     runs: 1,
@@ -30,7 +30,7 @@ it('runs the relay scenario against the direct path and Jarvis and writes a repo
   expect(results.peer.available).toBe(false);
   const run = results.relay?.levels[0]?.runs[0];
   expect(run?.errors).toEqual({});
-  for (const target of ['direct', 'jarvis'] as const) {
+  for (const target of ['direct', 'jarvis', 'floor'] as const) {
     const r = run?.results[target];
     expect(r?.tokensPerSec).toBeGreaterThan(0);
     expect(r?.streams.ok).toBeGreaterThan(0);
@@ -39,7 +39,10 @@ it('runs the relay scenario against the direct path and Jarvis and writes a repo
   }
   expect(run?.results.peer).toBeUndefined();
   // The gateway's CPU was read from /proc (Linux; elsewhere it is NaN and the report says so).
-  if (process.platform === 'linux') expect(run?.results.jarvis?.gateway?.cpuSec).toBeGreaterThan(0);
+  if (process.platform === 'linux') {
+    expect(run?.results.jarvis?.gateway?.cpuSec).toBeGreaterThan(0);
+    expect(run?.results.floor?.gateway?.cpuSec).toBeGreaterThan(0);
+  }
 
   const paths = writeReport(results, outDir);
   expect(readFileSync(paths.md, 'utf8')).toContain('## 1. Relay throughput');

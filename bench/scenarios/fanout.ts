@@ -13,7 +13,7 @@ export interface FanoutResult {
 
 export async function runFanout(ctx: ScenarioContext): Promise<FanoutResult> {
   const p = ctx.opts.params.fanout;
-  return withStage(ctx, { tokens: p.tokens, delayMs: p.delayMs, ttftMs: 0 }, { peer: false }, async (stage) => {
+  return withStage(ctx, { tokens: p.tokens, delayMs: p.delayMs, ttftMs: 0 }, { peer: false, floor: false }, async (stage) => {
     const runs: RunResults[] = [];
     for (let run = 0; run < ctx.opts.runs; run++) {
       runs.push(

@@ -11,12 +11,12 @@ export interface LatencyResult {
 
 export async function runLatency(ctx: ScenarioContext): Promise<LatencyResult> {
   const p = ctx.opts.params.latency;
-  const names: TargetName[] = ['direct', 'jarvis', 'peer'];
+  const names: TargetName[] = ['direct', 'jarvis', 'peer', 'floor'];
   const pacings: LatencyResult['pacings'] = [];
   for (const delayMs of p.pacingsMs) {
     ctx.log(` pacing ${delayMs} ms`);
     pacings.push(
-      await withStage(ctx, { tokens: p.tokens, delayMs, ttftMs: 0 }, { peer: ctx.opts.peer }, async (stage) => {
+      await withStage(ctx, { tokens: p.tokens, delayMs, ttftMs: 0 }, { peer: ctx.opts.peer, floor: true }, async (stage) => {
         const runs: RunResults[] = [];
         for (let run = 0; run < ctx.opts.runs; run++) {
           runs.push(

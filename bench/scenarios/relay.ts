@@ -11,8 +11,8 @@ export interface RelayResult {
 
 export async function runRelay(ctx: ScenarioContext): Promise<RelayResult> {
   const p = ctx.opts.params.relay;
-  const names: TargetName[] = ['direct', 'jarvis', 'peer'];
-  return withStage(ctx, { tokens: p.tokens, delayMs: 0, ttftMs: 0 }, { peer: ctx.opts.peer }, async (stage) => {
+  const names: TargetName[] = ['direct', 'jarvis', 'peer', 'floor'];
+  return withStage(ctx, { tokens: p.tokens, delayMs: 0, ttftMs: 0 }, { peer: ctx.opts.peer, floor: true }, async (stage) => {
     const levels = p.levels.map((concurrency) => ({ concurrency, runs: [] as RunResults[] }));
     for (let run = 0; run < ctx.opts.runs; run++) {
       for (const level of levels) {

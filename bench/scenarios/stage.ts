@@ -5,9 +5,10 @@ import type { LoadResult, LoadSpec } from '../load-client.js';
 import { runLoadClient } from '../load-runner.js';
 import { peerTarget, startPeer, type RunningPeer } from '../peer.js';
 import type { HttpTarget } from '../stream-client.js';
-import { directTarget, jarvisTarget, startJarvis, startMock, type MockKnobs, type Running, type RunningJarvis } from '../targets.js';
+import { directTarget, jarvisTarget, startFloor, startJarvis, startMock, type MockKnobs, type Running, type RunningJarvis } from '../targets.js';
 
-export type TargetName = 'direct' | 'jarvis' | 'peer';
+/** `floor` is bench/bare-relay.ts: the least a Node.js gateway costs on this machine. */
+export type TargetName = 'direct' | 'jarvis' | 'peer' | 'floor';
 
 export interface ScenarioContext {
   opts: BenchOptions;
@@ -27,6 +28,7 @@ export interface Stage {
   mock: Running & { baseUrl: string };
   jarvis: RunningJarvis;
   peer: RunningPeer | undefined;
+  floor: (Running & { stop(): Promise<void> }) | undefined;
   /** Set when the peer was wanted but did not start. */
   peerError: string | undefined;
   targets: Partial<Record<TargetName, StageTarget>>;
@@ -43,7 +45,7 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 export async function withStage<T>(
   ctx: ScenarioContext,
   mockDefaults: MockKnobs,
-  opts: { peer: boolean },
+  opts: { peer: boolean; floor: boolean },
   fn: (stage: Stage) => Promise<T>,
 ): Promise<T> {
   const mock = await startMock(mockDefaults);
@@ -64,15 +66,18 @@ export async function withStage<T>(
           ctx.log(`peer gateway did not start: ${peerError}`);
         }
       }
+      const floor = opts.floor ? await startFloor(mock.origin) : undefined;
       const targets: Stage['targets'] = {
         direct: { target: directTarget(mock.origin) },
         jarvis: { target: jarvisTarget(jarvis.origin), pid: jarvis.child.pid, metricsUrl: jarvis.metricsUrl },
       };
       if (peer) targets.peer = { target: peerTarget(peer.origin, mock.baseUrl), pid: peer.child.pid };
+      if (floor) targets.floor = { target: jarvisTarget(floor.origin), pid: floor.child.pid };
       try {
-        return await fn({ mock, jarvis, peer, peerError, targets });
+        return await fn({ mock, jarvis, peer, floor, peerError, targets });
       } finally {
         await peer?.stop();
+        await floor?.stop();
       }
     } finally {
       await jarvis.stop();

@@ -1,0 +1,39 @@
+// The floor: the least any Node.js gateway does. node:http in, node:http out through a keep-alive agent, the
+// upstream's response piped through untouched: no parsing, no events, no logs, no sessions. What it costs per
+// chunk and per open stream on this machine is what two sockets and a pipe cost; a target below it is a target
+// for the host, not for Jarvis.
+//   node --import tsx bench/bare-relay.ts --port 0 --upstream http://127.0.0.1:PORT
+// Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1.
+import { Agent, createServer, request } from 'node:http';
+import { parseArgs } from 'node:util';
+import { pipeline } from 'node:stream';
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, upstream: { type: 'string' } } });
+if (!values.upstream) {
+  process.stderr.write('--upstream is required\n');
+  process.exit(2);
+}
+const upstream = new URL(values.upstream);
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+const server = createServer((req, res) => {
+  const out = request(
+    { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { 'content-type': 'application/json', 'content-length': req.headers['content-length'] ?? '0' } },
+    (up) => {
+      res.writeHead(up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'text/event-stream' });
+      pipeline(up, res, () => {});
+    },
+  );
+  out.on('error', () => res.destroy());
+  // A client gone mid-answer frees the upstream too; a finished one leaves the connection to the agent.
+  res.on('close', () => {
+    if (!res.writableFinished) out.destroy();
+  });
+  pipeline(req, out, () => {});
+});
+server.keepAliveTimeout = 60_000;
+server.listen(Number(values.port), '127.0.0.1', () => {
+  const addr = server.address();
+  if (addr && typeof addr === 'object') process.stdout.write(`BARE_RELAY_READY http://127.0.0.1:${addr.port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
