@@ -46,8 +46,12 @@ const junk = fc.oneof(
 );
 const opt = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
 
-/** Mostly the valid thing, sometimes something of the wrong kind. */
-const orJunk = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: junk });
+/**
+ * Mostly the valid thing, sometimes something of the wrong kind. At 8 to 1 about a sixth of the near-valid
+ * requests pass validation and stream (31-44 of 200 in six runs); at 4 to 1 it was 16-21, close enough to the
+ * assertion's floor of 10 to fail now and then.
+ */
+const orJunk = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 8, arbitrary: valid }, { weight: 1, arbitrary: junk });
 
 const message = fc.record(
   {
