@@ -28,6 +28,18 @@ describe('createLogger', () => {
     await close();
   });
 
+  it('redacts keys and upstream keys wherever Jarvis could log them', async () => {
+    const { logger: log, flushed, close, file } = await logger();
+    log.info({ apiKey: 'sk-a', apiKeys: ['sk-b'], api_key: 'sk-c', authorization: 'Bearer sk-d', headers: { authorization: 'Bearer sk-e' } }, 'one');
+    log.info({ upstream: { name: 'cloud', apiKey: 'sk-f' }, upstreams: [{ name: 'a', apiKey: 'sk-g' }, { name: 'b', apiKey: 'sk-h' }] }, 'two');
+    await flushed();
+    const text = await readFile(file, 'utf8');
+    expect(text).not.toMatch(/sk-/);
+    expect(text).toContain('cloud');
+    expect(text.match(/\[redacted\]/g)).toHaveLength(8);
+    await close();
+  });
+
   it('close() writes what is still waiting', async () => {
     const { logger: log, close, file } = await logger();
     log.info({ signal: 'SIGTERM' }, 'signal_received');
