@@ -1,6 +1,7 @@
 // Keeps `npm run bench` from rotting: the relay scenario end to end in a tiny configuration (2 streams x 20
 // tokens, one run, the direct path, Jarvis and the floor relay, no peer, no pinning), with real processes: mock
-// upstream, Jarvis from source, bench/bare-relay.ts, load client. Results go to a temp dir. No timing assertions: only that the harness measures something.
+// upstream, Jarvis from source, bench/bare-relay.ts, load client. Results go to a temp dir. No timing
+// assertions: only that the harness measures something.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

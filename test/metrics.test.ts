@@ -55,7 +55,7 @@ it('a stream increments tokens, requests and flushes; a barge-in increments canc
   expect(await metric(url, 'jarvis_live_streams')).toBe(0);
 });
 
-it.runIf(process.platform === 'linux')('process_open_fds counts open connections, read without walking every handle on the loop', async () => {
+it.runIf(process.platform === 'linux')('process_open_fds counts open connections; handles are counted by nodejs_active_resources, not nodejs_active_handles', async () => {
   jarvis = await startJarvis();
   const { url } = jarvis;
   const before = await metric(url, 'process_open_fds');
