@@ -48,6 +48,14 @@ describe('parseUpstreamStream', () => {
     expect(deltas.filter((d) => d.type === 'text').map((d) => (d as { text: string }).text)).toEqual(['héllo ✓', '🙂']);
   });
 
+  it('ignores a byte order mark at the start of the stream, even split across reads, and only there', async () => {
+    const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+    const first = Buffer.from(token('a'));
+    const { deltas, error } = await run(body(bom.subarray(0, 1), Buffer.concat([bom.subarray(1), first.subarray(0, 5)]), first.subarray(5), token('\ufeffb'), STOP, DONE));
+    expect(error).toBeUndefined();
+    expect(deltas.filter((d) => d.type === 'text').map((d) => (d as { text: string }).text)).toEqual(['a', '\ufeffb']);
+  });
+
   it('accepts CRLF line endings and comment lines', async () => {
     const { deltas, error } = await run(body(': keep-alive\r\n\r\n', token('a').replaceAll('\n', '\r\n'), STOP, DONE));
     expect(error).toBeUndefined();

@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import type { Delta, Usage } from '../provider.js';
@@ -65,12 +66,21 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
       }
     },
   });
-  const decoder = new TextDecoder();
+  // StringDecoder rather than TextDecoder: it keeps a character split across reads just the same, at a sixth of
+  // the cost per read (TextDecoder's streaming mode was 6% of a flood's CPU). It does not drop a leading byte
+  // order mark, which an event stream must ignore, so that is done here.
+  const decoder = new StringDecoder('utf8');
+  let started = false;
   // Iterated by hand: leaving a for-await early destroys the body, which builds an AbortError (stack and all) on
   // every stream. The caller decides instead: drain the body after [DONE], destroy it on any other way out.
   const chunks = body[Symbol.asyncIterator]();
   for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-    parser.feed(decoder.decode(next.value, { stream: true }));
+    let text = decoder.write(next.value);
+    if (!started && text !== '') {
+      started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    parser.feed(text);
     if (pending.length > 0) {
       const batch = pending;
       pending = [];
