@@ -28,7 +28,6 @@ export interface Stage {
   mock: Running & { baseUrl: string };
   jarvis: RunningJarvis;
   peer: RunningPeer | undefined;
-  floor: (Running & { stop(): Promise<void> }) | undefined;
   /** Set when the peer was wanted but did not start. */
   peerError: string | undefined;
   targets: Partial<Record<TargetName, StageTarget>>;
@@ -74,7 +73,7 @@ export async function withStage<T>(
       if (peer) targets.peer = { target: peerTarget(peer.origin, mock.baseUrl), pid: peer.child.pid };
       if (floor) targets.floor = { target: jarvisTarget(floor.origin), pid: floor.child.pid };
       try {
-        return await fn({ mock, jarvis, peer, floor, peerError, targets });
+        return await fn({ mock, jarvis, peer, peerError, targets });
       } finally {
         await peer?.stop();
         await floor?.stop();
