@@ -1,10 +1,11 @@
 // The floor: the least any Node.js gateway does. node:http in, node:http out through a keep-alive agent, the
 // upstream's response piped through untouched: no parsing, no events, no logs, no sessions. What it costs per
 // chunk and per open stream on this machine is what two sockets and a pipe cost; a target below it is a target
-// for the host, not for Jarvis.
+// for the host, not for Jarvis. Barge-in at its barest: a request with an `X-Session-Id` destroys the upstream
+// request of that session's stream in flight and ends its response, then goes on; nothing waits for anything.
 //   node --import tsx bench/bare-relay.ts --port 0 --upstream http://127.0.0.1:PORT
 // Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1.
-import { Agent, createServer, request } from 'node:http';
+import { Agent, createServer, request, type ClientRequest, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { pipeline } from 'node:stream';
 
@@ -16,19 +17,36 @@ if (!values.upstream) {
 const upstream = new URL(values.upstream);
 const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 
+const inFlight = new Map<string, { out: ClientRequest; res: ServerResponse }>();
+
 const server = createServer((req, res) => {
+  const session = req.headers['x-session-id'];
   const out = request(
     { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { 'content-type': 'application/json', 'content-length': req.headers['content-length'] ?? '0' } },
     (up) => {
       res.writeHead(up.statusCode ?? 502, { 'content-type': up.headers['content-type'] ?? 'text/event-stream' });
-      pipeline(up, res, () => {});
+      // pipe, not pipeline: a superseded response has been ended cleanly and must not be destroyed after.
+      up.pipe(res);
+      up.on('error', fail);
     },
   );
-  out.on('error', () => res.destroy());
+  const fail = () => {
+    if (!res.writableEnded) res.destroy();
+  };
+  out.on('error', fail);
   // A client gone mid-answer frees the upstream too; a finished one leaves the connection to the agent.
   res.on('close', () => {
     if (!res.writableFinished) out.destroy();
+    if (typeof session === 'string' && inFlight.get(session)?.res === res) inFlight.delete(session);
   });
+  if (typeof session === 'string') {
+    const prev = inFlight.get(session);
+    if (prev) {
+      prev.res.end();
+      prev.out.destroy();
+    }
+    inFlight.set(session, { out, res });
+  }
   pipeline(req, out, () => {});
 });
 server.keepAliveTimeout = 60_000;

@@ -13,7 +13,7 @@ export interface BenchParams {
   /** 2. Added latency: paced streams, one stage per pacing. */
   latency: { concurrency: number; tokens: number; pacingsMs: number[]; durationMs: number };
   /** 3. Barge-in storm (Jarvis only). */
-  bargeIn: { sessions: number; requestsPerSession: number; gapMs: number; tokens: number; delayMs: number; rampMs: number };
+  bargeIn: { sessions: number; requestsPerSession: number; gapMs: number; tokens: number; delayMs: number; rampsMs: number[] };
   /** 4. Capacity: many slow streams at once (Jarvis only). */
   capacity: { streams: number; tokens: number; delayMs: number; rampMs: number; scrapeEveryMs: number };
   /** 5. Fan-out: /v1/events subscribers while streams run. */
@@ -24,7 +24,9 @@ export interface BenchParams {
 export const FULL: BenchParams = {
   relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 5000 },
   latency: { concurrency: 256, tokens: 100, pacingsMs: [20, 5], durationMs: 6000 },
-  bargeIn: { sessions: 1000, requestsPerSession: 5, gapMs: 20, tokens: 50, delayMs: 20, rampMs: 1000 },
+  // The sessions start over 1, 5 and 20 s: 5,000, 1,000 and 250 requests a second. At 5,000 a second even the
+  // floor relay is overloaded (seconds of queueing); the slower storms measure barge-in, not overload.
+  bargeIn: { sessions: 1000, requestsPerSession: 5, gapMs: 20, tokens: 50, delayMs: 20, rampsMs: [1000, 5000, 20_000] },
   // Opened at ~670 a second: a 2,000-a-second ramp measured how fast one core accepts connections (clients
   // timed out), not how many streams it holds. All are open together from 15 s to 35 s.
   capacity: { streams: 10_000, tokens: 35, delayMs: 1000, rampMs: 15_000, scrapeEveryMs: 1000 },
@@ -35,7 +37,7 @@ export const FULL: BenchParams = {
 export const QUICK: BenchParams = {
   relay: { levels: [1, 8], tokens: 200, durationMs: 1000 },
   latency: { concurrency: 8, tokens: 20, pacingsMs: [20, 5], durationMs: 1000 },
-  bargeIn: { sessions: 20, requestsPerSession: 5, gapMs: 20, tokens: 20, delayMs: 20, rampMs: 100 },
+  bargeIn: { sessions: 20, requestsPerSession: 5, gapMs: 20, tokens: 20, delayMs: 20, rampsMs: [100] },
   capacity: { streams: 200, tokens: 3, delayMs: 1000, rampMs: 500, scrapeEveryMs: 1000 },
   fanout: { subscribers: 5, streams: 20, tokens: 20, delayMs: 20, settleMs: 300 },
   streamTimeoutMs: 30_000,

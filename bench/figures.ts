@@ -1,7 +1,7 @@
 // Turns raw per-run results into the figures the report prints: per-run values (ratios always against the direct
 // path of the same run), then median and min-max across runs.
 import type { LoadResult } from './load-client.js';
-import type { BargeInResult } from './scenarios/barge-in.js';
+import type { BargeInRunResult } from './barge-in-driver.js';
 import { EVENTS_DROPPED, LOOP_MAX, LOOP_P99, SUBSCRIBERS_DROPPED } from './metrics-scrape.js';
 import type { CapacityResult } from './scenarios/capacity.js';
 import type { FanoutResult } from './scenarios/fanout.js';
@@ -67,9 +67,9 @@ export function latencyPacing(latency: LatencyResult, delayMs: number) {
   return latency.pacings.find((p) => p.delayMs === delayMs);
 }
 
-export function bargeInFigures(b: BargeInResult) {
-  const s = (f: (r: BargeInResult['runs'][number]) => number) => spread(b.runs.map(f));
-  const sum = (f: (r: BargeInResult['runs'][number]) => number) => b.runs.reduce((a, r) => a + f(r), 0);
+export function bargeInFigures(runs: BargeInRunResult[]) {
+  const s = (f: (r: BargeInRunResult) => number) => spread(runs.map(f));
+  const sum = (f: (r: BargeInRunResult) => number) => runs.reduce((a, r) => a + f(r), 0);
   return {
     closeP50: s((r) => r.oldClosedAfterNewSent.p50),
     closeP99: s((r) => r.oldClosedAfterNewSent.p99),
@@ -93,8 +93,8 @@ export function bargeInFigures(b: BargeInResult) {
     finalStreams: sum((r) => r.finalStreams),
     finalComplete: sum((r) => r.finalComplete),
     unclosed: sum((r) => r.unclosedUpstream),
-    oldOtherEndings: mergeCounts(b.runs.map((r) => r.oldOtherEndings)),
-    finalOtherEndings: mergeCounts(b.runs.map((r) => r.finalOtherEndings)),
+    oldOtherEndings: mergeCounts(runs.map((r) => r.oldOtherEndings)),
+    finalOtherEndings: mergeCounts(runs.map((r) => r.finalOtherEndings)),
   };
 }
 

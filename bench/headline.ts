@@ -14,6 +14,7 @@ import {
   ttftP50,
   ttftP99,
 } from './figures.js';
+import { stormRate, type BargeInResult } from './scenarios/barge-in.js';
 import type { Spread } from './stats.js';
 
 export interface TargetRow {
@@ -83,28 +84,32 @@ export function headlineRows(r: BenchResults): TargetRow[] {
     rows.push(notRun('Single stream: added TTFT (p50)', '≤ 1 ms', 'ms', 'relay scenario without a 1-stream level not run'));
   }
 
-  if (r.bargeIn && r.bargeIn.runs.length > 0) {
-    const b = bargeInFigures(r.bargeIn);
-    const allCancelled = b.oldCancelled === b.oldStreams;
-    rows.push({
-      target: `Barge-in (${r.bargeIn.sessions} sessions × ${r.bargeIn.requestsPerSession}): old upstream closed p99`,
-      goal: '≤ 10 ms',
-      measured: b.closeP99,
-      unit: 'ms',
-      pass: allCancelled ? atMost(b.closeP99, 10) : false,
-      note: `${b.oldCancelled}/${b.oldStreams} old streams ended cancelled`,
-    });
-    const cross = r.bargeIn.cross;
-    if (cross && cross.runs.length > 0) {
-      const c = bargeInFigures({ ...r.bargeIn, runs: cross.runs });
+  const b = r.bargeIn;
+  const measured = b?.rates.filter((rate) => rate.jarvis.runs.length > 0) ?? [];
+  if (b && measured.length > 0) {
+    for (const rate of measured) {
+      const f = bargeInFigures(rate.jarvis.runs);
+      const floor = bargeInFigures(rate.floor.runs);
       rows.push({
-        target: 'Barge-in across two instances (one Redis): old upstream closed p99',
-        // The issue sets no bound here: it asks for the figure next to the single-instance one.
+        target: `Barge-in storm at ${stormLabel(b, rate.rampMs)}: old upstream closed p99`,
+        goal: '≤ 10 ms',
+        measured: f.closeP99,
+        unit: 'ms',
+        pass: f.oldCancelled === f.oldStreams ? atMost(f.closeP99, 10) : false,
+        note: [floorNote(floor.closeP99, 'ms'), `${f.oldCancelled}/${f.oldStreams} old streams ended cancelled`].filter(Boolean).join('; '),
+      });
+    }
+    // Across instances at the slowest storm: the issue asks for the figure beside the single-instance one.
+    const slowest = measured[measured.length - 1]!;
+    if (slowest.cross.runs.length > 0) {
+      const c = bargeInFigures(slowest.cross.runs);
+      rows.push({
+        target: `Barge-in across two instances (one Redis) at ${stormLabel(b, slowest.rampMs)}: old upstream closed p99`,
         goal: 'vs single',
         measured: c.closeP99,
         unit: 'ms',
         pass: c.oldCancelled === c.oldStreams ? undefined : false,
-        note: `single instance: ${fmtSpread(b.closeP99, 'ms')}; ${c.oldCancelled}/${c.oldStreams} old streams ended cancelled`,
+        note: `single instance: ${fmtSpread(bargeInFigures(slowest.jarvis.runs).closeP99, 'ms')}; ${c.oldCancelled}/${c.oldStreams} old streams ended cancelled`,
       });
     }
   } else {
@@ -127,6 +132,11 @@ export function headlineRows(r: BenchResults): TargetRow[] {
     rows.push(notRun('Capacity, 10,000 streams', 'all served, loop p99 < 50 ms, ≤ 25 KiB/stream', '', r.failures.capacity ?? 'capacity scenario not run'));
   }
   return rows;
+}
+
+/** "5,000 requests/s (1000 sessions × 5 over 1 s)" */
+export function stormLabel(b: BargeInResult, rampMs: number): string {
+  return `${Math.round(stormRate(b, rampMs)).toLocaleString('en-US')} requests/s (${b.sessions} sessions × ${b.requestsPerSession} over ${rampMs / 1000} s)`;
 }
 
 /** The floor relay's figure for the same target, when it was measured. */

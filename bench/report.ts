@@ -19,8 +19,9 @@ import {
   ttftP50,
   ttftP99,
 } from './figures.js';
-import { fmtSpread, headlineRows } from './headline.js';
+import { fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
+import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 
 /** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
@@ -147,18 +148,39 @@ function latencySection(r: BenchResults): string[] {
 function bargeInSection(r: BenchResults): string[] {
   const b = r.bargeIn;
   if (!b) return [];
-  const f = bargeInFigures(b);
+  const unmeasured = (s: StormRuns) => s.skipped ?? (s.errors.length > 0 ? `error: ${s.errors[0]!.slice(0, 120)}` : '–');
+  const cells = (s: StormRuns) => {
+    if (s.runs.length === 0) return [unmeasured(s), ''];
+    const f = bargeInFigures(s.runs);
+    return [fmtSpread(f.closeP50, 'ms'), fmtSpread(f.closeP99, 'ms')];
+  };
+  return [
+    '',
+    '## 3. Barge-in storm (Jarvis, the floor relay, two Jarvis instances)',
+    '',
+    `${b.sessions} sessions, each sending ${b.requestsPerSession} streaming requests ${b.gapMs} ms apart with the same \`X-Session-Id\`; the mock streams ${b.tokens} tokens ${b.delayMs} ms apart, so every superseded stream is mid-answer. The sessions start spread over ${b.rates.map((rate) => `${rate.rampMs / 1000} s`).join(', ')}: the same storm at ${b.rates.map((rate) => Math.round(stormRate(b, rate.rampMs)).toLocaleString('en-US')).join(', ')} requests a second. The mock runs inside the driver process, so the client's send times and the mock's connection times share one clock; the clock starts when the new request's headers are written to its socket (undici's \`undici:client:sendHeaders\` diagnostics channel), and stops when the old request's upstream connection closes at the mock. The floor relay (bench/bare-relay.ts) ends a session's old response and destroys its upstream request the moment a newer request's headers arrive, before reading its body: no validation, events, logs or cleanup. Two instances share one Redis, and request k of every session goes to instance k mod 2, so every barge-in crosses instances.`,
+    '',
+    table(
+      ['New request sent → old upstream closed', 'Jarvis p50', 'Jarvis p99', 'floor p50', 'floor p99', 'two instances p50', 'two instances p99'],
+      b.rates.map((rate) => [stormLabel(b, rate.rampMs), ...cells(rate.jarvis), ...cells(rate.floor), ...cells(rate.cross)]),
+    ),
+    ...b.rates.flatMap((rate) => stormRateSection(b, rate)),
+  ];
+}
+
+/** Jarvis's storm at one rate in detail, with the two-instance storm's endings. */
+function stormRateSection(b: BargeInResult, rate: StormRate): string[] {
+  const head = ['', `### ${stormLabel(b, rate.rampMs)}`, ''];
+  if (rate.jarvis.runs.length === 0) return [...head, `No result: ${rate.jarvis.errors.join('; ') || 'unknown error'}.`];
+  const f = bargeInFigures(rate.jarvis.runs);
+  const fl = bargeInFigures(rate.floor.runs);
   const list = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k}: ${v}`).join(', ');
   const oldOther = list(f.oldOtherEndings);
   const finalOther = list(f.finalOtherEndings);
-  return [
-    '',
-    '## 3. Barge-in storm (Jarvis only)',
-    '',
-    `${b.sessions} sessions (started over ${b.rampMs} ms), each sending ${b.requestsPerSession} streaming requests ${b.gapMs} ms apart with the same \`X-Session-Id\`; the mock streams ${b.tokens} tokens ${b.delayMs} ms apart, so every superseded stream is mid-answer. The mock runs inside the driver process, so the client's send times and the mock's connection times share one clock.`,
-    '',
+  const out = [
+    ...head,
     table(
-      ['', 'p50', 'p99'],
+      ['Jarvis', 'p50', 'p99'],
       [
         ['New request sent → old upstream connection closed', fmtSpread(f.closeP50, 'ms'), fmtSpread(f.closeP99, 'ms')],
         ['Old upstream closed → new request at the upstream (hand-over)', fmtSpread(f.handoffP50, 'ms'), fmtSpread(f.handoffP99, 'ms')],
@@ -168,41 +190,21 @@ function bargeInSection(r: BenchResults): string[] {
       ],
     ),
     '',
-    `The clock starts when the new request's headers are written to its socket (undici's \`undici:client:sendHeaders\` diagnostics channel), so the client's own queueing is left out; sessions whose requests the client itself wrote out of order (${f.reorderedSessions}) are left out of every figure. Jarvis during the storm: event-loop p99 (worst 500 ms scrape) ${fmtSpread(f.loopP99Ms, 'ms')}, CPU ${fmtSpread(f.cpuSec, 's')}.`,
+    `Jarvis during the storm: event-loop p99 (worst 500 ms scrape) ${fmtSpread(f.loopP99Ms, 'ms')}, CPU ${fmtSpread(f.cpuSec, 's')}; the floor relay's CPU ${fmtSpread(fl.cpuSec, 's')}. Sessions whose requests the client itself wrote out of order (${f.reorderedSessions}) are left out of every figure.`,
     '',
     `- Old streams that ended \`cancelled\`: **${f.oldCancelled}/${f.oldStreams}**${oldOther ? ` (other endings: ${oldOther})` : ''}`,
     `- Final streams complete: ${f.finalComplete}/${f.finalStreams}${finalOther ? ` (other endings: ${finalOther})` : ''}`,
     `- Sessions where an older request's answer ran to the end and a newer one was cancelled (admitted in the other order): **${f.olderWonSessions}/${f.evaluatedSessions}**`,
     `- Upstream connections measured: ${f.measuredCloses}; superseded before reaching the upstream: ${f.oldNeverUpstream}; closed before the next request was written: ${f.oldClosedBeforeNext}; never closed: ${f.unclosed}`,
-    ...b.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
-    ...crossInstanceSection(b, f),
   ];
-}
-
-/** The same storm on two instances sharing one Redis: each session's requests alternate between them. */
-function crossInstanceSection(b: NonNullable<BenchResults['bargeIn']>, single: ReturnType<typeof bargeInFigures>): string[] {
-  const cross = b.cross;
-  if (!cross) return [];
-  const head = ['', '### Across two instances (one Redis)', ''];
-  if (cross.skipped) return [...head, `Not run: ${cross.skipped}.`];
-  if (cross.runs.length === 0) return [...head, `No result: ${cross.errors.join('; ') || 'unknown error'}.`];
-  const c = bargeInFigures({ ...b, runs: cross.runs });
-  return [
-    ...head,
-    'Two Jarvis processes share one Redis; request k of every session goes to instance k mod 2, so every barge-in crosses instances (the owning instance is asked over the control channel to cancel, and answers after its cleanup).',
-    '',
-    table(
-      ['', 'single p50', 'single p99', 'cross p50', 'cross p99'],
-      [
-        ['New request sent → old upstream connection closed', fmtSpread(single.closeP50, 'ms'), fmtSpread(single.closeP99, 'ms'), fmtSpread(c.closeP50, 'ms'), fmtSpread(c.closeP99, 'ms')],
-        ['Old upstream closed → new request at the upstream (hand-over)', fmtSpread(single.handoffP50, 'ms'), fmtSpread(single.handoffP99, 'ms'), fmtSpread(c.handoffP50, 'ms'), fmtSpread(c.handoffP99, 'ms')],
-        ["Every superseding request's TTFT (client)", fmtSpread(single.newTtftP50, 'ms'), fmtSpread(single.newTtftP99, 'ms'), fmtSpread(c.newTtftP50, 'ms'), fmtSpread(c.newTtftP99, 'ms')],
-      ],
-    ),
-    '',
-    `- Old streams that ended \`cancelled\`: **${c.oldCancelled}/${c.oldStreams}**; final streams complete: ${c.finalComplete}/${c.finalStreams}; older request won: ${c.olderWonSessions}/${c.evaluatedSessions}; never closed: ${c.unclosed}`,
-    ...cross.errors.map((e) => `- Error: \`${e.slice(0, 300)}\``),
-  ];
+  if (rate.cross.runs.length > 0) {
+    const c = bargeInFigures(rate.cross.runs);
+    out.push(`- Two instances: old streams that ended \`cancelled\`: **${c.oldCancelled}/${c.oldStreams}**; final streams complete: ${c.finalComplete}/${c.finalStreams}; older request won: ${c.olderWonSessions}/${c.evaluatedSessions}; never closed: ${c.unclosed}`);
+  }
+  for (const [who, s] of [['Jarvis', rate.jarvis], ['floor', rate.floor], ['two instances', rate.cross]] as const) {
+    out.push(...s.errors.map((e) => `- Error (${who}): \`${e.slice(0, 300)}\``));
+  }
+  return out;
 }
 
 function capacitySection(r: BenchResults): string[] {

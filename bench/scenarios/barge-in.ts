@@ -1,30 +1,51 @@
-// 3. Barge-in storm (Jarvis only: the peer has no sessions). A dedicated driver process hosts the mock upstream
-// and the client, so the mock's connection times and the client's send times share one clock.
+// 3. Barge-in storm, at several arrival rates, through Jarvis, the floor relay and two Jarvis instances on one
+// Redis (the peer has no sessions). A dedicated driver process hosts the mock upstream and the client, so the
+// mock's connection times and the client's send times share one clock.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { BargeInRunResult } from '../barge-in-driver.js';
+import type { BargeInRunResult, BargeInRunSpec } from '../barge-in-driver.js';
 import { parseResultLine } from '../load-client.js';
 import { REPO_DIR, parentWatchPreload } from '../preloads.js';
 import { spawnChild } from '../processes.js';
-import { LOAD_CPU, startJarvis } from '../targets.js';
+import { LOAD_CPU, startFloor, startJarvis } from '../targets.js';
 import type { ScenarioContext } from './stage.js';
 
+/** One target's storms at one rate: a result per run, or the error that ended the runs. */
+export interface StormRuns {
+  runs: BargeInRunResult[];
+  errors: string[];
+  /** Why this target was not measured (the cross-instance pair without Redis). */
+  skipped?: string;
+}
+
+/** The same storm at one arrival rate: its sessions start spread over `rampMs`. */
+export interface StormRate {
+  rampMs: number;
+  jarvis: StormRuns;
+  /** The floor relay (bench/bare-relay.ts), which only destroys the old upstream request: what the host allows. */
+  floor: StormRuns;
+  /** Two instances on one Redis; a session's requests alternate between them. */
+  cross: StormRuns;
+}
+
 export interface BargeInResult {
-  /** The same storm across two instances on one Redis (a session's requests alternate between them). */
-  cross?: { runs: BargeInRunResult[]; errors: string[]; skipped?: string };
   sessions: number;
   requestsPerSession: number;
   gapMs: number;
-  rampMs: number;
   tokens: number;
   delayMs: number;
-  runs: BargeInRunResult[];
-  errors: string[];
+  rates: StormRate[];
+}
+
+/** Requests a second while a storm's sessions start (each session's requests come within 80 ms of its start). */
+export function stormRate(b: Pick<BargeInResult, 'sessions' | 'requestsPerSession'>, rampMs: number): number {
+  return (b.sessions * b.requestsPerSession) / (rampMs / 1000);
 }
 
 export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInResult> {
-  const p = ctx.opts.params.bargeIn;
-  const out: BargeInResult = { ...p, runs: [], errors: [] };
+  const { rampsMs, ...p } = ctx.opts.params.bargeIn;
+  const empty = (): StormRuns => ({ runs: [], errors: [] });
+  const out: BargeInResult = { ...p, rates: rampsMs.map((rampMs) => ({ rampMs, jarvis: empty(), floor: empty(), cross: empty() })) };
   const driver = spawnChild(
     'barge-in-driver',
     process.execPath,
@@ -33,38 +54,48 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
   );
   try {
     const ready = await driver.waitForLine(/^BENCH_READY (http:\/\/127\.0\.0\.1:\d+\/v1)$/, 30_000);
-    const jarvis = await startJarvis({ upstreamBaseUrl: ready[1]!, from: ctx.opts.jarvisFrom, nodeArgs: ctx.opts.jarvisNodeArgs ?? [] });
-    const storm = async (label: string, origins: string[], pid: number | undefined, metricsUrl: string, into: { runs: BargeInRunResult[]; errors: string[] }) => {
-      for (let run = 0; run < ctx.opts.runs; run++) {
-        ctx.log(`  run ${run + 1}: barge-in ${label} ${p.sessions} sessions x ${p.requestsPerSession} requests`);
-        const limitMs = p.rampMs + p.gapMs * p.requestsPerSession + ctx.opts.params.streamTimeoutMs * 2 + 60_000;
-        const line = driver.waitForLine(/^BENCH_RESULT .*$/, limitMs);
-        driver.send(
-          JSON.stringify({ cmd: 'run', jarvisOrigin: origins[0], jarvisOrigins: origins, ...p, streamTimeoutMs: ctx.opts.params.streamTimeoutMs, jarvisPid: pid, metricsUrl }),
-        );
-        try {
-          const result = parseResultLine<BargeInRunResult>((await line)[0]);
-          if (result) into.runs.push(result);
-        } catch (err) {
-          into.errors.push(err instanceof Error ? err.message : String(err));
-          break;
+    const upstreamBaseUrl = ready[1]!;
+    // Every rate, `runs` times, against one running target; a failed run ends that target's runs at that rate.
+    const storms = async (label: string, target: 'jarvis' | 'floor' | 'cross', origins: string[], pid: number | undefined, metricsUrl: string | undefined) => {
+      for (const rate of out.rates) {
+        const into = rate[target];
+        for (let run = 0; run < ctx.opts.runs; run++) {
+          ctx.log(`  run ${run + 1}: barge-in ${label}, ${p.sessions} sessions x ${p.requestsPerSession} requests over ${rate.rampMs} ms`);
+          const limitMs = rate.rampMs + p.gapMs * p.requestsPerSession + ctx.opts.params.streamTimeoutMs * 2 + 60_000;
+          const line = driver.waitForLine(/^BENCH_RESULT .*$/, limitMs);
+          const spec: BargeInRunSpec = { jarvisOrigin: origins[0]!, jarvisOrigins: origins, ...p, rampMs: rate.rampMs, streamTimeoutMs: ctx.opts.params.streamTimeoutMs, jarvisPid: pid, metricsUrl };
+          driver.send(JSON.stringify({ cmd: 'run', ...spec }));
+          try {
+            const result = parseResultLine<BargeInRunResult>((await line)[0]);
+            if (result) into.runs.push(result);
+          } catch (err) {
+            into.errors.push(err instanceof Error ? err.message : String(err));
+            break;
+          }
         }
       }
     };
+
+    const jarvis = await startJarvis({ upstreamBaseUrl, from: ctx.opts.jarvisFrom, nodeArgs: ctx.opts.jarvisNodeArgs ?? [] });
     try {
-      await storm('single', [jarvis.origin], jarvis.child.pid, jarvis.metricsUrl, out);
+      await storms('jarvis', 'jarvis', [jarvis.origin], jarvis.child.pid, jarvis.metricsUrl);
     } finally {
       await jarvis.stop();
     }
-    out.cross = { runs: [], errors: [] };
+    const floor = await startFloor(new URL(upstreamBaseUrl).origin);
+    try {
+      await storms('floor relay', 'floor', [floor.origin], floor.child.pid, undefined);
+    } finally {
+      await floor.stop();
+    }
     const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     if (!(await redisReachable(redisUrl))) {
-      out.cross.skipped = `no Redis at ${redisUrl} (set REDIS_URL)`;
+      for (const rate of out.rates) rate.cross.skipped = `no Redis at ${redisUrl} (set REDIS_URL)`;
     } else {
       const env = { REDIS_URL: redisUrl, JARVIS_REDIS_PREFIX: `bench:${randomBytes(4).toString('hex')}:` };
-      const pair = await Promise.all([1, 2].map(() => startJarvis({ upstreamBaseUrl: ready[1]!, from: ctx.opts.jarvisFrom, nodeArgs: ctx.opts.jarvisNodeArgs ?? [], env })));
+      const pair = await Promise.all([1, 2].map(() => startJarvis({ upstreamBaseUrl, from: ctx.opts.jarvisFrom, nodeArgs: ctx.opts.jarvisNodeArgs ?? [], env })));
       try {
-        await storm('cross-instance', pair.map((j) => j.origin), pair[0]!.child.pid, pair[0]!.metricsUrl, out.cross);
+        await storms('cross-instance', 'cross', pair.map((j) => j.origin), pair[0]!.child.pid, pair[0]!.metricsUrl);
       } finally {
         await Promise.all(pair.map((j) => j.stop()));
       }
