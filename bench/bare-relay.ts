@@ -4,9 +4,12 @@
 // for the host, not for Jarvis. Barge-in at its barest: a request with an `X-Session-Id` destroys the upstream
 // request of that session's stream in flight and ends its response, then goes on; nothing waits for anything.
 //   node --import tsx bench/bare-relay.ts --port 0 --upstream http://127.0.0.1:PORT
-// Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1.
+// Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1. `GET /metrics` answers the event loop's delay
+// p99 and max since the last scrape, under prom-client's names and at its precision, so the bench reads the floor's
+// event loop exactly as it reads Jarvis's.
 import { Agent, createServer, request, type ClientRequest, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pipeline } from 'node:stream';
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: '0' }, upstream: { type: 'string' } } });
@@ -19,7 +22,17 @@ const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
 
 const inFlight = new Map<string, { out: ClientRequest; res: ServerResponse }>();
 
+const loop = monitorEventLoopDelay({ resolution: 10 });
+loop.enable();
+
+function metrics(res: ServerResponse): void {
+  const body = `nodejs_eventloop_lag_p99_seconds ${loop.percentile(99) / 1e9}\nnodejs_eventloop_lag_max_seconds ${loop.max / 1e9}\n`;
+  loop.reset();
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
+}
+
 const server = createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/metrics') return metrics(res);
   const session = req.headers['x-session-id'];
   const out = request(
     { agent, host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { 'content-type': 'application/json', 'content-length': req.headers['content-length'] ?? '0' } },

@@ -106,7 +106,7 @@ function mergeCounts(list: Record<string, number>[]): Record<string, number> {
 
 const maxOf = (xs: number[] | undefined) => (xs && xs.length > 0 ? Math.max(...xs) : NaN);
 
-/** Capacity figures for Jarvis's runs, or for the floor relay's (`which: 'floor'`; it has no /metrics). */
+/** Capacity figures for Jarvis's runs, or for the floor relay's (`which: 'floor'`). */
 export function capacityFigures(c: CapacityResult, which: 'jarvis' | 'floor' = 'jarvis') {
   const runs = which === 'jarvis' ? c.runs : c.floorRuns;
   const s = (f: (r: LoadResult) => number) => spread(runs.map(f));

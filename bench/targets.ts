@@ -40,14 +40,14 @@ export async function startMock(defaults: MockKnobs): Promise<Running & { baseUr
  * The floor (bench/bare-relay.ts): node:http in, node:http out, the response piped through untouched. What it
  * costs is what any Node.js gateway pays on this machine before doing anything of its own.
  */
-export async function startFloor(upstreamOrigin: string): Promise<Running & { stop(): Promise<void> }> {
+export async function startFloor(upstreamOrigin: string): Promise<Running & { metricsUrl: string; stop(): Promise<void> }> {
   const child = spawnChild('floor', process.execPath, ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/bare-relay.ts', '--port', '0', '--upstream', upstreamOrigin], {
     cpu: GATEWAY_CPU,
     cwd: REPO_DIR,
     stdout: 'lines',
   });
   const m = await child.waitForLine(/^BARE_RELAY_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
-  return { child, origin: m[1]!, port: Number(m[2]), stop: () => child.stop(5000) };
+  return { child, origin: m[1]!, port: Number(m[2]), metricsUrl: `${m[1]!}/metrics`, stop: () => child.stop(5000) };
 }
 
 export type JarvisFrom = 'dist' | 'source';

@@ -84,7 +84,7 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
     }
     const floor = await startFloor(new URL(upstreamBaseUrl).origin);
     try {
-      await storms('floor relay', 'floor', [floor.origin], floor.child.pid, undefined);
+      await storms('floor relay', 'floor', [floor.origin], floor.child.pid, floor.metricsUrl);
     } finally {
       await floor.stop();
     }

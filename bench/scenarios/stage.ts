@@ -71,7 +71,7 @@ export async function withStage<T>(
         jarvis: { target: jarvisTarget(jarvis.origin), pid: jarvis.child.pid, metricsUrl: jarvis.metricsUrl },
       };
       if (peer) targets.peer = { target: peerTarget(peer.origin, mock.baseUrl), pid: peer.child.pid };
-      if (floor) targets.floor = { target: jarvisTarget(floor.origin), pid: floor.child.pid };
+      if (floor) targets.floor = { target: jarvisTarget(floor.origin), pid: floor.child.pid, metricsUrl: floor.metricsUrl };
       try {
         return await fn({ mock, jarvis, peer, peerError, targets });
       } finally {
