@@ -72,7 +72,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,
     ids: new RandomIds(),
-    watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log }),
+    watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log, onDelay: (ms) => metrics.loopDelay(ms) }),
     cluster,
   };
   if (cluster) {

@@ -1,5 +1,5 @@
 // /metrics moves with what happens: tokens relayed, cancellations by reason, flushes by kind, requests by
-// route; the watchdog reports a blocked event loop; optional load shedding answers 503 while it is blocked.
+// route; the watchdog reports a blocked event loop (in the log and a cumulative histogram); optional load shedding answers 503 while it is blocked.
 import { connect, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { postChat, user, waitForIdle } from './support/chat.js';
@@ -78,12 +78,17 @@ it.runIf(process.platform === 'linux')('process_open_fds counts open connections
   expect(text).not.toMatch(/^nodejs_active_handles/m);
 });
 
-it('the watchdog logs event_loop_blocked with the delay when the loop stalls', async () => {
+it('the watchdog logs event_loop_blocked with the delay when the loop stalls, and counts it in the delay histogram', async () => {
   jarvis = await startJarvis({ eventLoopBlockedMs: 100 });
+  const above250ms = async () => (await metric(jarvis!.url, 'jarvis_event_loop_delay_seconds_count')) - (await metric(jarvis!.url, 'jarvis_event_loop_delay_seconds_bucket{le="0.25"}'));
+  const before = await above250ms();
   blockLoop(300);
   const log = await jarvis.waitForLog((l) => l.includes('event_loop_blocked'));
   const delay = Number(/event_loop_blocked delay_ms=(\d+)/.exec(log)?.[1]);
   expect(delay).toBeGreaterThan(100);
+  // Cumulative, unlike prom-client's per-scrape nodejs_eventloop_lag_*: the stall stays counted.
+  expect(await above250ms()).toBeGreaterThanOrEqual(before + 1);
+  expect(await metric(jarvis.url, 'jarvis_event_loop_delay_seconds_count')).toBeGreaterThan(0);
 });
 
 it('load shedding (opt-in) answers 503 overloaded with Retry-After while the loop is saturated, then recovers', async () => {

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 
 /**
  * Notices a blocked event loop as it happens: a timer that fires late by more than `thresholdMs` logs
- * `event_loop_blocked delay_ms=`. Also tells load shedding whether the loop is saturated right now.
+ * `event_loop_blocked delay_ms=`. Also tells load shedding whether the loop is saturated right now, and hands
+ * every tick's lateness to `onDelay` (the metrics' cumulative histogram).
  */
 export class EventLoopWatchdog {
   readonly #timer: NodeJS.Timeout;
@@ -10,7 +11,7 @@ export class EventLoopWatchdog {
   #lastDelay = 0;
 
   constructor(
-    readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void },
+    readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void; onDelay?: (delayMs: number) => void },
   ) {
     const interval = opts.intervalMs ?? 50;
     this.#expected = performance.now() + interval;
@@ -19,6 +20,7 @@ export class EventLoopWatchdog {
       const delay = Math.max(0, now - this.#expected);
       this.#expected = now + interval;
       this.#lastDelay = delay;
+      opts.onDelay?.(delay);
       if (delay > opts.thresholdMs) {
         opts.log.warn({ delay_ms: Math.round(delay) }, 'event_loop_blocked');
         opts.onBlocked?.(delay);

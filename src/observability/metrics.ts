@@ -14,6 +14,7 @@ export interface LiveCounts {
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const DURATION_BUCKETS = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
+const LOOP_DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 /**
  * Jarvis's Prometheus metrics, on a registry of its own (several servers can run in one process). Gauges are
@@ -33,6 +34,7 @@ export class Metrics implements StreamObserver {
   readonly #subscribersDropped: Counter<'reason'>;
   readonly #controlLatency: Histogram;
   readonly #quotaExceeded: Counter<'quota'>;
+  readonly #loopDelay: Histogram;
 
   constructor(live: () => LiveCounts) {
     const registers = [this.registry];
@@ -77,6 +79,14 @@ export class Metrics implements StreamObserver {
       name: 'jarvis_redis_control_latency_seconds',
       help: 'Cross-instance control round trip: cancel request sent to the owning instance until its answer (after cleanup)',
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    // prom-client's nodejs_eventloop_lag_* are percentiles of the time since the last scrape: they cannot be added up
+    // over an hour or across instances. This histogram can (histogram_quantile over any range).
+    this.#loopDelay = new Histogram({
+      name: 'jarvis_event_loop_delay_seconds',
+      help: 'How late the event-loop watchdog tick (every 50 ms) fired: event-loop delay, cumulative',
+      buckets: LOOP_DELAY_BUCKETS,
       registers,
     });
     this.#quotaExceeded = new Counter({ name: 'jarvis_quota_exceeded_total', help: 'Chat requests refused 429 by a key quota, by quota (rpm, streams)', labelNames: ['quota'], registers });
@@ -133,6 +143,10 @@ export class Metrics implements StreamObserver {
 
   controlLatency(ms: number): void {
     this.#controlLatency.observe(ms / 1000);
+  }
+
+  loopDelay(ms: number): void {
+    this.#loopDelay.observe(ms / 1000);
   }
 
   quotaExceeded(quota: string): void {
