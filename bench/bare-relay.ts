@@ -4,9 +4,10 @@
 // for the host, not for Jarvis. Barge-in at its barest: a request with an `X-Session-Id` destroys the upstream
 // request of that session's stream in flight and ends its response, then goes on; nothing waits for anything.
 //   node --import tsx bench/bare-relay.ts --port 0 --upstream http://127.0.0.1:PORT
-// Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1. `GET /metrics` answers the event loop's delay
-// p99 and max since the last scrape, under prom-client's names and at its precision, so the bench reads the floor's
-// event loop exactly as it reads Jarvis's.
+// Prints `BARE_RELAY_READY <origin>` once listening on 127.0.0.1. `GET /metrics` answers the event loop's delay the
+// two ways Jarvis's /metrics does, under the same names: p99 and max since the last scrape (prom-client's, 10 ms
+// resolution) and a cumulative histogram of a 10 ms tick's lateness (Jarvis's watchdog), so the bench reads the
+// floor's event loop exactly as it reads Jarvis's.
 import { Agent, createServer, request, type ClientRequest, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -25,9 +26,24 @@ const inFlight = new Map<string, { out: ClientRequest; res: ServerResponse }>();
 const loop = monitorEventLoopDelay({ resolution: 10 });
 loop.enable();
 
+// Jarvis's jarvis_event_loop_delay_seconds, bucket for bucket.
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, Infinity];
+const counts = BUCKETS.map(() => 0);
+const TICK_MS = 10;
+let expected = performance.now() + TICK_MS;
+setInterval(() => {
+  const now = performance.now();
+  const delay = Math.max(0, now - expected) / 1000;
+  expected = now + TICK_MS;
+  BUCKETS.forEach((le, i) => {
+    if (delay <= le) counts[i]!++;
+  });
+}, TICK_MS).unref();
+
 function metrics(res: ServerResponse): void {
-  const body = `nodejs_eventloop_lag_p99_seconds ${loop.percentile(99) / 1e9}\nnodejs_eventloop_lag_max_seconds ${loop.max / 1e9}\n`;
+  let body = `nodejs_eventloop_lag_p99_seconds ${loop.percentile(99) / 1e9}\nnodejs_eventloop_lag_max_seconds ${loop.max / 1e9}\n`;
   loop.reset();
+  BUCKETS.forEach((le, i) => (body += `jarvis_event_loop_delay_seconds_bucket{le="${le === Infinity ? '+Inf' : le}"} ${counts[i]}\n`));
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(body);
 }
 

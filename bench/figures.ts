@@ -2,7 +2,7 @@
 // path of the same run), then median and min-max across runs.
 import type { LoadResult } from './load-client.js';
 import type { BargeInRunResult } from './barge-in-driver.js';
-import { EVENTS_DROPPED, LOOP_MAX, LOOP_P99, SUBSCRIBERS_DROPPED } from './metrics-scrape.js';
+import { EVENTS_DROPPED, LOOP_DELAY_BUCKET, LOOP_MAX, LOOP_P99, SUBSCRIBERS_DROPPED, histogramQuantile } from './metrics-scrape.js';
 import type { CapacityResult } from './scenarios/capacity.js';
 import type { FanoutResult } from './scenarios/fanout.js';
 import type { LatencyResult } from './scenarios/latency.js';
@@ -119,6 +119,9 @@ export function capacityFigures(c: CapacityResult, which: 'jarvis' | 'floor' = '
     // The worst scrape window's p99 (prom-client resets its histogram at every scrape).
     loopP99Ms: s((r) => maxOf(r.gateway?.metricSamples[LOOP_P99]) * 1000),
     loopP99HoldMs: s((r) => maxOf(holding(c, r.gateway?.metricSamples[LOOP_P99])) * 1000),
+    // Every watchdog tick while all streams were open, or of the whole run, as one distribution.
+    loopP99HoldAllMs: s((r) => loopQuantileWhileHolding(c, r) * 1000),
+    loopP99RunAllMs: s((r) => (r.gateway ? histogramQuantile(0.99, r.gateway.metricsStart, r.gateway.metricsEnd) * 1000 : NaN)),
     loopP99MedianMs: s((r) => spread(r.gateway?.metricSamples[LOOP_P99] ?? []).median * 1000),
     loopMaxMs: s((r) => maxOf(r.gateway?.metricSamples[LOOP_MAX]) * 1000),
     scrapes: s((r) => r.gateway?.metricSamples[LOOP_P99]?.length ?? 0),
@@ -134,9 +137,29 @@ export function capacityFigures(c: CapacityResult, which: 'jarvis' | 'floor' = '
  * last token. Scrape k (from 1) covers ((k - 1) * every, k * every] after the measured phase began.
  */
 export function holding(c: CapacityResult, samples: number[] | undefined): number[] {
+  const [first, last] = holdingScrapes(c);
+  return (samples ?? []).slice(first, last + 1);
+}
+
+/** The first and last scrape (0-based) whose window fell while every stream was open. */
+function holdingScrapes(c: CapacityResult): [number, number] {
   const every = c.scrapeEveryMs;
-  const end = c.tokens * c.delayMs;
-  return (samples ?? []).filter((_, i) => i * every >= c.rampMs && (i + 1) * every <= end);
+  return [Math.ceil(c.rampMs / every), Math.floor((c.tokens * c.delayMs) / every) - 1];
+}
+
+/** The loop-delay histogram's p99 between the scrape before the holding windows and the last of them. */
+function loopQuantileWhileHolding(c: CapacityResult, r: LoadResult): number {
+  const g = r.gateway;
+  if (!g) return NaN;
+  const [first, last] = holdingScrapes(c);
+  const at = (i: number) => {
+    if (i < 0) return g.metricsStart;
+    const out: Record<string, number> = {};
+    for (const [key, values] of Object.entries(g.metricSamples)) if (key.startsWith(LOOP_DELAY_BUCKET) && values[i] !== undefined) out[key] = values[i]!;
+    return out;
+  };
+  const to = at(last);
+  return Object.keys(to).length > 0 ? histogramQuantile(0.99, at(first - 1), to) : NaN;
 }
 
 export function fanoutFigures(f: FanoutResult) {

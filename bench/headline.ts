@@ -125,8 +125,25 @@ export function headlineRows(r: BenchResults): TargetRow[] {
     const servedPass = !c.servedAll ? false : full ? true : undefined;
     rows.push({ target: `Capacity, ${n} concurrent slow streams: all served`, goal: '10,000 streams, all served', measured: c.served, unit: 'streams', pass: servedPass, ...(why ? { note: why } : {}) });
     const floor = capacityFigures(r.capacity, 'floor');
-    rows.push({ target: `Capacity, ${n} streams: event-loop p99 (worst scrape, ramp included)`, goal: '< 50 ms', measured: c.loopP99Ms, unit: 'ms', pass: below(c.loopP99Ms, 50), note: floorNote(floor.loopP99Ms, 'ms') });
-    rows.push({ target: `Capacity, ${n} streams: event-loop p99 (worst scrape while all are open)`, goal: '< 50 ms', measured: c.loopP99HoldMs, unit: 'ms', pass: below(c.loopP99HoldMs, 50), note: floorNote(floor.loopP99HoldMs, 'ms') });
+    // A p99 of the loop's delay over the period (every watchdog tick), as the target states it; the worst 1 s
+    // window's p99 (a maximum over windows) goes beside it.
+    const worst = (w: Spread) => `worst 1 s window's p99: ${fmtSpread(w, 'ms')}`;
+    rows.push({
+      target: `Capacity, ${n} streams: event-loop p99 while all are open`,
+      goal: '< 50 ms',
+      measured: c.loopP99HoldAllMs,
+      unit: 'ms',
+      pass: below(c.loopP99HoldAllMs, 50),
+      note: [floorNote(floor.loopP99HoldAllMs, 'ms'), worst(c.loopP99HoldMs)].filter(Boolean).join('; '),
+    });
+    rows.push({
+      target: `Capacity, ${n} streams: event-loop p99 over the whole run (opening and closing included)`,
+      goal: '< 50 ms',
+      measured: c.loopP99RunAllMs,
+      unit: 'ms',
+      pass: below(c.loopP99RunAllMs, 50),
+      note: [floorNote(floor.loopP99RunAllMs, 'ms'), worst(c.loopP99Ms)].filter(Boolean).join('; '),
+    });
     rows.push({ target: `Capacity, ${n} streams: Jarvis RSS per stream`, goal: '≤ 25 KiB', measured: c.rssPerStreamKiB, unit: 'KiB', pass: atMost(c.rssPerStreamKiB, 25), note: floorNote(floor.rssPerStreamKiB, 'KiB') });
   } else {
     rows.push(notRun('Capacity, 10,000 streams', 'all served, loop p99 < 50 ms, ≤ 25 KiB/stream', '', r.failures.capacity ?? 'capacity scenario not run'));

@@ -216,7 +216,7 @@ function capacitySection(r: BenchResults): string[] {
     '',
     '## 4. Capacity (Jarvis, and the floor relay for comparison)',
     '',
-    `${c.streams} concurrent streams${c.clampedFrom ? ` (**clamped from ${c.clampedFrom}**: the open-files limit for the bench's children is ${c.fileLimit}, and a relay needs two sockets per stream)` : ''}, opened over ${c.rampMs / 1000} s, each ${c.tokens} tokens at one per ${c.delayMs} ms, so all are open together from about ${c.rampMs / 1000} s to ${(c.tokens * c.delayMs) / 1000} s. A fresh Jarvis and floor relay per run, measured one after the other; idle RSS is read after 32 warm-up streams, peak RSS is sampled every 250 ms; the event-loop p99 is Jarvis's own \`nodejs_eventloop_lag_p99_seconds\` (and the floor's, under the same name and precision), scraped every ${c.scrapeEveryMs} ms and reset at every scrape: the worst scrape of the whole run, and the worst of those taken while all streams were open.`,
+    `${c.streams} concurrent streams${c.clampedFrom ? ` (**clamped from ${c.clampedFrom}**: the open-files limit for the bench's children is ${c.fileLimit}, and a relay needs two sockets per stream)` : ''}, opened over ${c.rampMs / 1000} s, each ${c.tokens} tokens at one per ${c.delayMs} ms, so all are open together from about ${c.rampMs / 1000} s to ${(c.tokens * c.delayMs) / 1000} s. A fresh Jarvis and floor relay per run, measured one after the other; idle RSS is read after 32 warm-up streams, peak RSS is sampled every 250 ms; the event loop is read from Jarvis's /metrics (and the floor's, which serves the same two metrics measured the same way), scraped every ${c.scrapeEveryMs} ms. "Every tick" is the p99 of \`jarvis_event_loop_delay_seconds\`, a cumulative histogram of how late a 10 ms tick fires (prom-client's sampling rate), over the period (bucket counts at its start and end, interpolated as PromQL's histogram_quantile does): the target's p99. "Worst scrape" is the worst of the per-scrape p99s of prom-client's \`nodejs_eventloop_lag_p99_seconds\`, which is reset at every scrape: the worst 1 s window.`,
     '',
     table(
       ['', 'Jarvis', 'floor'],
@@ -225,6 +225,8 @@ function capacitySection(r: BenchResults): string[] {
         ['RSS idle', fmtSpread(f.rssIdleMiB, 'MiB'), fmtSpread(fl.rssIdleMiB, 'MiB')],
         ['RSS peak', fmtSpread(f.rssPeakMiB, 'MiB'), fmtSpread(fl.rssPeakMiB, 'MiB')],
         ['RSS per stream (peak − idle) / streams', fmtSpread(f.rssPerStreamKiB, 'KiB'), fmtSpread(fl.rssPerStreamKiB, 'KiB')],
+        ['Event-loop p99, every tick while all streams are open', fmtSpread(f.loopP99HoldAllMs, 'ms'), fmtSpread(fl.loopP99HoldAllMs, 'ms')],
+        ['Event-loop p99, every tick of the run (opening and closing included)', fmtSpread(f.loopP99RunAllMs, 'ms'), fmtSpread(fl.loopP99RunAllMs, 'ms')],
         ['Event-loop p99, worst scrape (ramp included)', fmtSpread(f.loopP99Ms, 'ms'), fmtSpread(fl.loopP99Ms, 'ms')],
         ['Event-loop p99, worst scrape while all streams are open', fmtSpread(f.loopP99HoldMs, 'ms'), fmtSpread(fl.loopP99HoldMs, 'ms')],
         ['Event-loop p99, median scrape', fmtSpread(f.loopP99MedianMs, 'ms'), fmtSpread(fl.loopP99MedianMs, 'ms')],

@@ -2,7 +2,7 @@
 // stage per run, so "idle" RSS really is idle.
 import type { LoadResult, LoadSpec } from '../load-client.js';
 import { runLoadClient } from '../load-runner.js';
-import { LOOP_MAX, LOOP_P99 } from '../metrics-scrape.js';
+import { LOOP_DELAY_BUCKET, LOOP_MAX, LOOP_P99 } from '../metrics-scrape.js';
 import { childFileLimit } from '../processes.js';
 import { withStage, type ScenarioContext, type StageTarget } from './stage.js';
 
@@ -47,7 +47,7 @@ export async function runCapacity(ctx: ScenarioContext): Promise<CapacityResult>
     recordGaps: false,
     streamTimeoutMs: ctx.opts.params.streamTimeoutMs + p.tokens * p.delayMs,
     maxStreams: streams,
-    monitor: { pid: t.pid, metricsUrl: t.metricsUrl, metrics: t.metricsUrl ? [LOOP_P99, LOOP_MAX] : undefined, scrapeEveryMs: p.scrapeEveryMs, rssEveryMs: 250 },
+    monitor: { pid: t.pid, metricsUrl: t.metricsUrl, metrics: t.metricsUrl ? [LOOP_P99, LOOP_MAX, LOOP_DELAY_BUCKET] : undefined, scrapeEveryMs: p.scrapeEveryMs, rssEveryMs: 250 },
   });
   for (let run = 0; run < ctx.opts.runs; run++) {
     try {

@@ -13,7 +13,8 @@ export class EventLoopWatchdog {
   constructor(
     readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void; onDelay?: (delayMs: number) => void },
   ) {
-    const interval = opts.intervalMs ?? 50;
+    // prom-client samples the loop at 10 ms for nodejs_eventloop_lag_*; the same rate makes the two histograms agree.
+    const interval = opts.intervalMs ?? 10;
     this.#expected = performance.now() + interval;
     this.#timer = setInterval(() => {
       const now = performance.now();

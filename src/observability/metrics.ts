@@ -85,7 +85,7 @@ export class Metrics implements StreamObserver {
     // over an hour or across instances. This histogram can (histogram_quantile over any range).
     this.#loopDelay = new Histogram({
       name: 'jarvis_event_loop_delay_seconds',
-      help: 'How late the event-loop watchdog tick (every 50 ms) fired: event-loop delay, cumulative',
+      help: 'How late the event-loop watchdog tick (every 10 ms) fired: event-loop delay, cumulative',
       buckets: LOOP_DELAY_BUCKETS,
       registers,
     });
