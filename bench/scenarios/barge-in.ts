@@ -55,7 +55,8 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
   try {
     const ready = await driver.waitForLine(/^BENCH_READY (http:\/\/127\.0\.0\.1:\d+\/v1)$/, 30_000);
     const upstreamBaseUrl = ready[1]!;
-    // Every rate, `runs` times, against one running target; a failed run ends that target's runs at that rate.
+    // Every rate, `runs` times, against one running target. A failed run ends that target's storms: the driver may
+    // still be inside it, and the next result line could be that run's.
     const storms = async (label: string, target: 'jarvis' | 'floor' | 'cross', origins: string[], pid: number | undefined, metricsUrl: string | undefined) => {
       for (const rate of out.rates) {
         const into = rate[target];
@@ -70,7 +71,7 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
             if (result) into.runs.push(result);
           } catch (err) {
             into.errors.push(err instanceof Error ? err.message : String(err));
-            break;
+            return;
           }
         }
       }
