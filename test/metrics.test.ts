@@ -11,10 +11,17 @@ afterEach(async () => {
   jarvis = undefined;
 });
 
+/** The named series' values, all from one scrape. */
+async function metrics(url: string, ...names: string[]): Promise<number[]> {
+  const lines = (await (await fetch(`${url}/metrics`)).text()).split('\n');
+  return names.map((name) => {
+    const line = lines.find((l) => l.split(' ')[0] === name);
+    return line === undefined ? 0 : Number(line.split(' ')[1]);
+  });
+}
+
 async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.split(' ')[0] === name);
-  return line === undefined ? 0 : Number(line.split(' ')[1]);
+  return (await metrics(url, name))[0]!;
 }
 
 /** Blocks this process's event loop (which hosts the server) on purpose, as a stalled loop would. */
@@ -80,7 +87,11 @@ it.runIf(process.platform === 'linux')('process_open_fds counts open connections
 
 it('the watchdog logs event_loop_blocked with the delay when the loop stalls, and counts it in the delay histogram', async () => {
   jarvis = await startJarvis({ eventLoopBlockedMs: 100 });
-  const above250ms = async () => (await metric(jarvis!.url, 'jarvis_event_loop_delay_seconds_count')) - (await metric(jarvis!.url, 'jarvis_event_loop_delay_seconds_bucket{le="0.25"}'));
+  // One scrape for both series: the watchdog ticks every 10 ms, so two scrapes would see different totals.
+  const above250ms = async () => {
+    const [count, upTo250ms] = await metrics(jarvis!.url, 'jarvis_event_loop_delay_seconds_count', 'jarvis_event_loop_delay_seconds_bucket{le="0.25"}');
+    return count! - upTo250ms!;
+  };
   const before = await above250ms();
   blockLoop(300);
   const log = await jarvis.waitForLog((l) => l.includes('event_loop_blocked'));
