@@ -12,9 +12,9 @@ export interface BenchParams {
   relay: { levels: number[]; tokens: number; durationMs: number };
   /** 2. Added latency: paced streams, one stage per pacing. */
   latency: { concurrency: number; tokens: number; pacingsMs: number[]; durationMs: number };
-  /** 3. Barge-in storm (Jarvis only). */
+  /** 3. Barge-in storm at each ramp (Jarvis, the floor relay, two instances on one Redis). */
   bargeIn: { sessions: number; requestsPerSession: number; gapMs: number; tokens: number; delayMs: number; rampsMs: number[] };
-  /** 4. Capacity: many slow streams at once (Jarvis only). */
+  /** 4. Capacity: many slow streams at once (Jarvis and the floor relay). */
   capacity: { streams: number; tokens: number; delayMs: number; rampMs: number; scrapeEveryMs: number };
   /** 5. Fan-out: /v1/events subscribers while streams run. */
   fanout: { subscribers: number; streams: number; tokens: number; delayMs: number; settleMs: number };

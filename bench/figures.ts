@@ -136,7 +136,7 @@ export function capacityFigures(c: CapacityResult, which: 'jarvis' | 'floor' = '
  * The scrapes whose whole window fell while every stream was open: after the ramp, before the first stream's
  * last token. Scrape k (from 1) covers ((k - 1) * every, k * every] after the measured phase began.
  */
-export function holding(c: CapacityResult, samples: number[] | undefined): number[] {
+function holding(c: CapacityResult, samples: number[] | undefined): number[] {
   const [first, last] = holdingScrapes(c);
   return (samples ?? []).slice(first, last + 1);
 }
