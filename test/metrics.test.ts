@@ -1,5 +1,6 @@
 // /metrics moves with what happens: tokens relayed, cancellations by reason, flushes by kind, requests by
-// route; the watchdog reports a blocked event loop (in the log and a cumulative histogram); optional load shedding answers 503 while it is blocked.
+// route; the watchdog reports a blocked event loop (in the log and a cumulative histogram); optional load
+// shedding answers 503 while it is blocked.
 import { connect, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { postChat, user, waitForIdle } from './support/chat.js';

@@ -18,15 +18,15 @@ export interface TestJarvis {
   close(): Promise<void>;
 }
 
-/**
- * A real Jarvis on an ephemeral loopback port with its own log file: several can run in one process. With
- * `redis.url` in the overrides it joins that cluster, as main.ts does.
- */
 /** Config for a Jarvis in front of a mock upstream that serves every model; the simulator runs fast. */
 export function throughMock(baseUrl: string): DeepPartial<Config> {
   return { simulator: { tokensPerSec: 2000, ttftMs: 0 }, upstreams: [{ name: 'mock', baseUrl, models: ['*'] }], defaultModel: 'mock-model' };
 }
 
+/**
+ * A real Jarvis on an ephemeral loopback port with its own log file: several can run in one process. With
+ * `redis.url` in the overrides it joins that cluster, as main.ts does.
+ */
 export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<TestJarvis> {
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-test-'));
   const logFile = join(dir, 'system.log');
