@@ -1,0 +1,435 @@
+// A real HTTP server that answers as the OpenAI API does, for the tests that hold Jarvis to being a faithful
+// gateway: every answer exists both as the chunks OpenAI streams and as the chat.completion it returns when not
+// streaming, written out by hand, so "through Jarvis" can be compared with "direct" field by field.
+//
+// The answer is chosen by the last user message, the way a client library drives it: `scenario:<name>` picks one
+// (text when none), `tokens:<n>` sets a length, `delay:<ms>` paces the chunks. A request with `tools` gets a tool
+// call, and one whose last message is a tool result gets an answer that quotes it: a round trip needs no knobs.
+import * as http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+type Json = Record<string, unknown>;
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  // Tests read arbitrary fields of what was forwarded.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+  /** The text of the last message: tests tag requests there, to count what reached the upstream. */
+  prompt: string;
+  /** The scenario the request asked for (from its prompt). */
+  scenario: string;
+  /** The client (Jarvis, or a test talking directly) closed the connection before the answer was complete. */
+  clientClosed: boolean;
+  closed: Promise<void>;
+}
+
+export interface OpenAIUpstream {
+  /** Base URL, ending in /v1. */
+  url: string;
+  requests: UpstreamRequest[];
+  /** Requests whose prompt contains `tag` (retries included). */
+  requestsFor(tag: string): UpstreamRequest[];
+  /** How many times GET /v1/models was asked. */
+  readonly modelListRequests: number;
+  close(): Promise<void>;
+}
+
+export const CREATED = 1_764_590_000;
+export const FINGERPRINT = 'fp_5d2ae5e4a5';
+/** What the upstream says it is: a dated snapshot of what was asked for. */
+export const snapshotOf = (model: string) => `${model}-2024-07-18`;
+
+export const USAGE = (completion: number) => ({
+  prompt_tokens: 19,
+  completion_tokens: completion,
+  total_tokens: 19 + completion,
+  prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+  completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+});
+
+export const ERRORS: Record<string, { status: number; error: Json; headers?: Record<string, string> }> = {
+  'http-400': {
+    status: 400,
+    error: { message: "Invalid value for 'temperature': must be at most 2.", type: 'invalid_request_error', param: 'temperature', code: 'invalid_value' },
+  },
+  'http-401': {
+    status: 401,
+    error: { message: 'Incorrect API key provided: sk-proj-****wxyz. You can find your API key at https://platform.openai.com/account/api-keys.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' },
+  },
+  'http-403': {
+    status: 403,
+    error: { message: 'Project `proj_secret123` does not have access to model `gpt-4o`.', type: 'invalid_request_error', param: null, code: 'model_not_found' },
+  },
+  'http-404': {
+    status: 404,
+    error: { message: 'The model `gpt-9` does not exist or you do not have access to it.', type: 'invalid_request_error', param: null, code: 'model_not_found' },
+  },
+  'http-429': {
+    status: 429,
+    error: { message: 'Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3, Requested 1.', type: 'requests', param: null, code: 'rate_limit_exceeded' },
+    // retry-after-ms keeps the SDKs' waits short; retry-after is what OpenAI sends.
+    headers: { 'retry-after': '1', 'retry-after-ms': '20' },
+  },
+  'http-500': {
+    status: 500,
+    error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null },
+    headers: { 'retry-after-ms': '20' },
+  },
+  'http-503': {
+    status: 503,
+    error: { message: 'The engine is currently overloaded, please try again later.', type: 'server_error', param: null, code: 'overloaded' },
+    headers: { 'retry-after': '1', 'retry-after-ms': '20' },
+  },
+};
+
+/** The error event a stream carries when the upstream fails after answering 200. */
+export const STREAM_ERROR = { error: { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null } };
+
+interface Answer {
+  /** Chunk bodies as OpenAI streams them (without the `usage` members that `include_usage` adds). */
+  chunks: Json[];
+  /** The same answer as OpenAI returns it with `stream: false`. */
+  completion: Json;
+  /** The stream fails after this many chunks with STREAM_ERROR (0: before any). */
+  errorAfter?: number;
+}
+
+function knob(prompt: string, name: string, fallback: number): number {
+  const m = new RegExp(`\\b${name}:(\\d+)`).exec(prompt);
+  return m ? Number(m[1]) : fallback;
+}
+
+function lastMessage(body: Json): { role: string; text: string } {
+  const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
+  const last = messages.at(-1) ?? {};
+  const content = last.content;
+  const text = typeof content === 'string' ? content : Array.isArray(content) ? content.map((p) => (p as Json).text ?? '').join('') : '';
+  return { role: String(last.role ?? ''), text };
+}
+
+function toolName(body: Json, i: number): string {
+  const tools = Array.isArray(body.tools) ? (body.tools as Json[]) : [];
+  const fn = (tools[i] ?? tools[0])?.function as Json | undefined;
+  return typeof fn?.name === 'string' ? fn.name : 'get_weather';
+}
+
+/** The same prompt gets the same ids, so an answer direct and an answer through a gateway can be compared whole. */
+function idOf(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(36);
+}
+
+/** Builds the answer to one chat request: chunks and completion written out side by side. */
+function chatAnswer(body: Json): { scenario: string; answer: Answer } {
+  const { role, text: prompt } = lastMessage(body);
+  const seq = idOf(JSON.stringify(body.messages ?? null));
+  const asked = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
+  const head = { id: `chatcmpl-up${seq}`, object: 'chat.completion.chunk', created: CREATED, model: snapshotOf(asked), service_tier: 'default', system_fingerprint: FINGERPRINT };
+  const top = { id: head.id, object: 'chat.completion', created: CREATED, model: head.model, service_tier: 'default', system_fingerprint: FINGERPRINT };
+  let obfuscation = 0;
+  const chunk = (choices: Json[], extra: Json = {}): Json => ({ ...head, choices, ...extra, obfuscation: 'x'.repeat(1 + (obfuscation++ % 5)) });
+  const delta = (d: Json, finish: string | null = null, index = 0, logprobs: unknown = null): Json => ({ index, delta: d, logprobs, finish_reason: finish });
+  const message = (m: Json): Json => ({ role: 'assistant', content: null, refusal: null, annotations: [], ...m });
+  const done = (choices: Json[], completion: number): Json => ({ ...top, choices, usage: USAGE(completion) });
+
+  let scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? (role === 'tool' ? 'tool-result' : Array.isArray(body.tools) ? 'tool' : 'text');
+  if (role === 'tool' && scenario !== 'tool-result' && !/\bscenario:/.test(prompt)) scenario = 'tool-result';
+
+  const textAnswer = (tokens: string[], extra: Partial<Answer> = {}): Answer => ({
+    chunks: [chunk([delta({ role: 'assistant', content: '', refusal: null })]), ...tokens.map((t) => chunk([delta({ content: t })])), chunk([delta({}, 'stop')])],
+    completion: done([{ index: 0, message: message({ content: tokens.join('') }), logprobs: null, finish_reason: 'stop' }], tokens.length),
+    ...extra,
+  });
+  const counted = (n: number) => Array.from({ length: n }, (_, i) => `t${i} `);
+
+  switch (scenario) {
+    case 'tool':
+    case 'tools-2': {
+      const calls = scenario === 'tool' ? 1 : 2;
+      const args = ['{"location":"Paris"}', '{"location":"Tokyo","unit":"c"}'];
+      const pieces = (s: string) => [s.slice(0, 3), s.slice(3, 12), s.slice(12)];
+      const chunks = [
+        chunk([delta({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: `call_${seq}a`, type: 'function', function: { name: toolName(body, 0), arguments: '' } }], refusal: null })]),
+      ];
+      for (const p of pieces(args[0]!)) chunks.push(chunk([delta({ tool_calls: [{ index: 0, function: { arguments: p } }] })]));
+      if (calls === 2) {
+        chunks.push(chunk([delta({ tool_calls: [{ index: 1, id: `call_${seq}b`, type: 'function', function: { name: toolName(body, 1), arguments: '' } }] })]));
+        for (const p of pieces(args[1]!)) chunks.push(chunk([delta({ tool_calls: [{ index: 1, function: { arguments: p } }] })]));
+      }
+      chunks.push(chunk([delta({}, 'tool_calls')]));
+      const toolCalls = Array.from({ length: calls }, (_, i) => ({ id: `call_${seq}${'ab'[i]}`, type: 'function', function: { name: toolName(body, i), arguments: args[i] } }));
+      return { scenario, answer: { chunks, completion: done([{ index: 0, message: message({ tool_calls: toolCalls }), logprobs: null, finish_reason: 'tool_calls' }], 12 * calls) } };
+    }
+    case 'tool-result': {
+      const result = prompt.trim() || 'nothing';
+      return { scenario, answer: textAnswer(['The tool', ' says: ', result, '.']) };
+    }
+    case 'reasoning':
+    case 'reasoning-alt': {
+      // DeepSeek, vLLM and llama.cpp call it reasoning_content; OpenRouter and Ollama call it reasoning.
+      const key = scenario === 'reasoning' ? 'reasoning_content' : 'reasoning';
+      const thoughts = ['The user', ' wants', ' a sum.'];
+      const answer = ['2 + 2', ' = 4.'];
+      const chunks = [
+        chunk([delta({ role: 'assistant', content: null, [key]: '' })]),
+        ...thoughts.map((t) => chunk([delta({ content: null, [key]: t })])),
+        ...answer.map((t) => chunk([delta({ content: t, [key]: null })])),
+        chunk([delta({}, 'stop')]),
+      ];
+      return {
+        scenario,
+        answer: { chunks, completion: done([{ index: 0, message: message({ content: answer.join(''), [key]: thoughts.join('') }), logprobs: null, finish_reason: 'stop' }], 9) },
+      };
+    }
+    case 'refusal': {
+      const parts = ["I'm sorry,", " I can't", ' help with that.'];
+      const chunks = [chunk([delta({ role: 'assistant', content: null, refusal: '' })]), ...parts.map((p) => chunk([delta({ refusal: p })])), chunk([delta({}, 'stop')])];
+      return { scenario, answer: { chunks, completion: done([{ index: 0, message: message({ refusal: parts.join('') }), logprobs: null, finish_reason: 'stop' }], 8) } };
+    }
+    case 'logprobs': {
+      const tokens = ['Hello', ' world', '!'];
+      const lp = (t: string, i: number) => ({ token: t, logprob: -0.25 * (i + 1), bytes: [...Buffer.from(t)], top_logprobs: [{ token: t, logprob: -0.25 * (i + 1), bytes: [...Buffer.from(t)] }] });
+      const chunks = [
+        chunk([delta({ role: 'assistant', content: '', refusal: null }, null, 0, { content: [], refusal: null })]),
+        ...tokens.map((t, i) => chunk([delta({ content: t }, null, 0, { content: [lp(t, i)], refusal: null })])),
+        chunk([delta({}, 'stop')]),
+      ];
+      const completion = done([{ index: 0, message: message({ content: tokens.join('') }), logprobs: { content: tokens.map(lp), refusal: null }, finish_reason: 'stop' }], 3);
+      return { scenario, answer: { chunks, completion } };
+    }
+    case 'annotations': {
+      const annotation = { type: 'url_citation', url_citation: { start_index: 0, end_index: 5, title: 'Example', url: 'https://example.com/' } };
+      const chunks = [
+        chunk([delta({ role: 'assistant', content: '', refusal: null })]),
+        chunk([delta({ content: 'Paris' })]),
+        chunk([delta({ annotations: [annotation] })]),
+        chunk([delta({}, 'stop')]),
+      ];
+      return { scenario, answer: { chunks, completion: done([{ index: 0, message: message({ content: 'Paris', annotations: [annotation] }), logprobs: null, finish_reason: 'stop' }], 1) } };
+    }
+    case 'vendor': {
+      // A delta key no client library knows: carried into the message as it accumulates.
+      const chunks = [
+        chunk([delta({ role: 'assistant', content: '', vendor_note: 'a' })]),
+        chunk([delta({ content: 'ok', vendor_note: 'b' })]),
+        chunk([delta({}, 'stop')], { vendor_top: 1 }),
+      ];
+      const completion = { ...done([{ index: 0, message: { role: 'assistant', content: 'ok', refusal: null, annotations: [], vendor_note: 'ab' }, logprobs: null, finish_reason: 'stop' }], 1), vendor_top: 1 };
+      return { scenario, answer: { chunks, completion } };
+    }
+    case 'n': {
+      const n = typeof body.n === 'number' ? body.n : 1;
+      const words = (i: number) => [`Choice ${i}`, ' says', ' hi.'];
+      const chunks: Json[] = [];
+      for (let i = 0; i < n; i++) chunks.push(chunk([delta({ role: 'assistant', content: '', refusal: null }, null, i)]));
+      for (let t = 0; t < 3; t++) for (let i = 0; i < n; i++) chunks.push(chunk([delta({ content: words(i)[t] }, null, i)]));
+      for (let i = 0; i < n; i++) chunks.push(chunk([delta({}, 'stop', i)]));
+      const choices = Array.from({ length: n }, (_, i) => ({ index: i, message: message({ content: words(i).join('') }), logprobs: null, finish_reason: 'stop' }));
+      return { scenario, answer: { chunks, completion: done(choices, 3 * n) } };
+    }
+    case 'error-first':
+      return { scenario, answer: { ...textAnswer(['never']), errorAfter: 0 } };
+    case 'error-mid':
+      return { scenario, answer: { ...textAnswer(['Hello', ' there', ' and']), errorAfter: 3 } };
+    case 'long':
+      return { scenario, answer: textAnswer(counted(knob(prompt, 'tokens', 40))) };
+    default:
+      return { scenario, answer: textAnswer(['The answer', ' is', ' 42', '.']) };
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(payload);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+const sse = (payload: unknown) => `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
+
+/** Writes `frames` one write per turn of the event loop (or paced), honouring the reader's backpressure. */
+function writePaced(res: http.ServerResponse, frames: string[], delayMs: number, end: boolean): void {
+  let i = 0;
+  const next = () => {
+    if (res.destroyed) return;
+    if (i >= frames.length) {
+      if (end) res.end();
+      else res.socket?.end();
+      return;
+    }
+    // Without a delay, a batch per write: a flood at line rate, not one syscall per token.
+    let out = '';
+    do out += frames[i++]; while (delayMs === 0 && i < frames.length && out.length < 64 * 1024);
+    const again = () => (delayMs > 0 ? setTimeout(next, delayMs) : setImmediate(next));
+    if (res.write(out)) again();
+    else res.once('drain', again);
+  };
+  next();
+}
+
+function streamAnswer(res: http.ServerResponse, body: Json, answer: Answer, delayMs: number): void {
+  const includeUsage = (body.stream_options as Json | null | undefined)?.include_usage === true;
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+  const frames: string[] = [];
+  const upTo = answer.errorAfter ?? answer.chunks.length;
+  // OpenAI puts `"usage": null` in every chunk when usage was asked for, and sends it in one more chunk at the end.
+  for (const c of answer.chunks.slice(0, upTo)) frames.push(sse(includeUsage ? insertUsage(c, null) : c));
+  if (answer.errorAfter !== undefined) {
+    frames.push(sse(STREAM_ERROR));
+    return writePaced(res, frames, delayMs, true);
+  }
+  const completion = answer.completion as { usage: unknown };
+  if (includeUsage) {
+    const { choices: _choices, ...rest } = answer.chunks[0]!;
+    frames.push(sse(insertUsage({ ...rest, choices: [] }, completion.usage)));
+  }
+  frames.push('data: [DONE]\n\n');
+  writePaced(res, frames, delayMs, true);
+}
+
+/** `usage` where OpenAI puts it: after `choices`, before `obfuscation`. */
+function insertUsage(chunk: Json, usage: unknown): Json {
+  const { obfuscation, ...rest } = chunk;
+  return { ...rest, usage, ...(obfuscation === undefined ? {} : { obfuscation }) };
+}
+
+function errorOf(scenario: string): (typeof ERRORS)[string] | undefined {
+  return ERRORS[scenario];
+}
+
+function handleChat(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
+  const { scenario, answer } = chatAnswer(body);
+  rec.scenario = scenario;
+  const failure = errorOf(scenario);
+  if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
+  if (scenario === 'http-502-html') {
+    res.writeHead(502, { 'content-type': 'text/html' });
+    res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+    return;
+  }
+  const prompt = lastMessage(body).text;
+  const delayMs = knob(prompt, 'delay', 0);
+  // A server with its whole answer ready sends it in one write; one generating fast sends at line rate.
+  if (scenario === 'flood' || scenario === 'one-write') return flood(res, knob(prompt, 'tokens', 50_000), scenario === 'one-write', idOf(prompt));
+  if (body.stream === true) return streamAnswer(res, body, answer, delayMs);
+  // What OpenAI answers a non-streaming request that fails: the error as an HTTP 500.
+  if (answer.errorAfter !== undefined) return sendJson(res, 500, STREAM_ERROR, { 'retry-after-ms': '20' });
+  const send = () => sendJson(res, 200, answer.completion);
+  if (delayMs > 0) setTimeout(send, delayMs * answer.chunks.length);
+  else send();
+}
+
+/**
+ * `tokens` token chunks (`t0 `, `t1 `...) in the compact form vLLM and llama.cpp send, smaller than Jarvis's own
+ * chunks would be: in one write, or at line rate in large writes with the reader's backpressure honoured.
+ */
+function flood(res: http.ServerResponse, tokens: number, oneWrite: boolean, seq: string): void {
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  const head = `data: {"id":"c${seq}","object":"chat.completion.chunk","created":${CREATED},"model":"m","choices":[{"index":0,"delta":{"content":"t`;
+  const frames: string[] = [];
+  for (let i = 0; i < tokens; i++) frames.push(`${head}${i} "},"finish_reason":null}]}\n\n`);
+  frames.push(`data: {"id":"c${seq}","object":"chat.completion.chunk","created":${CREATED},"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`);
+  frames.push('data: [DONE]\n\n');
+  if (oneWrite) res.end(frames.join(''));
+  else writePaced(res, frames, 0, true);
+}
+
+function handleCompletions(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
+  const seq = idOf(JSON.stringify(body.prompt ?? null));
+  const prompt = typeof body.prompt === 'string' ? body.prompt : Array.isArray(body.prompt) ? String(body.prompt[0]) : '';
+  const scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? 'text';
+  rec.scenario = scenario;
+  const failure = errorOf(scenario);
+  if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
+  const words = scenario === 'long' ? Array.from({ length: knob(prompt, 'tokens', 40) }, (_, i) => ` w${i}`) : [' Paris', ' is', ' in', ' France.'];
+  const head = { id: `cmpl-up${seq}`, object: 'text_completion', created: CREATED, model: snapshotOf(String(body.model)) };
+  const usage = { prompt_tokens: 5, completion_tokens: words.length, total_tokens: 5 + words.length };
+  if (body.stream !== true) {
+    return sendJson(res, 200, { ...head, choices: [{ text: words.join(''), index: 0, logprobs: null, finish_reason: 'stop' }], usage });
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+  const frames = words.map((w) => sse({ ...head, choices: [{ text: w, index: 0, logprobs: null, finish_reason: null }] }));
+  frames.push(sse({ ...head, choices: [{ text: '', index: 0, logprobs: null, finish_reason: 'stop' }] }));
+  if ((body.stream_options as Json | undefined)?.include_usage === true) frames.push(sse({ ...head, choices: [], usage }));
+  frames.push('data: [DONE]\n\n');
+  writePaced(res, frames, knob(prompt, 'delay', 0), true);
+}
+
+function handleEmbeddings(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
+  const inputs = Array.isArray(body.input) ? body.input : [body.input];
+  rec.scenario = typeof inputs[0] === 'string' ? (/\bscenario:([\w-]+)/.exec(inputs[0])?.[1] ?? 'text') : 'text';
+  const failure = errorOf(rec.scenario);
+  if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
+  const data = inputs.map((input, index) => ({ object: 'embedding', index, embedding: [0.1, -0.2, 0.3].map((v) => v * (index + 1) * String(input).length) }));
+  sendJson(res, 200, { object: 'list', data, model: String(body.model), usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 } });
+}
+
+export const MODELS = [
+  { id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' },
+  { id: 'gpt-4o-mini-2024-07-18', object: 'model', created: 1721172717, owned_by: 'system' },
+  { id: 'text-embedding-3-small', object: 'model', created: 1705948997, owned_by: 'system' },
+];
+
+export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
+  const requests: UpstreamRequest[] = [];
+  const sockets = new Set<Socket>();
+  let modelListRequests = 0;
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (req.method === 'GET' && path === '/v1/models') {
+      modelListRequests++;
+      req.resume();
+      return sendJson(res, 200, { object: 'list', data: MODELS });
+    }
+    if (req.method === 'GET' && path.startsWith('/v1/models/')) {
+      req.resume();
+      const model = MODELS.find((m) => m.id === decodeURIComponent(path.slice('/v1/models/'.length)));
+      if (model) return sendJson(res, 200, model);
+      return sendJson(res, 404, { error: { message: 'The model does not exist.', type: 'invalid_request_error', param: 'model', code: 'model_not_found' } });
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body: Json;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json;
+      } catch {
+        return sendJson(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+      }
+      let closed!: () => void;
+      const prompt = path === '/v1/chat/completions' ? lastMessage(body).text : JSON.stringify(body.prompt ?? body.input ?? '');
+      const rec: UpstreamRequest = { method: req.method ?? '', path, headers: req.headers, body, prompt, scenario: '', clientClosed: false, closed: new Promise((r) => (closed = r)) };
+      res.on('close', () => {
+        if (!res.writableFinished) rec.clientClosed = true;
+        closed();
+      });
+      requests.push(rec);
+      if (path === '/v1/chat/completions') return handleChat(res, body, rec);
+      if (path === '/v1/completions') return handleCompletions(res, body, rec);
+      if (path === '/v1/embeddings') return handleEmbeddings(res, body, rec);
+      sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    requestsFor: (tag) => requests.filter((r) => r.prompt.includes(tag)),
+    get modelListRequests() {
+      return modelListRequests;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
