@@ -18,6 +18,7 @@ import { eventsRoute } from './http/routes/events.js';
 import { healthRoutes, liveCounts } from './http/routes/health.js';
 import { metricsRoute } from './http/routes/metrics.js';
 import { modelsRoute } from './http/routes/models.js';
+import { relayRoutes } from './http/routes/relay.js';
 import { JarvisError } from './errors.js';
 import { RandomIds } from './ids.js';
 import { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
@@ -130,6 +131,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   await app.register(async (chat) => {
     chat.addHook('onRequest', requireScope(ctx.keys, 'chat'));
     chatCompletionsRoute(chat, ctx);
+    relayRoutes(chat, ctx);
     modelsRoute(chat, ctx);
   });
   await app.register(async (events) => {

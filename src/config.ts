@@ -57,7 +57,12 @@ const ConfigSchema = Type.Object(
     }),
     shutdownGraceMs: Type.Integer({ minimum: 0 }),
     heartbeatMs: Type.Integer({ minimum: 10 }),
+    /** Unread bytes a chat client may hold before its stream stops reading the upstream until it catches up. */
     maxClientBufferBytes: Type.Integer({ minimum: 1024 }),
+    /** A client that is behind and takes nothing for this long has stopped reading: cancelled (client_backpressure). */
+    clientStallMs: Type.Integer({ minimum: 10 }),
+    /** The most chunk bytes assembled into one non-streaming answer (502 response_too_large past it). */
+    maxAnswerBytes: Type.Integer({ minimum: 1024 }),
     /** The watchdog logs event_loop_blocked past this lateness. */
     eventLoopBlockedMs: Type.Integer({ minimum: 1 }),
     /** Load shedding: 503 new chat requests while the loop is this late; 0 turns it off. */
@@ -122,6 +127,8 @@ export function defaultConfig(): Config {
     shutdownGraceMs: 10_000,
     heartbeatMs: 15_000,
     maxClientBufferBytes: 64 * 1024,
+    clientStallMs: 2000,
+    maxAnswerBytes: 8 * 1024 * 1024,
     eventLoopBlockedMs: 100,
     shedEventLoopDelayMs: 0,
     defaultModel: SIMULATED_MODEL,
@@ -238,6 +245,8 @@ export function loadConfig(env: Env): Config {
     shutdownGraceMs: int(env, 'JARVIS_SHUTDOWN_GRACE_MS'),
     heartbeatMs: int(env, 'JARVIS_HEARTBEAT_MS'),
     maxClientBufferBytes: int(env, 'JARVIS_MAX_CLIENT_BUFFER_BYTES'),
+    clientStallMs: int(env, 'JARVIS_CLIENT_STALL_MS'),
+    maxAnswerBytes: int(env, 'JARVIS_MAX_ANSWER_BYTES'),
     eventLoopBlockedMs: int(env, 'JARVIS_EVENT_LOOP_BLOCKED_MS'),
     shedEventLoopDelayMs: int(env, 'JARVIS_SHED_EVENT_LOOP_MS'),
     defaultModel,

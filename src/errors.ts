@@ -23,6 +23,9 @@ export const ERROR_CODES = {
   JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },
   JARVIS_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', code: 'headers_too_large', retryable: false },
   JARVIS_ERR_UPSTREAM_STATUS: { status: 502, type: 'api_error', code: 'upstream_error', retryable: true },
+  JARVIS_ERR_UPSTREAM_REPORTED: { status: 500, type: 'server_error', code: 'upstream_error', retryable: true },
+  JARVIS_ERR_UPSTREAM_AUTH: { status: 502, type: 'api_error', code: 'upstream_auth_failed', retryable: false },
+  JARVIS_ERR_ANSWER_TOO_LARGE: { status: 502, type: 'api_error', code: 'response_too_large', retryable: false },
   JARVIS_ERR_UPSTREAM_UNREACHABLE: { status: 502, type: 'api_error', code: 'upstream_unreachable', retryable: true },
   JARVIS_ERR_UPSTREAM_TIMEOUT: { status: 504, type: 'api_error', code: 'upstream_timeout', retryable: true },
   JARVIS_ERR_UPSTREAM_STREAM: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: true },
@@ -47,11 +50,25 @@ export class JarvisError extends Error {
   readonly param: string | null;
   readonly retryable: boolean;
   readonly headers: Record<string, string>;
+  /** An upstream's own error object, which the client gets as it was sent instead of one made from the fields above. */
+  readonly body: Record<string, unknown> | undefined;
+  /** An upstream's error event, the data of its SSE line as sent: what a streaming client gets. */
+  readonly event: string | undefined;
 
   constructor(
     jarvisCode: JarvisErrorCode,
     message: string,
-    opts: { param?: string | null; status?: number; type?: string; code?: string; headers?: Record<string, string>; cause?: unknown; retryable?: boolean } = {},
+    opts: {
+      param?: string | null;
+      status?: number;
+      type?: string;
+      code?: string;
+      headers?: Record<string, string>;
+      cause?: unknown;
+      retryable?: boolean;
+      body?: Record<string, unknown>;
+      event?: string;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     const def = ERROR_CODES[jarvisCode];
@@ -63,9 +80,12 @@ export class JarvisError extends Error {
     // A code's default, unless this instance knows better (a quota that frees up only after a long wait).
     this.retryable = opts.retryable ?? def.retryable;
     this.headers = opts.headers ?? {};
+    this.body = opts.body;
+    this.event = opts.event;
   }
 
   toJSON(): OpenAIErrorBody {
+    if (this.body) return { error: this.body as OpenAIErrorBody['error'] };
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
 }

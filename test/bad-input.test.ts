@@ -30,7 +30,6 @@ const CASES: Case[] = [
   { name: 'missing messages', send: chat({ model: 'jarvis-sim' }), ...invalid('messages') },
   { name: 'messages not an array', send: chat({ messages: 'hi' }), ...invalid('messages') },
   { name: 'bad role', send: chat({ messages: [{ role: 'wizard', content: 'hi' }] }), ...invalid('messages[0].role') },
-  { name: 'n: 2', send: chat({ ...ok, n: 2 }), status: 400, type: 'invalid_request_error', code: 'unsupported_value', param: 'n' },
   { name: 'negative max_tokens', send: chat({ ...ok, max_tokens: -1 }), ...invalid('max_tokens') },
   { name: 'max_tokens: "5" (a string)', send: chat({ ...ok, max_tokens: '5' }), ...invalid('max_tokens') },
   { name: 'temperature: 3', send: chat({ ...ok, temperature: 3 }), ...invalid('temperature') },
@@ -39,7 +38,7 @@ const CASES: Case[] = [
   { name: 'X-Session-Id with a space', send: chat(ok, { 'x-session-id': 'two words' }), status: 400, type: 'invalid_request_error', code: 'invalid_session_id', param: 'X-Session-Id' },
   { name: 'unknown X-Session-Policy', send: chat(ok, { 'x-session-policy': 'whatever' }), ...invalid('X-Session-Policy') },
   { name: 'unknown model', send: chat({ ...ok, model: 'gpt-nonexistent' }), status: 404, type: 'invalid_request_error', code: 'model_not_found', param: 'model' },
-  { name: 'unknown route', send: (url) => fetch(`${url}/v1/completions`, { method: 'POST', body: '{}' }), status: 404, type: 'invalid_request_error', code: 'unknown_url', param: null },
+  { name: 'unknown route', send: (url) => fetch(`${url}/v1/audio/speech`, { method: 'POST', body: '{}' }), status: 404, type: 'invalid_request_error', code: 'unknown_url', param: null },
   { name: 'GET on the chat route', send: (url) => fetch(`${url}/v1/chat/completions`), status: 404, type: 'invalid_request_error', code: 'unknown_url', param: null },
 ];
 

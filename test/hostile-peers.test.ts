@@ -175,20 +175,21 @@ describe('an upstream that', () => {
     await expectIdle();
   });
 
-  it.each<{ name: string; knobs: MockKnobs; code: string }>([
+  it.each<{ name: string; knobs: MockKnobs; code: string; type?: string }>([
     { name: 'stalls mid-stream', knobs: { tokens: 5, stallAfter: 2 }, code: 'upstream_idle_timeout' },
     { name: 'sends malformed SSE', knobs: { tokens: 5, malformedAfter: 2 }, code: 'upstream_stream_error' },
-    { name: 'sends an error event mid-stream', knobs: { tokens: 5, errorAfter: 2 }, code: 'upstream_stream_error' },
+    // The upstream's own error event, relayed as it was sent.
+    { name: 'sends an error event mid-stream', knobs: { tokens: 5, errorAfter: 2 }, code: 'mock_error', type: 'server_error' },
     { name: 'closes its connection early', knobs: { tokens: 5, failAfter: 2 }, code: 'upstream_stream_error' },
     { name: 'ends without [DONE]', knobs: { tokens: 2, noDone: true }, code: 'upstream_stream_error' },
-  ])('$name: the tokens so far, one error line with $code, [DONE], upstream closed', async ({ name, knobs, code }) => {
+  ])('$name: the tokens so far, one error line with $code, [DONE], upstream closed', async ({ name, knobs, code, type }) => {
     const log = await logFromHere();
     const res = await ask(knobs, name);
     expect(res.status).toBe(200);
     const requestId = res.headers.get('x-request-id')!;
     const chunks = chunksOf(await readSse(res));
     expect(textOf(chunks.slice(0, -1))).toBe('tok0 tok1 ');
-    expect(chunks.at(-1)).toEqual({ error: { message: expect.stringMatching(/\S/), type: 'api_error', param: null, code } });
+    expect(chunks.at(-1)).toEqual({ error: { message: expect.stringMatching(/\S/), type: type ?? 'api_error', ...(type ? {} : { param: null }), code } });
     await log.waitFor(new RegExp(`stream_error .*request_id=${requestId} code=${code}`));
     await log.waitFor(new RegExp(`stream_end .*stream_id=${requestId} outcome=error`));
     await orFail((await requestTagged(name)).closed, 'the upstream request closing');

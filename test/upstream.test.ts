@@ -30,9 +30,9 @@ describe('an upstream error status before the first token', () => {
   it.each([
     { upstream: 429, status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' },
     { upstream: 400, status: 400, type: 'invalid_request_error', code: 'mock_400' },
-    { upstream: 500, status: 502, type: 'api_error', code: 'upstream_error' },
-    { upstream: 503, status: 502, type: 'api_error', code: 'upstream_error' },
-  ])('upstream $upstream → client $status $code', async ({ upstream, status, type, code }) => {
+    { upstream: 500, status: 500, type: 'server_error', code: 'mock_500' },
+    { upstream: 503, status: 503, type: 'server_error', code: 'mock_503' },
+  ])('upstream $upstream → client $status $code, as the upstream sent it', async ({ upstream, status, type, code }) => {
     for (const stream of [true, false]) {
       const res = await postChat(jarvis.url, ask({ status: upstream }, stream));
       expect(res.status).toBe(status);
@@ -53,7 +53,8 @@ describe('an upstream error status before the first token', () => {
     const create = (mockKnobs: MockKnobs) => client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: mockKnobs } as ChatCompletionCreateParamsStreaming);
     await expect(create({ status: 429 })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
     await expect(create({ status: 400 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
-    await expect(create({ status: 503 })).rejects.toMatchObject({ status: 502, code: 'upstream_error' });
+    await expect(create({ status: 503 })).rejects.toBeInstanceOf(OpenAI.InternalServerError);
+    await expect(create({ status: 503 })).rejects.toMatchObject({ status: 503, code: 'mock_503' });
   });
 });
 
@@ -89,29 +90,33 @@ describe('upstream connections', () => {
 });
 
 describe('an upstream that breaks mid-stream', () => {
-  const CASES: { name: string; knobs: MockKnobs; text: string }[] = [
-    { name: 'dies (failAfter)', knobs: { tokens: 5, failAfter: 3 }, text: 'tok0 tok1 tok2 ' },
-    { name: 'sends an error event (errorAfter)', knobs: { tokens: 5, errorAfter: 3 }, text: 'tok0 tok1 tok2 ' },
-    { name: 'sends malformed SSE (malformedAfter)', knobs: { tokens: 5, malformedAfter: 3 }, text: 'tok0 tok1 tok2 ' },
-    { name: 'ends without [DONE] (noDone)', knobs: { tokens: 5, noDone: true }, text: 'tok0 tok1 tok2 tok3 tok4 ' },
+  // Jarvis's own error for a stream that broke, or the upstream's own error event as it sent it.
+  const BROKEN = { type: 'api_error', code: 'upstream_stream_error', param: null, message: expect.stringMatching(/\S/) };
+  const REPORTED = { message: 'mock mid-stream error', type: 'server_error', code: 'mock_error' };
+  const CASES: { name: string; knobs: MockKnobs; text: string; error: Record<string, unknown>; finished?: string }[] = [
+    { name: 'dies (failAfter)', knobs: { tokens: 5, failAfter: 3 }, text: 'tok0 tok1 tok2 ', error: BROKEN },
+    { name: 'sends an error event (errorAfter)', knobs: { tokens: 5, errorAfter: 3 }, text: 'tok0 tok1 tok2 ', error: REPORTED },
+    { name: 'sends malformed SSE (malformedAfter)', knobs: { tokens: 5, malformedAfter: 3 }, text: 'tok0 tok1 tok2 ', error: BROKEN },
+    { name: 'ends without [DONE] (noDone)', knobs: { tokens: 5, noDone: true }, text: 'tok0 tok1 tok2 tok3 tok4 ', error: BROKEN, finished: 'stop' },
   ];
 
-  it.each(CASES)('$name: the client gets the tokens so far, an error event, then [DONE]', async ({ knobs, text }) => {
+  it.each(CASES)('$name: the client gets the chunks so far, an error event, then [DONE]', async ({ knobs, text, error, finished }) => {
     const res = await postChat(jarvis.url, ask(knobs, true));
     expect(res.status).toBe(200);
     const chunks = chunksOf(await readSse(res));
     const last = chunks.at(-1)!;
     expect(Object.keys(last)).toEqual(['error']);
-    expect(last.error).toMatchObject({ type: 'api_error', code: 'upstream_stream_error', param: null, message: expect.stringMatching(/\S/) });
+    expect(last.error).toEqual(error);
     const tokens = chunks.slice(0, -1);
     expect(tokens[0]!.choices[0]!.delta.role).toBe('assistant');
     expect(textOf(tokens)).toBe(text);
-    // An error is not a normal ending: no finish_reason is claimed.
-    expect(tokens.every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
+    // Only what the upstream said: a finish_reason only where it sent one, and no ending of Jarvis's own.
+    expect(tokens.slice(0, -1).every((c) => c.choices[0]!.finish_reason === null)).toBe(true);
+    expect(tokens.at(-1)!.choices[0]!.finish_reason).toBe(finished ?? null);
     await waitForIdle(jarvis.url);
   });
 
-  it.each(CASES)('$name: the openai SDK loop throws an APIError after the tokens so far', async ({ knobs, text }) => {
+  it.each(CASES)('$name: the openai SDK loop throws an APIError after the tokens so far', async ({ knobs, text, error }) => {
     const client = new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'x', maxRetries: 0 });
     const stream = await client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: knobs } as ChatCompletionCreateParamsStreaming);
     let received = '';
@@ -120,7 +125,7 @@ describe('an upstream that breaks mid-stream', () => {
     };
     const err: unknown = await consume().then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(APIError);
-    expect(err).toMatchObject({ type: 'api_error', code: 'upstream_stream_error' });
+    expect(err).toMatchObject({ type: error.type, code: error.code });
     expect(received).toBe(text);
   });
 });

@@ -1,63 +1,88 @@
 import type { FastifyReply } from 'fastify';
-import type { CancelReason, JarvisError } from '../errors.js';
-import type { Usage } from '../providers/provider.js';
+import { JarvisError, type CancelReason } from '../errors.js';
+import type { ChatChunk, Delta } from '../providers/provider.js';
 import type { StreamSink } from '../streams/stream-sink.js';
+import { cancelledFrame, DONE_FRAME, errorFrame, relayFrame, type ChunkHead } from './chunk-frames.js';
+import { CompletionAssembler } from './completion-assembler.js';
 import { sendError } from './errors.js';
 import type { Heartbeat } from './heartbeat.js';
-import { ChunkFrames, DONE_FRAME } from './openai-frames.js';
 import { SseWriter } from './sse-writer.js';
 
 export interface SinkOptions {
+  /** What names an answer that sends no chunk of its own (cancelled before its first). */
   id: string;
   model: string;
   created: number;
   requestId: string;
 }
 
+export interface SseSinkOptions extends SinkOptions {
+  includeUsage: boolean;
+  heartbeat: Heartbeat;
+  /** Unread bytes past which the stream stops reading its upstream until the client catches up. */
+  maxBufferedBytes: number;
+  /** How long a client that is behind may take nothing at all before it counts as gone (`onStall`). */
+  stallMs: number;
+  onStall: () => void;
+}
+
+function headOf(d: Delta): ChunkHead {
+  const c = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
+  return { id: c.id, created: c.created, model: c.model };
+}
+
 /**
- * `stream: true`: SSE in the OpenAI chunk format. The response opens on the first output, so an upstream
- * that fails before its first token still gets a proper HTTP status instead of a broken stream.
+ * `stream: true`: each chunk relayed as the provider got it (chunk-frames.ts says what changes). The response
+ * opens on the first chunk, so an upstream that fails before it still gets a proper HTTP status instead of a
+ * broken stream.
  */
 export class SseChatSink implements StreamSink {
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
   readonly #writer: SseWriter;
-  readonly #frames: ChunkFrames;
-  readonly #includeUsage: boolean;
-  readonly #requestId: string;
+  readonly #opts: SseSinkOptions;
+  #head: ChunkHead | undefined;
+  /** Choice indexes that began and those that finished: a cancellation ends the ones still open. */
+  readonly #begun = new Set<number>([0]);
+  readonly #finished = new Set<number>();
 
-  constructor(reply: FastifyReply, opts: SinkOptions & { includeUsage: boolean; heartbeat: Heartbeat; maxBufferedBytes: number; onOverflow: () => void }) {
+  constructor(reply: FastifyReply, opts: SseSinkOptions) {
     this.#reply = reply;
-    this.#frames = new ChunkFrames(opts.id, opts.model, opts.created);
-    this.#includeUsage = opts.includeUsage;
-    this.#requestId = opts.requestId;
-    this.#writer = new SseWriter(reply.raw, { ...opts, openForPing: () => this.#open() });
+    this.#opts = opts;
+    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#open() });
   }
 
   #open(): void {
     if (this.#writer.opened) return;
     this.#reply.hijack();
-    this.#writer.open({ 'x-request-id': this.#requestId });
-    this.#writer.write(this.#frames.role());
+    this.#writer.open({ 'x-request-id': this.#opts.requestId });
   }
 
-  text(text: string): void {
+  chunk(d: Delta): void {
     this.#open();
-    if (this.#writer.write(this.#frames.text(text))) {
+    this.#head ??= headOf(d);
+    // A token chunk (not parsed) is choice 0 still going; only parsed chunks can begin or end choices.
+    if (d.chunk && Array.isArray(d.chunk.choices)) {
+      for (const c of d.chunk.choices as { index?: unknown; finish_reason?: unknown }[]) {
+        const index = typeof c?.index === 'number' ? c.index : 0;
+        this.#begun.add(index);
+        if (typeof c?.finish_reason === 'string') this.#finished.add(index);
+      }
+    }
+    const frame = relayFrame(d, this.#opts.includeUsage);
+    if (frame !== undefined && this.#writer.write(frame) && d.text !== '') {
       this.delivered.tokens++;
-      this.delivered.chars += text.length;
+      this.delivered.chars += d.text.length;
     }
   }
 
-  delta(delta: Record<string, unknown>): void {
-    this.#open();
-    this.#writer.write(this.#frames.delta(delta));
+  flush(signal: AbortSignal): Promise<void> | undefined {
+    if (this.#writer.unsent <= this.#opts.maxBufferedBytes) return undefined;
+    return this.#writer.drained(this.#opts.maxBufferedBytes, this.#opts.stallMs, this.#opts.onStall, signal);
   }
 
-  finish(reason: string, usage: Usage): void {
+  end(): void {
     this.#open();
-    this.#writer.write(this.#frames.finish(reason));
-    if (this.#includeUsage) this.#writer.write(this.#frames.usage(usage));
     this.#writer.end(DONE_FRAME);
   }
 
@@ -70,65 +95,74 @@ export class SseChatSink implements StreamSink {
     }
     if (!this.#writer.writable) return this.#writer.end();
     this.#open();
-    this.#writer.write(this.#frames.finish('cancelled'));
+    const open = [...this.#begun].filter((i) => !this.#finished.has(i)).sort((a, b) => a - b);
+    const head = this.#head ?? { id: this.#opts.id, created: this.#opts.created, model: this.#opts.model };
+    this.#writer.write(cancelledFrame(head, open.length > 0 ? open : [0]));
     this.#writer.end(DONE_FRAME);
   }
 
   fail(error: JarvisError): void {
-    if (!this.#writer.opened) {
+    // An upstream's error event before anything else still answers 200: the upstream opened its stream, and a
+    // client that is told of the failure in the stream (rather than by a 502) does not retry it as a new request.
+    if (!this.#writer.opened && error.event === undefined) {
       this.#writer.end();
       return sendError(this.#reply, error);
     }
-    this.#writer.write(ChunkFrames.error(error));
+    this.#open();
+    this.#writer.write(errorFrame(error));
     this.#writer.end(DONE_FRAME);
   }
 }
 
-/** `stream: false`: the same stream, collected into one `chat.completion`. */
+/** `stream: false`: the same stream, assembled into one `chat.completion`, within `maxBytes` of chunks. */
 export class JsonChatSink implements StreamSink {
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
-  readonly #opts: SinkOptions;
-  #content = '';
-  #tokens = 0;
+  readonly #opts: SinkOptions & { maxBytes: number };
+  readonly #answer = new CompletionAssembler();
+  #bytes = 0;
 
-  constructor(reply: FastifyReply, opts: SinkOptions) {
+  constructor(reply: FastifyReply, opts: SinkOptions & { maxBytes: number }) {
     this.#reply = reply;
     this.#opts = opts;
   }
 
-  text(text: string): void {
-    this.#content += text;
-    this.#tokens++;
+  chunk(d: Delta): void {
+    this.#bytes += d.data.length;
+    if (this.#bytes > this.#opts.maxBytes) {
+      throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.#opts.maxBytes} bytes, the most Jarvis assembles for a non-streaming request; ask with stream: true.`);
+    }
+    this.#answer.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk));
+    if (d.text !== '') {
+      this.delivered.tokens++;
+      this.delivered.chars += d.text.length;
+    }
   }
 
-  delta(): void {
-    // Non-text deltas (tool calls) are only relayed on streams; see docs/api.md.
+  flush(): undefined {
+    return undefined;
   }
 
-  #send(finishReason: string, usage: Usage | undefined): void {
-    if (this.#reply.sent || this.#reply.raw.destroyed) return;
-    this.delivered.tokens = this.#tokens;
-    this.delivered.chars = this.#content.length;
-    void this.#reply.send({
-      id: this.#opts.id,
-      object: 'chat.completion',
-      created: this.#opts.created,
-      model: this.#opts.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: this.#content }, finish_reason: finishReason, logprobs: null }],
-      ...(usage ? { usage } : {}),
-    });
+  #send(unfinished?: string): void {
+    if (this.#reply.sent || this.#reply.raw.destroyed) {
+      // Nothing reached the client: it was gone before the answer was.
+      this.delivered.tokens = this.delivered.chars = 0;
+      return;
+    }
+    const { id, created, model } = this.#opts;
+    void this.#reply.send(this.#answer.completion({ id, created, model }, unfinished));
   }
 
-  finish(reason: string, usage: Usage): void {
-    this.#send(reason, usage);
+  end(): void {
+    this.#send();
   }
 
   cancelled(): void {
-    this.#send('cancelled', undefined);
+    this.#send('cancelled');
   }
 
   fail(error: JarvisError): void {
+    this.delivered.tokens = this.delivered.chars = 0;
     if (!this.#reply.sent && !this.#reply.raw.destroyed) sendError(this.#reply, error);
   }
 }

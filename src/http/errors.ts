@@ -2,6 +2,15 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { JarvisError } from '../errors.js';
 import { retryHeaders } from './retry-headers.js';
 
+/**
+ * preValidation for POST routes: a POST with neither content nor Content-Type (`curl -X POST`) is never parsed, so
+ * it would reach validation as "body must be object"; it is the same empty body as one sent with a Content-Type,
+ * and gets the same error.
+ */
+export async function rejectEmptyBody(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined) throw new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is empty; expected a JSON object.');
+}
+
 export function sendError(reply: FastifyReply, error: JarvisError): void {
   void reply.code(error.status).headers({ ...retryHeaders(error), ...error.headers }).send(error.toJSON());
 }

@@ -1,50 +1,66 @@
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { Heartbeat } from './heartbeat.js';
 import { SseWriter } from './sse-writer.js';
 
-/** A response whose client reads nothing: every byte written stays in its buffer. */
-function stalledResponse() {
-  let buffered = 0;
-  const res = {
+/** A response whose socket takes nothing until the test says so: `take(n)` is the client reading n bytes. */
+function response() {
+  const res = Object.assign(new EventEmitter(), {
     destroyed: false,
     writableEnded: false,
-    get writableLength() {
-      return buffered;
-    },
+    writableLength: 0,
     writeHead() {},
-    cork() {},
-    uncork() {},
     write(frame: string) {
-      buffered += Buffer.byteLength(frame);
+      res.writableLength += Buffer.byteLength(frame);
       return false;
     },
     end() {},
-  };
-  return res as unknown as ServerResponse;
+    take(n: number) {
+      res.writableLength = Math.max(0, res.writableLength - n);
+      if (res.writableLength === 0) res.emit('drain');
+    },
+  });
+  return res;
 }
 
 describe('SseWriter', () => {
   const heartbeat = new Heartbeat(60_000);
+  const writerFor = (res: ReturnType<typeof response>) => new SseWriter(res as unknown as ServerResponse, { heartbeat, openForPing: () => {} });
 
-  it('calls onOverflow once a client that reads nothing holds more than the bound', () => {
-    let overflows = 0;
-    const w = new SseWriter(stalledResponse(), { heartbeat, maxBufferedBytes: 1024, onOverflow: () => overflows++, openForPing: () => {} });
-    for (let i = 0; i < 9; i++) w.write('x'.repeat(100));
-    expect(overflows).toBe(0);
-    for (let i = 0; i < 20; i++) w.write('x'.repeat(100));
-    expect(overflows).toBeGreaterThan(0);
+  it('counts as unsent only what the socket was offered, never frames of the current tick', async () => {
+    const res = response();
+    const w = writerFor(res);
+    w.write('x'.repeat(100_000));
+    expect(w.unsent).toBe(0);
+    await new Promise((r) => process.nextTick(r));
+    expect(w.unsent).toBe(100_000);
     w.end();
   });
 
-  it('does not take one frame larger than the bound for a client falling behind', () => {
-    let overflows = 0;
-    const w = new SseWriter(stalledResponse(), { heartbeat, maxBufferedBytes: 1024, onOverflow: () => overflows++, openForPing: () => {} });
-    w.write('z'.repeat(64 * 1024));
-    expect(overflows).toBe(0);
-    // ...but a reader that then takes none of what follows still overflows.
-    for (let i = 0; i < 200 * 1024; i += 1024) w.write('x'.repeat(1024));
-    expect(overflows).toBeGreaterThan(0);
+  it('drained() resolves once the client reads down to the limit, however long it takes', async () => {
+    const res = response();
+    const w = writerFor(res);
+    res.writableLength = 10_000;
+    let stalls = 0;
+    const drained = w.drained(1000, 5, () => stalls++, new AbortController().signal);
+    // A slow reader: a little at a time, always something within each interval.
+    const reading = setInterval(() => res.take(500), 2);
+    await drained;
+    clearInterval(reading);
+    expect(stalls).toBe(0);
+    expect(res.listenerCount('drain')).toBe(0);
+    w.end();
+  });
+
+  it('drained() calls onStall when the client takes nothing for a whole interval, and rejects once aborted', async () => {
+    const res = response();
+    const w = writerFor(res);
+    res.writableLength = 10_000;
+    const ac = new AbortController();
+    const drained = w.drained(1000, 5, () => ac.abort(new Error('stalled')), ac.signal);
+    await expect(drained).rejects.toThrow('stalled');
+    expect(res.listenerCount('drain')).toBe(0);
     w.end();
     heartbeat.close();
   });

@@ -11,15 +11,13 @@ export const SSE_HEADERS = {
 const PING = ': ping\n\n';
 
 /**
- * An SSE response. Writes never wait: a client that stops reading is detected by the bytes Node holds for it,
- * and past `maxBufferedBytes` `onOverflow` runs (the caller cancels the stream) instead of buffering forever.
+ * An SSE response. Writes never wait; instead the writer says when the client is behind, so the stream can stop
+ * reading its upstream until the client catches up (`behind`, `drained`), the way a pipe would.
  */
 export class SseWriter implements HeartbeatTarget {
   active = true;
   readonly #res: ServerResponse;
   readonly #heartbeat: Heartbeat;
-  readonly #maxBufferedBytes: number;
-  readonly #onOverflow: () => void;
   readonly #openForPing: () => void;
   #open = false;
   /**
@@ -33,18 +31,14 @@ export class SseWriter implements HeartbeatTarget {
     this.#pending = '';
     if (this.writable) this.#res.write(out);
   };
-  /** UTF-8 bytes the largest frame so far may take: one frame alone never counts as a reader falling behind. */
-  #largestFrame = 0;
 
   /**
    * Joins the heartbeat at once: if a whole interval passes before the first output (a slow first token),
    * `openForPing` opens the response so the ping can keep proxies from closing it.
    */
-  constructor(res: ServerResponse, opts: { heartbeat: Heartbeat; maxBufferedBytes: number; onOverflow: () => void; openForPing: () => void }) {
+  constructor(res: ServerResponse, opts: { heartbeat: Heartbeat; openForPing: () => void }) {
     this.#res = res;
     this.#heartbeat = opts.heartbeat;
-    this.#maxBufferedBytes = opts.maxBufferedBytes;
-    this.#onOverflow = opts.onOverflow;
     this.#openForPing = opts.openForPing;
     this.#heartbeat.add(this);
   }
@@ -56,6 +50,14 @@ export class SseWriter implements HeartbeatTarget {
   /** True while the client can still be written to. */
   get writable(): boolean {
     return !this.#res.destroyed && !this.#res.writableEnded;
+  }
+
+  /**
+   * Bytes written to the socket that it could not take yet: what the client has not read. Frames of the current
+   * tick are not among them; they have not been offered to the socket.
+   */
+  get unsent(): number {
+    return this.#res.writableLength;
   }
 
   open(headers: Record<string, string>): void {
@@ -70,10 +72,6 @@ export class SseWriter implements HeartbeatTarget {
     if (!this.writable) return false;
     this.active = true;
     this.#append(frame);
-    // A frame bigger than the bound (a whole answer in one upstream chunk) sits in Node's buffer until the kernel
-    // takes it, however fast the client reads; the bound counts on top of it. 3 bytes per UTF-16 unit is UTF-8's most.
-    if (frame.length * 3 > this.#largestFrame) this.#largestFrame = frame.length * 3;
-    if (this.#res.writableLength + this.#pending.length > this.#maxBufferedBytes + this.#largestFrame) this.#onOverflow();
     return true;
   }
 
@@ -87,6 +85,41 @@ export class SseWriter implements HeartbeatTarget {
     if (!this.#open) this.#openForPing();
     // Not a write for the heartbeat's purposes: `active` stays clear, so an idle stream pings every interval.
     this.#append(PING);
+  }
+
+  /**
+   * Resolves once the client has read down to `limit` unread bytes. Every `stallMs` it checks that the client took
+   * something; one that took nothing in a whole interval has stopped reading, and `onStall` runs (the caller
+   * cancels, which aborts `signal`). Rejects with the signal's reason when it is aborted.
+   */
+  drained(limit: number, stallMs: number, onStall: () => void, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let last = this.#res.writableLength;
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const aborted = () => {
+        cleanup();
+        reject(signal.reason);
+      };
+      // 'drain' is the usual way out; the interval also catches a buffer that emptied without one (a response
+      // queued behind another on its connection drains through the socket, not itself).
+      const timer = setInterval(() => {
+        const now = this.#res.writableLength;
+        if (now <= limit) return done();
+        if (now >= last) return onStall();
+        last = now;
+      }, stallMs);
+      const cleanup = () => {
+        clearInterval(timer);
+        this.#res.off('drain', done);
+        signal.removeEventListener('abort', aborted);
+      };
+      if (signal.aborted) return aborted();
+      this.#res.on('drain', done);
+      signal.addEventListener('abort', aborted, { once: true });
+    });
   }
 
   /** Leaves the heartbeat; ends the response if this writer opened it (else the caller answers some other way). */

@@ -23,42 +23,85 @@ export interface ChatRequest {
    * forwards only those it allows; the client's own headers, its Authorization above all, are never here.
    */
   headers?: Record<string, string>;
+  /** The `id` and `created` of an answer Jarvis generates itself (the simulator); an upstream's answer keeps its own. */
+  completionId: string;
+  created: number;
 }
 
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens: number;
+  [detail: string]: unknown;
 }
 
-export type FinishReason = 'stop' | 'length' | 'content_filter' | 'tool_calls' | 'function_call' | (string & {});
+/** A `chat.completion.chunk` as JSON.parse gives it. Its fields come from an upstream: nothing is trusted to be well typed. */
+export interface ChatChunk {
+  choices?: unknown;
+  usage?: unknown;
+  error?: unknown;
+  [key: string]: unknown;
+}
 
 /**
- * One step of a model's answer. `text` is the hot path; `delta` carries anything else an upstream puts in a
- * chunk's delta (tool calls, reasoning text) so Jarvis relays it without knowing its shape.
+ * One chunk of an answer. `data` is the chunk's JSON exactly as the upstream sent it: streaming clients get it
+ * unchanged, so tool calls, reasoning, logprobs and fields no one knows yet reach them whole. What Jarvis itself
+ * follows is choice 0 (events, barge-in and delivered counts): `text`, its content in this chunk ('' when none),
+ * and `finish`, its finish_reason once it has one.
  */
-export type Delta =
-  | { type: 'text'; text: string }
-  | { type: 'delta'; delta: Record<string, unknown> }
-  | { type: 'finish'; reason: FinishReason }
-  | { type: 'usage'; usage: Usage };
+export interface Delta {
+  readonly data: string;
+  /**
+   * The chunk parsed. Undefined only for a chunk of exactly the token-chunk shape (token-chunk.ts), which the hot
+   * path recognises without parsing; every other chunk comes parsed.
+   */
+  readonly chunk: ChatChunk | undefined;
+  readonly text: string;
+  readonly finish: string | undefined;
+}
 
 export interface ModelInfo {
   id: string;
   owned_by: string;
+  created?: number;
   description?: string;
+}
+
+/** The endpoints Jarvis relays as they are, without sessions or events: the request goes up, the answer comes back. */
+export type RelayEndpoint = 'completions' | 'embeddings';
+
+export interface RelayRequest {
+  endpoint: RelayEndpoint;
+  model: string;
+  body: Record<string, unknown>;
+  /** As ChatRequest.headers: only what Jarvis allows upstream. */
+  headers?: Record<string, string>;
+}
+
+export interface RelayResponse {
+  status: number;
+  /** Headers the client gets besides Jarvis's own: the upstream's content type, at least. */
+  headers: Record<string, string>;
+  /** The answer's bytes as they arrive; iterating it to the end (or stopping early) releases the upstream request. */
+  body: AsyncIterable<Buffer | string> | Iterable<string>;
 }
 
 export interface Provider {
   readonly id: string;
-  models(): ModelInfo[];
+  /** The models it serves, as /v1/models lists them; an upstream that can be asked is asked (and the answer cached). */
+  models(): Promise<ModelInfo[]>;
   /**
    * Streams the answer as batches of deltas, each what one upstream read carried: one token when paced, dozens
-   * in a flood, where one await per token would cost more than relaying it. Errors before the first delta are
-   * JarvisErrors with the HTTP status the client should get; aborting `signal` ends the iteration promptly with
-   * `signal.reason` and releases the upstream request.
+   * in a flood, where one await per token would cost more than relaying it. Failures are JarvisErrors with the
+   * HTTP status the client should get (an upstream's own error event among them, carried as it was sent);
+   * aborting `signal` ends the iteration promptly with `signal.reason` and releases the upstream request.
    */
   stream(request: ChatRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta[]>;
+  /**
+   * POST /v1/completions or /v1/embeddings for `request.model`: resolves once the answer's status is known (an
+   * error status rejects with its JarvisError, as stream() does); aborting `signal` releases the upstream request.
+   */
+  relay(request: RelayRequest, opts: { signal: AbortSignal }): Promise<RelayResponse>;
   /** Resolves when the provider can serve; rejects with a reason when it cannot. */
   ready(opts: { signal: AbortSignal }): Promise<void>;
   close?(): Promise<void>;

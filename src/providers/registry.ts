@@ -38,17 +38,25 @@ export class ProviderRegistry {
 
   resolve(model: string | undefined): { provider: Provider; model: string } {
     const id = model ?? this.#defaultModel;
-    const provider = this.#byModel.get(id) ?? this.#catchAll;
+    const provider = this.#serving(id);
     if (!provider) {
       throw new JarvisError('JARVIS_ERR_MODEL_NOT_FOUND', `The model '${id}' does not exist or you do not have access to it.`, { param: 'model' });
     }
     return { provider, model: id };
   }
 
-  models(): ModelInfo[] {
+  /** Every model a request can name, once each, as listed by the provider a request for it would reach. */
+  async models(): Promise<ModelInfo[]> {
+    const lists = await Promise.all(this.#providers.map((p) => p.models()));
     const seen = new Map<string, ModelInfo>();
-    for (const p of this.#providers) for (const m of p.models()) if (!seen.has(m.id)) seen.set(m.id, m);
+    lists.forEach((list, i) => {
+      for (const m of list) if (!seen.has(m.id) && this.#serving(m.id) === this.#providers[i]) seen.set(m.id, m);
+    });
     return [...seen.values()];
+  }
+
+  #serving(model: string): Provider | undefined {
+    return this.#byModel.get(model) ?? this.#catchAll;
   }
 
   /** Checks every provider; one that cannot be reached makes the whole gateway not ready. */

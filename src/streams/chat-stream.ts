@@ -5,7 +5,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
-import { lastUserText, promptText, type ChatRequest, type Provider, type Usage } from '../providers/provider.js';
+import { lastUserText, type ChatRequest, type Provider } from '../providers/provider.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
 import type { LiveStreams } from './live-streams.js';
 import type { StreamSink } from './stream-sink.js';
@@ -126,40 +126,33 @@ export class ChatStream {
       bus.publish(meta, 'chat.start', { model: request.model });
       published = true;
       let finishReason = 'stop';
-      let usage: Usage | undefined;
       const providerStarted = performance.now();
       for await (const batch of provider.stream(request, { signal })) {
         for (const d of batch) {
-          // The sink may have cancelled the stream (a client too slow to read): no more of the batch goes out.
+          // The client may be gone, or the session superseded: no more of the batch goes out.
           signal.throwIfAborted();
-          switch (d.type) {
-            case 'text':
-              if (generated++ === 0) {
-                const received = performance.now();
-                this.#sink.text(d.text);
-                observer?.firstToken(performance.now() - started, received - providerStarted);
-              } else {
-                this.#sink.text(d.text);
-              }
-              batcher.add(meta, d.text);
-              completion?.add(d.text);
-              break;
-            case 'delta':
-              this.#sink.delta(d.delta);
-              break;
-            case 'finish':
-              finishReason = d.reason;
-              break;
-            case 'usage':
-              usage = d.usage;
-              break;
+          if (d.text !== '' && generated === 0) {
+            const received = performance.now();
+            this.#sink.chunk(d);
+            observer?.firstToken(performance.now() - started, received - providerStarted);
+          } else {
+            this.#sink.chunk(d);
           }
+          if (d.text !== '') {
+            generated++;
+            batcher.add(meta, d.text);
+            completion?.add(d.text);
+          }
+          if (d.finish !== undefined) finishReason = d.finish;
         }
+        // A client that is behind holds the stream here, so the upstream waits too instead of Jarvis buffering for it.
+        const behind = this.#sink.flush(signal);
+        if (behind) await behind;
       }
       // A provider that returns normally after an abort still counts as cancelled.
       signal.throwIfAborted();
       batcher.end(meta.request_id);
-      this.#sink.finish(finishReason, usage ?? estimateUsage(request, generated));
+      this.#sink.end();
       outcome = { kind: 'end', finishReason };
     } catch (err) {
       const reason = cancelReasonOf(signal);
@@ -215,9 +208,4 @@ export class ChatStream {
         break;
     }
   }
-}
-
-function estimateUsage(request: ChatRequest, completion: number): Usage {
-  const prompt = Math.ceil(promptText(request.messages).length / 4);
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }

@@ -9,6 +9,7 @@ import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../c
 import { checkModelAllowed } from '../auth.js';
 import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
 import { upstreamHeaders, validTraceparent } from '../upstream-headers.js';
+import { rejectEmptyBody } from '../errors.js';
 import { checkChatLimits, checkStreamCapacity } from '../request-limits.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -59,14 +60,7 @@ function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPoli
 }
 
 export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
-  const opts = {
-    schema: { body: ChatCompletionRequest },
-    // A POST with neither content nor Content-Type (`curl -X POST`) is never parsed, so it would reach validation
-    // as "body must be object"; it is the same empty body as one sent with a Content-Type, and gets the same error.
-    preValidation: async (request: FastifyRequest) => {
-      if (request.body === undefined) throw new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is empty; expected a JSON object.');
-    },
-  };
+  const opts = { schema: { body: ChatCompletionRequest }, preValidation: rejectEmptyBody };
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', opts, async (request, reply) => {
     // The key's quotas come first, apart from serve(): what serve() checks runs synchronously up to stream.run(),
     // and the stream slot taken here is freed however serve() ends (a refusal, an error, the stream's end).
@@ -86,23 +80,28 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     // Everything from here to stream.run() is synchronous, so the count cannot change before the stream is live.
     checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
     const body = request.body;
-    if (typeof body.n === 'number' && body.n > 1) {
-      throw new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', 'Only n=1 is supported.', { param: 'n' });
-    }
     checkChatLimits(body.messages as ChatRequest['messages'], ctx.config);
     const sessionId = sessionOf(request);
     const policy = policyOf(request, ctx.config.sessions.policy);
     const { provider, model } = ctx.providers.resolve(body.model);
     checkModelAllowed(request.apiKey, model);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-    const chatRequest: ChatRequest = { model, messages: body.messages as ChatRequest['messages'], body, headers: upstreamHeaders(request), ...(maxTokens ? { maxTokens } : {}) };
-
     const requestId = request.id;
+    const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
+    const chatRequest: ChatRequest = {
+      model,
+      messages: body.messages as ChatRequest['messages'],
+      body,
+      headers: upstreamHeaders(request),
+      completionId: sinkOpts.id,
+      created: sinkOpts.created,
+      ...(maxTokens ? { maxTokens } : {}),
+    };
+
     const owner = request.apiKey?.id ?? null;
     const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request, ctx.ids), owner };
-    const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
 
-    // The sink is created before the stream it calls back into; `onOverflow` only runs once the stream exists.
+    // The sink is created before the stream it calls back into; `onStall` only runs once the stream exists.
     const sink =
       body.stream === true
         ? new SseChatSink(reply, {
@@ -110,9 +109,10 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
             includeUsage: body.stream_options?.include_usage === true,
             heartbeat: ctx.heartbeat,
             maxBufferedBytes: ctx.config.maxClientBufferBytes,
-            onOverflow: () => stream.cancel('client_backpressure'),
+            stallMs: ctx.config.clientStallMs,
+            onStall: () => stream.cancel('client_backpressure'),
           })
-        : new JsonChatSink(reply, sinkOpts);
+        : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
     const stream = new ChatStream(
       { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
       { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
@@ -121,11 +121,17 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     const onClose = () => {
       if (!reply.raw.writableFinished) stream.cancel('client_disconnected');
     };
+    // The response alone can miss its client leaving: one queued behind another on the same connection (HTTP
+    // pipelining) gets no 'close' until its turn comes, so the connection is watched too (as the events route does).
+    const socket = request.raw.socket;
     reply.raw.once('close', onClose);
+    socket.once('close', onClose);
     try {
+      if (socket.destroyed) onClose();
       await stream.run();
     } finally {
       reply.raw.removeListener('close', onClose);
+      socket.removeListener('close', onClose);
       closeConnectionIfServerClosing(app, reply);
     }
     return reply;

@@ -1,8 +1,9 @@
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
-import { JarvisError } from '../../errors.js';
-import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
+import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse } from '../provider.js';
+import { ModelCatalog } from './model-catalog.js';
 import { parseUpstreamStream } from './sse-deltas.js';
+import { statusError, upstreamFailure } from './upstream-errors.js';
 
 export interface OpenAICompatibleOptions {
   /** Time allowed until the upstream's response headers. */
@@ -13,14 +14,14 @@ export interface OpenAICompatibleOptions {
   advertise: string[];
 }
 
-const MAX_ERROR_BODY = 64 * 1024;
-
 /**
  * The only request headers that reach an upstream besides Jarvis's own (content type, accept, the upstream's
  * key): Jarvis's request id and a W3C traceparent, both set by Jarvis (see http/upstream-headers.ts). A header
  * added to ChatRequest.headers by mistake (a client's Authorization, cookies) still stops here.
  */
 const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
+
+const MAX_MODEL_LIST_CHARS = 4 * 1024 * 1024;
 
 function forwarded(headers: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -32,51 +33,64 @@ function forwarded(headers: Record<string, string> | undefined): Record<string, 
   return out;
 }
 
-/** Any server speaking the OpenAI Chat Completions API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Any server speaking the OpenAI API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */
 export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAICompatibleOptions): Provider {
   // One pooled keep-alive dispatcher per upstream; connections are reused across streams.
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const base = upstream.baseUrl.replace(/\/+$/, '');
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
-  if (upstream.apiKey) headers.authorization = `Bearer ${upstream.apiKey}`;
-
-  const models = (): ModelInfo[] => {
-    const ids = upstream.models.includes('*') ? [...upstream.models.filter((m) => m !== '*'), ...opts.advertise] : upstream.models;
-    return [...new Set(ids)].map((id) => ({ id, owned_by: upstream.name }));
-  };
+  const auth: Record<string, string> = upstream.apiKey ? { authorization: `Bearer ${upstream.apiKey}` } : {};
+  const target: Target = { base, auth, dispatcher, name: upstream.name };
+  const catchAll = upstream.models.includes('*');
+  const named = [...new Set([...upstream.models.filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
+  // Only a catch-all upstream is asked what it serves: an upstream with a model list gets only those models.
+  const catalog = catchAll ? new ModelCatalog(() => listModels(target)) : undefined;
 
   return {
     id: `upstream:${upstream.name}`,
-    models,
+    async models(): Promise<ModelInfo[]> {
+      const reported = (await catalog?.get()) ?? [];
+      const byId = new Map(reported.map((m) => [m.id, m]));
+      for (const id of named) if (!byId.has(id)) byId.set(id, { id, owned_by: upstream.name });
+      return [...byId.values()];
+    },
     async ready({ signal }) {
-      const res = await request(`${base}/models`, { method: 'GET', headers, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
+      const res = await request(`${base}/models`, { method: 'GET', headers: auth, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();
       if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
     },
-    stream: (req, { signal }) => streamChat(req, signal, { base, headers, dispatcher, name: upstream.name }),
+    stream: (req, { signal }) => streamChat(req, signal, target),
+    relay: (req, { signal }) => relay(req, signal, target),
     close: () => dispatcher.close(),
   };
 }
 
 interface Target {
   base: string;
-  headers: Record<string, string>;
+  auth: Record<string, string>;
   dispatcher: Dispatcher;
   name: string;
 }
 
-async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
-  // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
-  // and usage is reported only when the client asked for it.
-  const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { include_usage: true } });
-  let res: Dispatcher.ResponseData;
+/** POST `path` with Jarvis's headers last: nothing forwarded can replace the upstream's key or the content type. */
+async function post(target: Target, path: string, body: string, accept: string, extra: Record<string, string> | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  const headers = { ...forwarded(extra), 'content-type': 'application/json', accept, ...target.auth };
   try {
-    // Jarvis's own headers last: nothing forwarded can replace the upstream's key or the content type.
-    const headers = { ...forwarded(req.headers), ...target.headers };
-    res = await request(`${target.base}/chat/completions`, { method: 'POST', headers, body, dispatcher: target.dispatcher, signal });
+    return await request(`${target.base}/${path}`, { method: 'POST', headers, body, dispatcher: target.dispatcher, signal });
   } catch (err) {
     throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
   }
+}
+
+async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
+  // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
+  // and the client sees usage only when it asked for it. Its other stream_options go up as they are.
+  const streamOptions = isObject(req.body.stream_options) ? req.body.stream_options : {};
+  const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { ...streamOptions, include_usage: true } });
+  const res = await post(target, 'chat/completions', body, 'text/event-stream', req.headers, signal);
   let completed = false;
   try {
     if (res.statusCode >= 400) throw await statusError(res, target.name);
@@ -96,39 +110,33 @@ async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target
   }
 }
 
-function upstreamFailure(err: unknown, name: string, started: boolean): JarvisError {
-  if (err instanceof JarvisError) return err;
-  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
-    return new JarvisError('JARVIS_ERR_UPSTREAM_TIMEOUT', `upstream ${name} did not answer in time`, { cause: err });
-  }
-  if (err instanceof undiciErrors.BodyTimeoutError) {
-    return new JarvisError('JARVIS_ERR_UPSTREAM_IDLE', `upstream ${name} stopped sending data`, { cause: err });
-  }
-  if (started) return new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream ${name} stream failed: ${(err as Error).message}`, { cause: err });
-  return new JarvisError('JARVIS_ERR_UPSTREAM_UNREACHABLE', `upstream ${name} is unreachable: ${(err as Error).message}`, { cause: err });
+async function relay(req: RelayRequest, signal: AbortSignal, target: Target): Promise<RelayResponse> {
+  const body = JSON.stringify({ ...req.body, model: req.model });
+  const res = await post(target, req.endpoint, body, req.body.stream === true ? 'text/event-stream' : 'application/json', req.headers, signal);
+  if (res.statusCode >= 400) throw await statusError(res, target.name);
+  const type = res.headers['content-type'];
+  return { status: res.statusCode, headers: { 'content-type': typeof type === 'string' ? type : 'application/json' }, body: res.body };
 }
 
-async function statusError(res: Dispatcher.ResponseData, name: string): Promise<JarvisError> {
+/** GET /models: what the upstream says it serves. */
+async function listModels(target: Target): Promise<ModelInfo[]> {
+  const res = await request(`${target.base}/models`, { method: 'GET', headers: { accept: 'application/json', ...target.auth }, dispatcher: target.dispatcher, headersTimeout: 2000, bodyTimeout: 2000 });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new Error(`upstream ${target.name} answered ${res.statusCode} to GET /models`);
+  }
   let text = '';
   for await (const chunk of res.body) {
     text += chunk;
-    if (text.length > MAX_ERROR_BODY) break;
+    // A list of thousands of models is a few hundred KiB; a peer sending more is not sending a model list.
+    if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${target.name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
   }
-  let upstreamError: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } = {};
-  try {
-    const parsed = JSON.parse(text) as { error?: typeof upstreamError };
-    if (parsed && typeof parsed.error === 'object' && parsed.error) upstreamError = parsed.error;
-  } catch {
-    // not JSON: the status alone says what happened
+  const list = JSON.parse(text) as { data?: unknown } | null;
+  if (!Array.isArray(list?.data)) throw new Error(`upstream ${target.name} sent no model list`);
+  const out: ModelInfo[] = [];
+  for (const m of list!.data as unknown[]) {
+    if (!isObject(m) || typeof m.id !== 'string' || m.id === '') continue;
+    out.push({ id: m.id, owned_by: typeof m.owned_by === 'string' ? m.owned_by : target.name, ...(typeof m.created === 'number' ? { created: m.created } : {}) });
   }
-  const passThrough = res.statusCode < 500;
-  const retryAfter = res.headers['retry-after'];
-  const message = typeof upstreamError.message === 'string' ? upstreamError.message : `upstream ${name} answered HTTP ${res.statusCode}`;
-  return new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', message, {
-    status: passThrough ? res.statusCode : 502,
-    ...(passThrough && typeof upstreamError.type === 'string' ? { type: upstreamError.type } : {}),
-    ...(passThrough && typeof upstreamError.code === 'string' ? { code: upstreamError.code } : {}),
-    ...(typeof upstreamError.param === 'string' ? { param: upstreamError.param } : {}),
-    ...(typeof retryAfter === 'string' ? { headers: { 'retry-after': retryAfter } } : {}),
-  });
+  return out;
 }

@@ -27,17 +27,25 @@ async function run(source: AsyncIterable<Buffer>, signal = new AbortController()
 }
 
 const streamError = expect.objectContaining({ name: 'JarvisError', code: 'upstream_stream_error', status: 502 });
+/** Choice 0's text of each delta that has some. */
+const texts = (deltas: Delta[]) => deltas.filter((d) => d.text !== '').map((d) => d.text);
+/** What a client would get: each chunk's data as it was sent. */
+const data = (...frames: string[]) => frames.map((f) => f.slice(6, -2));
 
 describe('parseUpstreamStream', () => {
-  it('turns a well-formed stream into text, finish and usage deltas, skipping the empty role chunk', async () => {
+  it('turns a well-formed stream into one delta per chunk, each with its data as sent, its text and its finish_reason', async () => {
     const { deltas, error } = await run(body(ROLE, token('Hel'), token('lo'), STOP, USAGE, DONE));
     expect(error).toBeUndefined();
-    expect(deltas).toEqual([
-      { type: 'text', text: 'Hel' },
-      { type: 'text', text: 'lo' },
-      { type: 'finish', reason: 'stop' },
-      { type: 'usage', usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } },
-    ]);
+    expect(deltas.map((d) => d.data)).toEqual(data(ROLE, token('Hel'), token('lo'), STOP, USAGE));
+    expect(deltas.map((d) => d.text)).toEqual(['', 'Hel', 'lo', '', '']);
+    expect(deltas.map((d) => d.finish)).toEqual([undefined, undefined, undefined, 'stop', undefined]);
+    expect(deltas[4]!.chunk).toMatchObject({ usage: { total_tokens: 5 } });
+  });
+
+  it('follows choice 0 only: other choices are relayed, not counted', async () => {
+    const other = `data: ${JSON.stringify({ choices: [{ index: 1, delta: { content: 'B' }, finish_reason: 'stop' }] })}\n\n`;
+    const { deltas } = await run(body(token('A'), other, DONE));
+    expect(deltas.map((d) => [d.text, d.finish])).toEqual([['A', undefined], ['', undefined]]);
   });
 
   it('reassembles events and UTF-8 characters split across network reads', async () => {
@@ -45,7 +53,7 @@ describe('parseUpstreamStream', () => {
     const bytes = [...wire].map((b) => Buffer.from([b]));
     const { deltas, error } = await run(body(...bytes));
     expect(error).toBeUndefined();
-    expect(deltas.filter((d) => d.type === 'text').map((d) => (d as { text: string }).text)).toEqual(['héllo ✓', '🙂']);
+    expect(texts(deltas)).toEqual(['héllo ✓', '🙂']);
   });
 
   it('ignores a byte order mark at the start of the stream, even split across reads, and only there', async () => {
@@ -53,56 +61,47 @@ describe('parseUpstreamStream', () => {
     const first = Buffer.from(token('a'));
     const { deltas, error } = await run(body(bom.subarray(0, 1), Buffer.concat([bom.subarray(1), first.subarray(0, 5)]), first.subarray(5), token('\ufeffb'), STOP, DONE));
     expect(error).toBeUndefined();
-    expect(deltas.filter((d) => d.type === 'text').map((d) => (d as { text: string }).text)).toEqual(['a', '\ufeffb']);
+    expect(texts(deltas)).toEqual(['a', '\ufeffb']);
   });
 
   it('accepts CRLF line endings and comment lines', async () => {
     const { deltas, error } = await run(body(': keep-alive\r\n\r\n', token('a').replaceAll('\n', '\r\n'), STOP, DONE));
     expect(error).toBeUndefined();
-    expect(deltas[0]).toEqual({ type: 'text', text: 'a' });
+    expect(texts(deltas)).toEqual(['a']);
   });
 
-  it('relays non-text deltas (tool calls) as they are', async () => {
+  it('relays non-text chunks (tool calls) as they are', async () => {
     const toolCall = { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] };
-    const { deltas } = await run(body(chunk({ delta: { role: 'assistant', content: null, ...toolCall }, finish_reason: null }), chunk({ delta: {}, finish_reason: 'tool_calls' }), DONE));
-    expect(deltas).toEqual([
-      { type: 'delta', delta: toolCall },
-      { type: 'finish', reason: 'tool_calls' },
-    ]);
-  });
-
-  it('ignores a null usage and chunks without choices', async () => {
-    const { deltas, error } = await run(body(chunk(null, { usage: null }), token('x'), DONE));
-    expect(error).toBeUndefined();
-    expect(deltas).toEqual([{ type: 'text', text: 'x' }]);
+    const frames = [chunk({ delta: { role: 'assistant', content: null, ...toolCall }, finish_reason: null }), chunk({ delta: {}, finish_reason: 'tool_calls' })];
+    const { deltas } = await run(body(...frames, DONE));
+    expect(deltas.map((d) => d.data)).toEqual(data(...frames));
+    expect(deltas.map((d) => d.finish)).toEqual([undefined, 'tool_calls']);
   });
 
   it('ends at [DONE] and ignores anything after it', async () => {
     const { deltas, error } = await run(body(token('a') + DONE + token('late') + 'data: {broken\n\n'));
     expect(error).toBeUndefined();
-    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
+    expect(texts(deltas)).toEqual(['a']);
+    expect(deltas).toHaveLength(1);
   });
 
   it('fails on a malformed event, after the deltas before it', async () => {
     const { deltas, error } = await run(body(token('a'), 'data: {not json\n\n', token('b'), DONE));
-    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
+    expect(texts(deltas)).toEqual(['a']);
     expect(error).toBeInstanceOf(JarvisError);
     expect(error).toEqual(streamError);
   });
 
-  it('fails on an error event, with the upstream message', async () => {
-    const { deltas, error } = await run(body(token('a'), 'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n', DONE));
-    expect(deltas).toEqual([{ type: 'text', text: 'a' }]);
-    expect(error).toEqual(streamError);
-    expect((error as Error).message).toContain('overloaded');
+  it("fails on an error event with the upstream's own error, carrying the event as it was sent", async () => {
+    const event = '{"error":{"message":"overloaded","type":"server_error","code":"busy"}}';
+    const { deltas, error } = await run(body(token('a'), `data: ${event}\n\n`, DONE));
+    expect(texts(deltas)).toEqual(['a']);
+    expect(error).toMatchObject({ jarvisCode: 'JARVIS_ERR_UPSTREAM_REPORTED', status: 500, type: 'server_error', code: 'busy', message: 'overloaded', event });
   });
 
   it('fails when the body ends without [DONE], even after a finish_reason', async () => {
     const { deltas, error } = await run(body(token('a'), STOP));
-    expect(deltas).toEqual([
-      { type: 'text', text: 'a' },
-      { type: 'finish', reason: 'stop' },
-    ]);
+    expect(deltas.map((d) => [d.text, d.finish])).toEqual([['a', undefined], ['', 'stop']]);
     expect(error).toEqual(streamError);
     expect((error as Error).message).toMatch(/\[DONE\]/);
   });

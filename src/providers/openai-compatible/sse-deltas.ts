@@ -1,18 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
-import type { Delta, Usage } from '../provider.js';
+import type { ChatChunk, Delta } from '../provider.js';
 import { tokenChunkText } from './token-chunk.js';
-
-interface ChunkChoice {
-  delta?: Record<string, unknown> & { content?: unknown; role?: unknown };
-  finish_reason?: unknown;
-}
-interface Chunk {
-  choices?: ChunkChoice[];
-  usage?: Usage | null;
-  error?: { message?: unknown; code?: unknown };
-}
+import { reportedError } from './upstream-errors.js';
 
 /**
  * The most text an upstream may send without completing an event. The parser holds an incomplete event in memory,
@@ -44,26 +35,27 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
       }
       const text = tokenChunkText(event.data);
       if (text !== undefined) {
-        if (text !== '') pending.push({ type: 'text', text });
+        pending.push({ data: event.data, chunk: undefined, text, finish: undefined });
         return;
       }
-      let chunk: Chunk;
+      let chunk: unknown;
       try {
-        chunk = JSON.parse(event.data) as Chunk;
+        chunk = JSON.parse(event.data);
       } catch {
         failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a malformed stream event');
         return;
       }
       // Valid JSON that is not a chunk object (null, a number, an array) is as malformed as invalid JSON.
-      if (!isObject(chunk as unknown)) {
+      if (!isObject(chunk)) {
         failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a stream event that is not a JSON object');
         return;
       }
-      collect(chunk, pending);
+      // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
       if (chunk.error) {
-        const msg = typeof chunk.error.message === 'string' ? chunk.error.message : 'upstream reported an error';
-        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream error: ${msg}`);
+        failure = reportedError(event.data, chunk.error);
+        return;
       }
+      pending.push(deltaOf(event.data, chunk));
     },
   });
   // StringDecoder rather than TextDecoder: it keeps a character split across reads just the same, at a sixth of
@@ -97,19 +89,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Only the OpenAI chunk shape counts; anything else in the same place (a string delta, a null choice) is ignored. */
-export function collect(chunk: Chunk, out: Delta[]): void {
-  const choice = Array.isArray(chunk.choices) && isObject(chunk.choices[0]) ? chunk.choices[0] : undefined;
-  if (isObject(choice?.delta)) {
-    const { content, role: _role, ...rest } = choice.delta;
-    if (typeof content === 'string' && content !== '') out.push({ type: 'text', text: content });
-    for (const key in rest) {
-      if (rest[key] !== null && rest[key] !== undefined) {
-        out.push({ type: 'delta', delta: rest });
-        break;
-      }
+/** Choice 0's text and finish_reason in a parsed chunk: what events and barge-in follow (see Delta). */
+export function deltaOf(data: string, chunk: ChatChunk): Delta {
+  let text = '';
+  let finish: string | undefined;
+  if (Array.isArray(chunk.choices)) {
+    for (const choice of chunk.choices as unknown[]) {
+      // A choice without an index is the only one there is (some servers leave it out).
+      if (!isObject(choice) || (choice.index ?? 0) !== 0) continue;
+      const content = isObject(choice.delta) ? choice.delta.content : undefined;
+      if (typeof content === 'string') text += content;
+      if (typeof choice.finish_reason === 'string') finish = choice.finish_reason;
     }
   }
-  if (typeof choice?.finish_reason === 'string') out.push({ type: 'finish', reason: choice.finish_reason });
-  if (isObject(chunk.usage) && typeof chunk.usage.completion_tokens === 'number') out.push({ type: 'usage', usage: chunk.usage });
+  return { data, chunk, text, finish };
 }

@@ -1,0 +1,100 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { JarvisContext } from '../../context.js';
+import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from '../../errors.js';
+import type { RelayEndpoint, RelayResponse } from '../../providers/provider.js';
+import { checkModelAllowed } from '../auth.js';
+import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
+import { rejectEmptyBody } from '../errors.js';
+import { checkStreamCapacity } from '../request-limits.js';
+import { upstreamHeaders } from '../upstream-headers.js';
+
+const RelayBody = Type.Object(
+  {
+    model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  },
+  { additionalProperties: true },
+);
+type RelayBodyT = Static<typeof RelayBody> & Record<string, unknown>;
+
+/** Copies the answer to the client as it arrives, waiting for a client that is behind (so the upstream waits too). */
+async function pump(source: RelayResponse['body'], res: ServerResponse, signal: AbortSignal): Promise<void> {
+  for await (const chunk of source) {
+    if (!res.write(chunk)) await once(res, 'drain', { signal });
+  }
+}
+
+/**
+ * POST /v1/completions and /v1/embeddings: relayed to the provider that serves the model, the answer passed back
+ * as it comes (status, content type, bytes), streaming or not. No sessions or events: these are not
+ * conversations. A client that leaves closes the upstream request; at shutdown a relay gets the streams' grace.
+ */
+export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
+  for (const endpoint of ['completions', 'embeddings'] as const) {
+    app.post<{ Body: RelayBodyT }>(`/v1/${endpoint}`, { schema: { body: RelayBody }, preValidation: rejectEmptyBody }, async (request, reply) => {
+      const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+      try {
+        return await relay(endpoint, request, reply);
+      } finally {
+        releaseQuota();
+      }
+    });
+  }
+
+  async function relay(endpoint: RelayEndpoint, request: FastifyRequest<{ Body: RelayBodyT }>, reply: FastifyReply): Promise<FastifyReply> {
+    checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
+    const { provider, model } = ctx.providers.resolve(request.body.model);
+    checkModelAllowed(request.apiKey, model);
+
+    const controller = new AbortController();
+    const cancel = (reason: CancelReason) => controller.abort(new StreamCancelled(reason));
+    const live = { requestId: request.id, cancel };
+    const onClose = () => {
+      if (!reply.raw.writableFinished) cancel('client_disconnected');
+    };
+    const socket = request.raw.socket;
+    const started = performance.now();
+    let status = 0;
+    let outcome = 'end';
+    ctx.live.add(live);
+    reply.raw.once('close', onClose);
+    socket.once('close', onClose);
+    try {
+      if (socket.destroyed) onClose();
+      const res = await provider.relay({ endpoint, model, body: request.body, headers: upstreamHeaders(request) }, { signal: controller.signal });
+      status = res.status;
+      reply.hijack();
+      reply.raw.writeHead(res.status, { ...res.headers, 'x-request-id': request.id });
+      try {
+        await pump(res.body, reply.raw, controller.signal);
+        reply.raw.end();
+      } catch (err) {
+        outcome = cancelReasonOf(controller.signal) ?? 'error';
+        if (outcome !== 'error') return reply;
+        // Broken off mid-answer: a stream can still say so; a JSON body cut short cannot be mended.
+        const error = err instanceof JarvisError ? err : new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream stream failed: ${(err as Error).message}`);
+        if (/event-stream/.test(res.headers['content-type'] ?? '') && !reply.raw.destroyed) reply.raw.end(errorFrame(error) + DONE_FRAME);
+        else reply.raw.destroy();
+      }
+      return reply;
+    } catch (err) {
+      const reason = cancelReasonOf(controller.signal);
+      if (reason) {
+        outcome = reason;
+        if (!reply.raw.destroyed) reply.raw.destroy();
+        return reply;
+      }
+      outcome = 'error';
+      if (err instanceof JarvisError) status = err.status;
+      throw err;
+    } finally {
+      reply.raw.removeListener('close', onClose);
+      socket.removeListener('close', onClose);
+      ctx.live.delete(live);
+      ctx.log.info({ request_id: request.id, endpoint, model, status, outcome, duration_ms: Math.round(performance.now() - started) }, 'relay_end');
+    }
+  }
+}
