@@ -68,6 +68,25 @@ describe('a stream is relayed as the upstream sent it', () => {
     expect([...indexes].sort()).toEqual([0, 1]);
   });
 
+  it("a barge-in ends every open choice with finish_reason cancelled, under the upstream's id and model", async () => {
+    const session = { 'x-session-id': `faithful-${++tags}` };
+    const first = await fetch(`${jarvis.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body: JSON.stringify(chat('n delay:200', { stream: true, n: 2 }).body) });
+    const reader = first.body!.getReader();
+    // Both choices have begun (each has sent its role chunk) before the barge-in.
+    let seen = '';
+    while (!seen.includes('"index":1')) seen += new TextDecoder().decode((await reader.read()).value);
+    const second = await fetch(`${jarvis.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body: JSON.stringify(chat('text', { stream: true }).body) });
+    let rest = '';
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    const data = rest.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+    expect(data.at(-1)).toBe('[DONE]');
+    const last = JSON.parse(data.at(-2)!) as { id: string; model: string; choices: { index: number; finish_reason: string }[] };
+    expect(last).toMatchObject({ id: expect.stringMatching(/^chatcmpl-up/), model: snapshotOf('gpt-4o-mini') });
+    expect(last.choices.map((c) => [c.index, c.finish_reason])).toEqual([[0, 'cancelled'], [1, 'cancelled']]);
+    expect(second.status).toBe(200);
+    await second.text();
+  });
+
   it('passes the other stream_options keys through, and always asks the upstream for usage', async () => {
     const { tag, body } = chat('text', { stream: true, stream_options: { include_usage: false, include_obfuscation: false } });
     await (await through(body)).text();

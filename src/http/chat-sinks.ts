@@ -42,9 +42,11 @@ export class SseChatSink implements StreamSink {
   readonly #writer: SseWriter;
   readonly #opts: SseSinkOptions;
   #head: ChunkHead | undefined;
-  /** Choice indexes that began and those that finished: a cancellation ends the ones still open. */
-  readonly #begun = new Set<number>([0]);
-  readonly #finished = new Set<number>();
+  /**
+   * Choices that have a finish_reason, by index (true) or are still going (false): a cancellation ends the open
+   * ones. Choice 0 is always there; the map exists only for a stream that mentions another (n > 1) or finishes.
+   */
+  #choices: Map<number, boolean> | undefined;
 
   constructor(reply: FastifyReply, opts: SseSinkOptions) {
     this.#reply = reply;
@@ -65,8 +67,10 @@ export class SseChatSink implements StreamSink {
     if (d.chunk && Array.isArray(d.chunk.choices)) {
       for (const c of d.chunk.choices as { index?: unknown; finish_reason?: unknown }[]) {
         const index = typeof c?.index === 'number' ? c.index : 0;
-        this.#begun.add(index);
-        if (typeof c?.finish_reason === 'string') this.#finished.add(index);
+        const finished = typeof c?.finish_reason === 'string';
+        if (index === 0 && !finished && !this.#choices) continue;
+        this.#choices ??= new Map([[0, false]]);
+        if (finished || !this.#choices.has(index)) this.#choices.set(index, finished);
       }
     }
     const frame = relayFrame(d, this.#opts.includeUsage);
@@ -95,9 +99,10 @@ export class SseChatSink implements StreamSink {
     }
     if (!this.#writer.writable) return this.#writer.end();
     this.#open();
-    const open = [...this.#begun].filter((i) => !this.#finished.has(i)).sort((a, b) => a - b);
+    const open = this.#choices ? [...this.#choices].filter(([, finished]) => !finished).map(([i]) => i).sort((a, b) => a - b) : [0];
     const head = this.#head ?? { id: this.#opts.id, created: this.#opts.created, model: this.#opts.model };
-    this.#writer.write(cancelledFrame(head, open.length > 0 ? open : [0]));
+    // Every choice already finished (cancelled between the last chunk and [DONE]): nothing is left to end.
+    if (open.length > 0) this.#writer.write(cancelledFrame(head, open));
     this.#writer.end(DONE_FRAME);
   }
 
