@@ -7,8 +7,7 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateText, stepCountIs, streamText, tool, type LanguageModel } from 'ai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { orFail, waitForIdle } from './support/chat.js';
-import { failure, startPair, tag, type Pair } from './support/faithful.js';
+import { expectUpstreamClosed, failure, startPair, tag, type Pair } from './support/faithful.js';
 
 let pair: Pair;
 beforeAll(async () => {
@@ -70,19 +69,7 @@ describe.each(PROVIDERS)('the AI SDK with %s', (_name, model) => {
       ac.abort();
       break;
     }
-    const rec = await orFail(
-      (async () => {
-        for (;;) {
-          const found = pair.up.requestsFor(t)[0];
-          if (found) return found;
-          await new Promise((res) => setTimeout(res, 5));
-        }
-      })(),
-      'the upstream request',
-    );
-    await orFail(rec.closed, 'the upstream request closing');
-    expect(rec.clientClosed).toBe(true);
-    await waitForIdle(pair.jarvis.url);
+    await expectUpstreamClosed(pair, t);
   });
 
   const run = async (baseURL: string, scenario: string, stream: boolean) => {

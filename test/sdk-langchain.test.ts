@@ -4,8 +4,7 @@
 import { AIMessageChunk, HumanMessage, ToolMessage, type AIMessage, type BaseMessage } from '@langchain/core/messages';
 import { ChatOpenAI } from '@langchain/openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orFail, waitForIdle } from './support/chat.js';
-import { failure, startPair, tag, WEATHER_TOOL, type Pair } from './support/faithful.js';
+import { expectUpstreamClosed, failure, startPair, tag, WEATHER_TOOL, type Pair } from './support/faithful.js';
 
 let pair: Pair;
 beforeAll(async () => {
@@ -67,10 +66,7 @@ describe('LangChain ChatOpenAI', () => {
     await (async () => {
       for await (const _chunk of stream) ac.abort();
     })().catch(() => {});
-    const rec = pair.up.requestsFor(t)[0]!;
-    await orFail(rec.closed, 'the upstream request closing');
-    expect(rec.clientClosed).toBe(true);
-    await waitForIdle(pair.jarvis.url);
+    await expectUpstreamClosed(pair, t);
   });
 
   const run = async (baseURL: string, scenario: string, stream: boolean) => {

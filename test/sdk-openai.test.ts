@@ -4,8 +4,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { orFail, waitForIdle } from './support/chat.js';
-import { failure, startPair, tag, WEATHER_TOOL, type Pair } from './support/faithful.js';
+import { expectUpstreamClosed, failure, startPair, tag, WEATHER_TOOL, type Pair } from './support/faithful.js';
 
 let pair: Pair;
 beforeAll(async () => {
@@ -67,10 +66,7 @@ describe('the openai SDK', () => {
       }
     })().catch(() => {});
     expect(chunks).toBe(1);
-    const rec = pair.up.requestsFor(t)[0]!;
-    await orFail(rec.closed, 'the upstream request closing');
-    expect(rec.clientClosed).toBe(true);
-    await waitForIdle(pair.jarvis.url);
+    await expectUpstreamClosed(pair, t);
   });
 
   const run = async (baseURL: string, scenario: string, stream: boolean) => {

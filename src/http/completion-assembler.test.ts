@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatChunk } from '../providers/provider.js';
 import { CompletionAssembler } from './completion-assembler.js';
 
 const FALLBACK = { id: 'chatcmpl-jarvis', created: 1, model: 'asked' };
 const chunk = (choices: object[], top: object = {}) => ({ id: 'up-1', object: 'chat.completion.chunk', created: 7, model: 'm-2024', choices, ...top });
 
-function assemble(chunks: object[], unfinished?: string) {
+function assemble(chunks: ChatChunk[], unfinished?: string) {
   const a = new CompletionAssembler();
   for (const c of chunks) a.add(c);
   return a.completion(FALLBACK, unfinished);

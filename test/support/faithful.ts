@@ -1,5 +1,7 @@
 // Two ways to the same OpenAI-shaped upstream, for tests that hold a client library's behaviour through Jarvis to
 // its behaviour talking to the upstream directly.
+import { expect } from 'vitest';
+import { orFail, waitForIdle } from './chat.js';
 import { startJarvis, type TestJarvis } from './jarvis.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from './openai-upstream.js';
 
@@ -9,6 +11,26 @@ export interface Pair {
   /** Base URLs ending in /v1: the upstream itself, and Jarvis in front of it. */
   routes: { direct: string; through: string };
   close(): Promise<void>;
+}
+
+/**
+ * Waits for the upstream request tagged `tag` to close, and checks that it was Jarvis that closed it (a client
+ * abort reaching the upstream) and that Jarvis then released everything.
+ */
+export async function expectUpstreamClosed(pair: Pair, tag: string): Promise<void> {
+  const rec = await orFail(
+    (async () => {
+      for (;;) {
+        const found = pair.up.requestsFor(tag)[0];
+        if (found) return found;
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    })(),
+    `the upstream request ${tag}`,
+  );
+  await orFail(rec.closed, 'the upstream request closing');
+  expect(rec.clientClosed).toBe(true);
+  await waitForIdle(pair.jarvis.url);
 }
 
 export async function startPair(): Promise<Pair> {
