@@ -22,6 +22,7 @@ export interface OpenAICompatibleOptions {
 const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
 
 const MAX_MODEL_LIST_CHARS = 4 * 1024 * 1024;
+const MODEL_LIST_TIMEOUT_MS = 2000;
 
 function forwarded(headers: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -120,7 +121,10 @@ async function relay(req: RelayRequest, signal: AbortSignal, target: Target): Pr
 
 /** GET /models: what the upstream says it serves. */
 async function listModels(target: Target): Promise<ModelInfo[]> {
-  const res = await request(`${target.base}/models`, { method: 'GET', headers: { accept: 'application/json', ...target.auth }, dispatcher: target.dispatcher, headersTimeout: 2000, bodyTimeout: 2000 });
+  // Bounded as a whole (connecting included): /v1/models waits for this, and an upstream that does not answer must
+  // not hold it for the upstream timeout.
+  const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
+  const res = await request(`${target.base}/models`, { method: 'GET', headers: { accept: 'application/json', ...target.auth }, dispatcher: target.dispatcher, signal });
   if (res.statusCode !== 200) {
     await res.body.dump();
     throw new Error(`upstream ${target.name} answered ${res.statusCode} to GET /models`);
