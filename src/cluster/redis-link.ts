@@ -11,10 +11,18 @@ export interface RedisLinkOptions {
 
 export type LinkState = 'up' | 'down';
 
+/** The command timeout: how long a request that meets a stalled Redis waits before Jarvis stops asking it. */
+export const COMMAND_TIMEOUT_MS = 1000;
+/** While Redis is stalled, how often it is asked (PING) whether it answers again. */
+const PROBE_MS = 250;
+
 /**
  * The connections to Redis and whether it is usable right now. Commands fail fast while Redis is away
  * (no offline queue, a short command timeout), so a lost Redis degrades Jarvis to local behaviour instead of
- * hanging requests; ioredis reconnects by itself and the link logs the way back.
+ * hanging requests; ioredis reconnects by itself and the link logs the way back. A Redis that keeps the
+ * connection but stops answering (frozen, or stuck in a slow command) counts as away too, from the first
+ * command that times out until it answers a PING again: without that, every request would wait out the command
+ * timeout, and nothing would say Redis was in trouble.
  */
 export class RedisLink extends EventEmitter {
   readonly prefix: string;
@@ -29,6 +37,9 @@ export class RedisLink extends EventEmitter {
   #reportedDown = false;
   /** close() has begun: our own connections closing is not Redis becoming unavailable. */
   #closing = false;
+  /** A command timed out on a connection that is still open: Redis is taken to be away until a PING answers. */
+  #stalled = false;
+  #probe: NodeJS.Timeout | undefined;
   readonly #log: Logger;
 
   constructor(opts: RedisLinkOptions) {
@@ -39,7 +50,7 @@ export class RedisLink extends EventEmitter {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 1000,
+      commandTimeout: COMMAND_TIMEOUT_MS,
       connectTimeout: 2000,
       // Keep trying forever, at most every 2 s: Redis coming back is the normal way out of degraded mode.
       retryStrategy: (times) => Math.min(100 * times, 2000),
@@ -53,8 +64,37 @@ export class RedisLink extends EventEmitter {
     // A blocking read must not time out client-side.
     this.reader = new Redis(opts.url, { ...waiting, connectionName: 'jarvis-reader' });
     for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
-    this.cmd.on('ready', () => this.#set('up'));
+    this.cmd.on('ready', () => {
+      if (!this.#stalled) this.#set('up');
+    });
     this.cmd.on('close', () => this.#set('down'));
+  }
+
+  /**
+   * Every caller of `cmd` reports its failures here: a command that timed out means Redis is stalled. Stops
+   * using Redis at once (the link goes down, with redis_unavailable reason=timeout) and probes it until it answers.
+   */
+  noteFailure(err: unknown): void {
+    if (this.#closing || this.#stalled || !/timed out/i.test((err as Error | undefined)?.message ?? '')) return;
+    this.#stalled = true;
+    if (this.#state === 'up') {
+      this.#state = 'down';
+      this.#reportedDown = true;
+      this.#log.warn({ reason: 'timeout' }, 'redis_unavailable');
+      this.emit('down');
+    }
+    const probe = () => {
+      this.#probe = undefined;
+      if (this.#closing) return;
+      this.cmd.ping().then(
+        () => {
+          this.#stalled = false;
+          if (this.cmd.status === 'ready') this.#set('up');
+        },
+        () => (this.#probe = setTimeout(probe, PROBE_MS).unref()),
+      );
+    };
+    probe();
   }
 
   get state(): LinkState {
@@ -112,6 +152,7 @@ export class RedisLink extends EventEmitter {
 
   async close(): Promise<void> {
     this.#closing = true;
+    clearTimeout(this.#probe);
     this.removeAllListeners();
     // QUIT on the reader would wait behind its blocking XREAD (up to the 1 s block); it has nothing to flush.
     this.reader.disconnect();

@@ -69,7 +69,8 @@ export class RedisQuotaStore implements QuotaStore {
     let result: [number, string?, number?];
     try {
       result = (await this.#link.cmd.eval(ADMIT, 2, this.#link.key('quota', `{${owner}}`, 'rpm'), streamsKey, limits.rpm, limits.maxStreams, streamId, this.#ttlMs)) as [number, string?, number?];
-    } catch {
+    } catch (err) {
+      this.#link.noteFailure(err);
       return this.#local.admitNow(owner, limits); // degraded: this instance's own counts decide
     }
     if (result[0] !== 1) {

@@ -15,6 +15,8 @@ export interface RedisServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** stop(signal) then start(): the same port, an empty dataset. */
   restart(signal?: NodeJS.Signals): Promise<void>;
+  /** Sends a signal and returns at once: SIGSTOP freezes Redis with its connections open, SIGCONT thaws it. */
+  signal(signal: 'SIGSTOP' | 'SIGCONT'): void;
 }
 
 /** A loopback port that was free a moment ago: bound to port 0, read, released. */
@@ -67,10 +69,10 @@ function track(child: ChildProcess): void {
  * Starts a private redis-server on a free loopback port (or `port`). Tries a few fresh ports if another
  * process takes the chosen one between our probe and Redis binding it.
  */
-export async function startRedisServer(opts: { port?: number } = {}): Promise<RedisServer> {
+export async function startRedisServer(opts: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
   for (let attempt = 0; ; attempt++) {
     const port = opts.port ?? (await freePort());
-    const server = redisServerOn(port);
+    const server = redisServerOn(port, opts.args);
     try {
       await server.start();
       return server;
@@ -80,14 +82,14 @@ export async function startRedisServer(opts: { port?: number } = {}): Promise<Re
   }
 }
 
-/** A handle on a redis-server for `port`, not yet started. */
-export function redisServerOn(port: number): RedisServer {
+/** A handle on a redis-server for `port`, not yet started; `args` go on its command line (`--enable-debug-command yes`). */
+export function redisServerOn(port: number, args: string[] = []): RedisServer {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
 
   const start = async (): Promise<void> => {
     if (child) throw new Error(`redis-server on ${port} is already running`);
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
@@ -135,6 +137,10 @@ export function redisServerOn(port: number): RedisServer {
     async restart(signal: NodeJS.Signals = 'SIGTERM') {
       await stop(signal);
       await start();
+    },
+    signal(sig) {
+      if (!child) throw new Error(`redis-server on ${port} is not running`);
+      child.kill(sig);
     },
   };
 }
