@@ -210,3 +210,81 @@ describe('RedisEventBus across two instances', () => {
   });
 });
 
+
+describe('RedisEventBus at its edges (issue 13)', () => {
+  /** A bus of its own on a fresh prefix, with its own link (which a test may take down) and a captured log. */
+  async function isolated() {
+    const own = `jt:${uid()}:`;
+    const records: { msg: string; [k: string]: unknown }[] = [];
+    const capture = pino({ level: 'info', base: null }, { write: (l: string) => void records.push(JSON.parse(l) as { msg: string }) });
+    const link = new RedisLink({ url: REDIS_URL, prefix: own, log: capture });
+    const writer = new RedisLink({ url: REDIS_URL, prefix: own, log });
+    await Promise.all([link.connect(), writer.connect()]);
+    let failures = 0;
+    const bus = new RedisEventBus({ link, replay: 1000, log: capture, instanceId: 'iso', onReadFailure: () => failures++ });
+    return {
+      bus,
+      link,
+      writer,
+      records,
+      failures: () => failures,
+      async close() {
+        await bus.close();
+        await writer.cmd.del(`${own}events`);
+        await Promise.all([link.close(), writer.close()]);
+      },
+    };
+  }
+
+  it('a Last-Event-ID beyond the stream does not silence the subscriber: live events still arrive', async () => {
+    const session = `s-${uid()}`;
+    const ahead = new Collector({ sessionId: session });
+    const off = bus2.subscribe(ahead, Number.MAX_SAFE_INTEGER);
+    await until(() => ahead.events.length > 0, 'a live event after an id from the future', () => bus1.publish(meta(session), 'chat.start', {}));
+    off();
+  });
+
+  it("events delivered locally while Redis was away do not move a subscriber's cursor past events that reach Redis", async () => {
+    const iso = await isolated();
+    try {
+      iso.bus.start();
+      const session = `s-${uid()}`;
+      const sub = new Collector({ sessionId: session });
+      iso.bus.subscribe(sub);
+      await until(() => sub.events.length > 0, 'the read loop running', () => iso.bus.publish(meta(session), 'chat.start', { n: 0 }));
+      const before = Date.now();
+      // This instance loses Redis for commands (its reader stays connected); it publishes locally meanwhile.
+      iso.link.cmd.disconnect(false);
+      await until(() => !iso.link.available, 'the link down');
+      while (Date.now() < before + 3);
+      iso.bus.publish(meta(session), 'chat.token', { local: true });
+      expect(sub.events.at(-1)!.data).toEqual({ local: true });
+      // Another instance's event reaches the stream with a time (id) earlier than the local one's.
+      const body = { type: 'chat.end', request_id: 'req_x', session_id: session, trace: 't', ts: before, data: { remote: true } };
+      await iso.writer.cmd.xadd(`${iso.writer.prefix}events`, `${before + 1}-0`, 'e', JSON.stringify(body), 'o', '');
+      await until(() => sub.events.some((e) => (e.data as { remote?: boolean }).remote), 'the earlier-stamped Redis event delivered');
+    } finally {
+      await iso.close();
+    }
+  });
+
+  it('a read loop that keeps failing detaches its listeners, and says so once, with a count', async () => {
+    const iso = await isolated();
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      // The stream's key holds a string: every XREAD fails with WRONGTYPE.
+      await iso.writer.cmd.set(`${iso.writer.prefix}events`, 'not a stream');
+      iso.bus.start();
+      await until(() => iso.failures() >= 14, '14 failed reads', undefined, 15_000);
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      const lines = iso.records.filter((r) => r.msg === 'event_read_failed');
+      expect(lines).toHaveLength(1);
+      expect(String(lines[0]!.err)).toMatch(/WRONGTYPE/);
+    } finally {
+      process.off('warning', onWarning);
+      await iso.close();
+    }
+  });
+});
