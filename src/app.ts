@@ -50,7 +50,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const { config, log } = deps;
   const { cluster } = deps;
   const bus: EventBus = cluster?.bus ?? new LocalEventBus({ replay: config.events.replay });
-  const sessions: SessionRegistry = cluster?.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs });
+  const sessions: SessionRegistry = cluster?.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs, seqMemoryMs: config.redis.sessionTtlMs });
   // Metrics read the live counts at scrape time; the context they read is completed just below.
   const metrics = new Metrics(() => liveCounts(ctx));
   const ctx: JarvisContext = {
@@ -79,6 +79,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   if (cluster) {
     metrics.trackRedis(() => cluster.link.available);
     cluster.onControlLatency((ms) => metrics.controlLatency(ms));
+    cluster.onDegraded((reason) => metrics.bargeInDegraded(reason));
+    cluster.onEventReadFailure(() => metrics.eventReadFailed());
   }
 
   const app: FastifyInstance = Fastify({

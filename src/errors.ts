@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'unknown_url', retryable: false },
   JARVIS_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error', code: 'request_timeout', retryable: true },
   JARVIS_ERR_SESSION_BUSY: { status: 409, type: 'invalid_request_error', code: 'session_busy', retryable: false },
+  JARVIS_ERR_STALE_REQUEST: { status: 409, type: 'invalid_request_error', code: 'stale_request', retryable: false },
   JARVIS_ERR_RATE_LIMITED: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_TOO_MANY_STREAMS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },

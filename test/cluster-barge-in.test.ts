@@ -122,10 +122,11 @@ describe('cross-instance barge-in (two processes, one Redis)', () => {
       expect([rx.finishReason, ry.finishReason].sort()).toEqual(['cancelled', 'stop']);
       expect(rx.done && ry.done).toBe(true);
     }
-    // The winner's instance asked the loser's instance, by name, and heard back after its cleanup.
+    // Either the winner's claim displaced the loser (its instance asked the loser's, by name, and heard back
+    // after its cleanup), or the loser's claim reached Redis second and found the newer request already there.
     const expected = rounds.map(({ rx, ry }) => {
       const [winner, loser, winnerLog, loserId] = rx.finishReason === 'stop' ? [rx, ry, 1, 'i2'] : [ry, rx, 2, 'i1'];
-      return { winner: winner.requestId, loser: loser.requestId, winnerLog, loserId };
+      return { winner: winner.requestId, loser: loser.requestId, winnerLog, loserId, winnerId: winnerLog === 1 ? 'i1' : 'i2' };
     });
     await logsWhen((l1, l2) => expected.every((e) => has(e.loserId === 'i1' ? l1 : l2, 'stream_end', { stream_id: e.loser }) && has(e.winnerLog === 1 ? l1 : l2, 'stream_end', { stream_id: e.winner })));
     const [l1, l2] = await Promise.all([i1.logs(), i2.logs()]);
@@ -133,7 +134,10 @@ describe('cross-instance barge-in (two processes, one Redis)', () => {
       const wl = e.winnerLog === 1 ? l1 : l2;
       const ll = e.loserId === 'i1' ? l1 : l2;
       const start = mustFindLog(wl, { event: 'stream_start', fields: { stream_id: e.winner } });
-      mustFindLog(wl, { event: 'prev_stream_finished_cleanly', fields: { trace: start.fields.trace!, prev: e.loser, prev_instance: e.loserId } });
+      const loserStart = mustFindLog(ll, { event: 'stream_start', fields: { stream_id: e.loser } });
+      const displaced = has(wl, 'prev_stream_finished_cleanly', { trace: start.fields.trace!, prev: e.loser, prev_instance: e.loserId });
+      const yielded = has(ll, 'arrived_after_newer', { trace: loserStart.fields.trace!, by: e.winner, by_instance: e.winnerId });
+      expect(displaced !== yielded, `${e.loser}: displaced by the winner or yielded to it, one of the two`).toBe(true);
       mustFindLog(ll, { event: 'stream_cancelled', fields: { request_id: e.loser, reason: 'superseded' } });
       mustFindLog(ll, { event: 'stream_end', fields: { stream_id: e.loser, outcome: 'cancelled', cleanup_done: 'true' } });
     }

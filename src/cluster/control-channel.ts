@@ -4,6 +4,9 @@ import type { RedisLink } from './redis-link.js';
 
 export type ControlOp = 'cancel' | 'await';
 
+/** How a request to another instance ended: its stream is done, the bound passed first, or the instance is gone. */
+export type ControlResult = 'done' | 'timeout' | 'gone';
+
 const RESEND_MS = 50;
 
 interface ControlRequest {
@@ -24,7 +27,7 @@ interface ControlReply {
 export class ControlChannel {
   readonly #link: RedisLink;
   readonly #instanceId: string;
-  readonly #pending = new Map<string, (done: boolean) => void>();
+  readonly #pending = new Map<string, (result: ControlResult) => void>();
   readonly #channel: string;
   readonly #log: Logger;
   readonly #onLatency: ((ms: number) => void) | undefined;
@@ -52,7 +55,7 @@ export class ControlChannel {
       }
       if (typeof msg.re === 'string') {
         const resolve = this.#pending.get(msg.re);
-        if (resolve) resolve(msg.done);
+        if (resolve) resolve(msg.done ? 'done' : 'timeout');
         return;
       }
       if (typeof msg.id !== 'string' || typeof msg.requestId !== 'string' || typeof msg.from !== 'string') return;
@@ -74,14 +77,15 @@ export class ControlChannel {
   }
 
   /**
-   * Resolves true when `instance` reports the stream done, false when `ms` passes first (or Redis is away);
-   * rejects with the signal's reason if `signal` aborts.
+   * Resolves `done` when `instance` reports the stream done, `gone` when the instance is dead (its liveness key
+   * expired), `timeout` when `ms` passes first (or Redis is away); rejects with the signal's reason if `signal`
+   * aborts. The message is sent at once, whatever happens to the signal after.
    */
-  request(instance: string, op: ControlOp, requestId: string, ms: number, signal: AbortSignal): Promise<boolean> {
+  request(instance: string, op: ControlOp, requestId: string, ms: number, signal: AbortSignal): Promise<ControlResult> {
     if (signal.aborted) return Promise.reject(signal.reason as Error);
     const id = randomBytes(8).toString('hex');
     const sent = performance.now();
-    return new Promise<boolean>((resolve, reject) => {
+    return new Promise<ControlResult>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
         clearTimeout(timer);
@@ -91,11 +95,11 @@ export class ControlChannel {
       };
       const onAbort = () => finish(() => reject(signal.reason as Error));
       signal.addEventListener('abort', onAbort, { once: true });
-      if (Number.isFinite(ms)) timer = setTimeout(() => finish(() => resolve(false)), ms);
-      this.#pending.set(id, (done) =>
+      if (Number.isFinite(ms)) timer = setTimeout(() => finish(() => resolve('timeout')), ms);
+      this.#pending.set(id, (result) =>
         finish(() => {
           this.#onLatency?.(performance.now() - sent);
-          resolve(done);
+          resolve(result);
         }),
       );
       const message = JSON.stringify({ id, op, requestId, from: this.#instanceId } satisfies ControlRequest);
@@ -106,10 +110,13 @@ export class ControlChannel {
             if (receivers > 0 || !this.#pending.has(id)) return;
             // Nobody heard it. A dead instance's liveness key has expired: its stream is gone, no need to wait.
             // A live one is only reconnecting its subscriber: say it again until it hears or the bound passes.
-            if ((await this.#link.cmd.exists(this.#link.key('instance', instance))) === 0) finish(() => resolve(true));
+            if ((await this.#link.cmd.exists(this.#link.key('instance', instance))) === 0) finish(() => resolve('gone'));
             else if (this.#pending.has(id)) setTimeout(send, RESEND_MS).unref();
           })
-          .catch(() => finish(() => resolve(false)));
+          .catch((err: unknown) => {
+            this.#link.noteFailure(err);
+            finish(() => resolve('timeout'));
+          });
       };
       send();
     });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { RedisEventBus } from '../events/redis-bus.js';
 import { RedisQuotaStore } from '../quotas/redis-store.js';
-import { RedisSessionRegistry } from '../sessions/redis-registry.js';
+import { RedisSessionRegistry, type DegradedReason } from '../sessions/redis-registry.js';
 import { RedisLink } from './redis-link.js';
 
 export interface Cluster {
@@ -15,6 +15,9 @@ export interface Cluster {
   quotas: RedisQuotaStore;
   /** Control round trips (ask another instance, get its answer), for /metrics. */
   onControlLatency(listener: (ms: number) => void): void;
+  /** Claims decided by this instance alone (Redis away or too slow), and failed event-stream reads, for /metrics. */
+  onDegraded(listener: (reason: DegradedReason) => void): void;
+  onEventReadFailure(listener: () => void): void;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,8 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
   const instanceId = config.instanceId ?? `inst_${randomBytes(4).toString('hex')}`;
   const link = new RedisLink({ url, prefix: config.redis.prefix, log });
   const latencyListeners: ((ms: number) => void)[] = [];
+  const degradedListeners: ((reason: DegradedReason) => void)[] = [];
+  const readFailureListeners: (() => void)[] = [];
   const sessions = new RedisSessionRegistry({
     link,
     instanceId,
@@ -39,8 +44,9 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     prevStreamWaitMs: config.sessions.prevStreamWaitMs,
     log,
     onControlLatency: (ms) => latencyListeners.forEach((l) => l(ms)),
+    onDegraded: (reason) => degradedListeners.forEach((l) => l(reason)),
   });
-  const bus = new RedisEventBus({ link, replay: config.events.replay, log });
+  const bus = new RedisEventBus({ link, replay: config.events.replay, log, instanceId, onReadFailure: () => readFailureListeners.forEach((l) => l()) });
   // Stream slots live as long as session records do: an instance that dies frees both within the same TTL.
   const quotas = new RedisQuotaStore({ link, ttlMs: config.redis.sessionTtlMs });
 
@@ -65,6 +71,8 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
     bus,
     quotas,
     onControlLatency: (l) => latencyListeners.push(l),
+    onDegraded: (l) => degradedListeners.push(l),
+    onEventReadFailure: (l) => readFailureListeners.push(l),
     async close() {
       await Promise.all([sessions.close(), bus.close(), quotas.close()]);
       await link.close();

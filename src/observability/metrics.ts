@@ -33,6 +33,8 @@ export class Metrics implements StreamObserver {
   readonly #eventsDropped: Counter;
   readonly #subscribersDropped: Counter<'reason'>;
   readonly #controlLatency: Histogram;
+  readonly #degraded: Counter;
+  readonly #eventReadFailures: Counter;
   readonly #quotaExceeded: Counter<'quota'>;
   readonly #loopDelay: Histogram;
 
@@ -89,6 +91,13 @@ export class Metrics implements StreamObserver {
       buckets: LOOP_DELAY_BUCKETS,
       registers,
     });
+    this.#degraded = new Counter({
+      name: 'jarvis_barge_in_degraded_total',
+      help: 'Session claims this instance decided alone, Redis being away (redis_unavailable) or too slow to answer (redis_timeout)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#eventReadFailures = new Counter({ name: 'jarvis_event_read_failures_total', help: 'Failed reads of the Redis event stream (retried every 250 ms)', registers });
     this.#quotaExceeded = new Counter({ name: 'jarvis_quota_exceeded_total', help: 'Chat requests refused 429 by a key quota, by quota (rpm, streams)', labelNames: ['quota'], registers });
     const gauge = (name: string, help: string, read: (c: LiveCounts) => number) =>
       new Gauge({
@@ -143,6 +152,14 @@ export class Metrics implements StreamObserver {
 
   controlLatency(ms: number): void {
     this.#controlLatency.observe(ms / 1000);
+  }
+
+  bargeInDegraded(reason: string): void {
+    this.#degraded.inc({ reason });
+  }
+
+  eventReadFailed(): void {
+    this.#eventReadFailures.inc();
   }
 
   loopDelay(ms: number): void {

@@ -30,7 +30,17 @@ function harness(prevStreamWaitMs = 2000) {
     let error: unknown;
     let settled = false;
     const acquired = registry
-      .acquire({ sessionKey, sessionId: sessionKey.slice(sessionKey.indexOf('/') + 1), requestId, trace: `t-${requestId}`, policy, cancel: (reason) => void cancelled.push(reason), signal: controller.signal, log })
+      .acquire({
+        sessionKey,
+        sessionId: sessionKey.slice(sessionKey.indexOf('/') + 1),
+        requestId,
+        trace: `t-${requestId}`,
+        policy,
+        arrivedAt: performance.timeOrigin + performance.now(),
+        cancel: (reason) => void cancelled.push(reason),
+        signal: controller.signal,
+        log,
+      })
       .then(
         (l) => {
           lease = l;
@@ -337,7 +347,7 @@ describe('the claimant cancelled while waiting', () => {
     const controller = new AbortController();
     controller.abort(reason);
     await expect(
-      registry.acquire({ sessionKey: '-/s1', sessionId: 's1', requestId: 'B', trace: 't-B', policy: 'queue', cancel: () => {}, signal: controller.signal, log }),
+      registry.acquire({ sessionKey: '-/s1', sessionId: 's1', requestId: 'B', trace: 't-B', policy: 'queue', arrivedAt: performance.timeOrigin + performance.now(), cancel: () => {}, signal: controller.signal, log }),
     ).rejects.toBe(reason);
     expect(registry.size).toBe(1);
     a.release();

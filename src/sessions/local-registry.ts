@@ -1,96 +1,81 @@
-import { JarvisError } from '../errors.js';
+import { JarvisError, StreamCancelled } from '../errors.js';
+import { LocalHolders, type Holder } from './local-holders.js';
+import { decide, type Decision } from './session-model.js';
 import type { SessionClaim, SessionLease, SessionRegistry } from './session-registry.js';
 import { waitBounded } from './wait.js';
-
-export interface Holder {
-  readonly claim: SessionClaim;
-  /** Resolves when the holder's stream has cleaned up and released the session. */
-  readonly released: Promise<void>;
-}
-
-interface Registered {
-  lease: SessionLease;
-  /** The streams this session already had when the claim arrived. */
-  previous: Holder[];
-}
 
 export function sessionBusy(claim: SessionClaim): JarvisError {
   return new JarvisError('JARVIS_ERR_SESSION_BUSY', `Session ${claim.sessionId} already has a stream in flight.`, { param: 'X-Session-Id' });
 }
 
+export function staleRequest(claim: SessionClaim, highest: number): JarvisError {
+  return new JarvisError('JARVIS_ERR_STALE_REQUEST', `X-Session-Seq ${claim.seq} is not above ${highest}, the highest session ${claim.sessionId} has seen: a newer request superseded this one.`, {
+    param: 'X-Session-Seq',
+  });
+}
+
+/**
+ * What a claim that is refused or yields throws: session_busy, stale_request, or (superseded by a newer holder)
+ * the claim's own cancellation, after logging which request it yielded to.
+ */
+export function refuse(claim: SessionClaim, decision: Exclude<Decision, { kind: 'claimed' }>): Error {
+  switch (decision.kind) {
+    case 'stale':
+      return staleRequest(claim, decision.highest);
+    case 'busy':
+      return sessionBusy(claim);
+    case 'superseded':
+      claim.log.info({ trace: claim.trace, by: decision.by.requestId, by_instance: decision.by.instance }, 'arrived_after_newer');
+      claim.cancel('superseded');
+      return claim.signal.aborted ? (claim.signal.reason as Error) : new StreamCancelled('superseded');
+  }
+}
+
+/**
+ * Cancels this process's displaced holders (`cancel-previous`) and waits for them, or for the holders a `queue`
+ * claim waits on, logging how each previous stream ended. The claimant's own cancellation ends the wait.
+ */
+export async function settleLocal(claim: SessionClaim, prev: Holder[], bound: number, cancel = claim.policy === 'cancel-previous'): Promise<void> {
+  if (prev.length === 0) return;
+  if (cancel) for (const h of prev) h.claim.cancel('superseded');
+  const started = performance.now();
+  const clean = await waitBounded(Promise.all(prev.map((h) => h.released)), bound, claim.signal);
+  const fields = { trace: claim.trace, prev: prev.map((h) => h.claim.requestId).join(','), waited_ms: Math.round(performance.now() - started) };
+  if (clean) claim.log.info(fields, 'prev_stream_finished_cleanly');
+  else claim.log.warn(fields, 'prev_stream_wait_timeout');
+}
+
 /** Barge-in within one process. State is this object's own; tests run several registries side by side. */
 export class LocalSessionRegistry implements SessionRegistry {
-  readonly #sessions = new Map<string, Set<Holder>>();
-  readonly #byRequest = new Map<string, Holder>();
+  readonly #holders: LocalHolders;
   readonly #prevWaitMs: number;
 
-  constructor(opts: { prevStreamWaitMs: number }) {
+  constructor(opts: { prevStreamWaitMs: number; seqMemoryMs?: number; instance?: string }) {
     this.#prevWaitMs = opts.prevStreamWaitMs;
+    this.#holders = new LocalHolders({ instance: opts.instance ?? 'local', seqMemoryMs: opts.seqMemoryMs ?? 10_000 });
   }
 
   get size(): number {
-    return this.#sessions.size;
+    return this.#holders.size;
   }
 
   async acquire(claim: SessionClaim): Promise<SessionLease> {
-    const { lease, previous } = this.register(claim);
-    if (previous.length === 0 || claim.policy === 'parallel') return lease;
+    const holders = this.#holders.holdersOf(claim.sessionKey);
+    const decision = decide(
+      holders.map((h) => h.record),
+      this.#holders.highestSeq(claim.sessionKey),
+      { ...this.#holders.recordOf(claim), policy: claim.policy },
+    );
+    if (decision.kind !== 'claimed') throw refuse(claim, decision);
+    const { lease } = this.#holders.add(claim);
+    const ids = new Set([...decision.displaced, ...decision.waitFor].map((r) => r.requestId));
     try {
-      await this.settle(claim, previous);
+      await settleLocal(claim, holders.filter((h) => ids.has(h.claim.requestId)), claim.policy === 'queue' ? Infinity : this.#prevWaitMs);
     } catch (err) {
       lease.release();
       throw err;
     }
     return lease;
-  }
-
-  /**
-   * Records the stream as a holder of its session, synchronously, so that from now on it can be found and
-   * cancelled. Throws session_busy for policy `reject` when the session is taken.
-   */
-  register(claim: SessionClaim): Registered {
-    const holders = this.#sessions.get(claim.sessionKey) ?? new Set<Holder>();
-    const previous = [...holders];
-    if (claim.policy === 'reject' && previous.length > 0) throw sessionBusy(claim);
-
-    let resolve!: () => void;
-    const holder: Holder = { claim, released: new Promise<void>((r) => (resolve = r)) };
-    holders.add(holder);
-    this.#sessions.set(claim.sessionKey, holders);
-    this.#byRequest.set(claim.requestId, holder);
-    let released = false;
-    const lease: SessionLease = {
-      release: () => {
-        if (released) return;
-        released = true;
-        holders.delete(holder);
-        this.#byRequest.delete(claim.requestId);
-        if (holders.size === 0 && this.#sessions.get(claim.sessionKey) === holders) this.#sessions.delete(claim.sessionKey);
-        resolve();
-      },
-    };
-    return { lease, previous };
-  }
-
-  /** Applies the policy to the previous holders: cancel them (or not) and wait for their cleanup. */
-  async settle(claim: SessionClaim, previous: Holder[]): Promise<void> {
-    if (previous.length === 0 || claim.policy === 'parallel') return;
-    const { log, trace } = claim;
-    const prev = previous.map((h) => h.claim.requestId).join(',');
-    const started = performance.now();
-    if (claim.policy === 'cancel-previous') {
-      for (const h of previous) h.claim.cancel('superseded');
-    }
-    const bound = claim.policy === 'queue' ? Infinity : this.#prevWaitMs;
-    const clean = await waitBounded(Promise.all(previous.map((h) => h.released)), bound, claim.signal);
-    const waited_ms = Math.round(performance.now() - started);
-    if (clean) log.info({ trace, prev, waited_ms }, 'prev_stream_finished_cleanly');
-    else log.warn({ trace, prev, waited_ms }, 'prev_stream_wait_timeout');
-  }
-
-  /** The live stream with this request id, if it runs here. */
-  find(requestId: string): Holder | undefined {
-    return this.#byRequest.get(requestId);
   }
 
   async close(): Promise<void> {}

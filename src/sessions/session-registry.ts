@@ -11,6 +11,10 @@ export interface SessionClaim {
   requestId: string;
   trace: string;
   policy: SessionPolicy;
+  /** When the request arrived (epoch ms): a session follows arrival order where the client gives no seq. */
+  arrivedAt: number;
+  /** X-Session-Seq: the client's own order of its requests in the session, when it sends one. */
+  seq?: number | undefined;
   /** Cancels the stream; it then cleans up and releases its lease. */
   cancel(reason: CancelReason): void;
   /** The claiming stream's own signal: a wait ends when the claimant itself is cancelled. */
@@ -24,7 +28,11 @@ export interface SessionLease {
 }
 
 export interface SessionRegistry {
-  /** Applies the barge-in policy; resolves when the stream may start generating. */
+  /**
+   * Applies the barge-in policy; resolves when the stream may start generating. Rejects with a JarvisError when
+   * the request is refused (session_busy, stale_request), and with the claim's own cancellation when it is
+   * superseded before it starts (a newer request already holds the session).
+   */
   acquire(claim: SessionClaim): Promise<SessionLease>;
   /** Sessions with at least one live stream. */
   readonly size: number;

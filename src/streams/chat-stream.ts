@@ -34,6 +34,9 @@ export interface StreamSpec {
   /** The session as the registry keys it (namespaced by API key), distinct from the client's session id. */
   sessionKey: string;
   policy: SessionPolicy;
+  /** When the request arrived (epoch ms), and its X-Session-Seq: the order its session keeps (sessions/). */
+  arrivedAt: number;
+  seq?: number | undefined;
   provider: Provider;
   request: ChatRequest;
 }
@@ -111,6 +114,8 @@ export class ChatStream {
           requestId: meta.request_id,
           trace: meta.trace,
           policy: this.#spec.policy,
+          arrivedAt: this.#spec.arrivedAt,
+          seq: this.#spec.seq,
           cancel: (reason) => this.cancel(reason),
           signal,
           log,

@@ -50,6 +50,17 @@ function sessionOf(request: FastifyRequest): string | undefined {
   return id;
 }
 
+/** X-Session-Seq: a non-negative integer the client increases with each request of a session. */
+function seqOf(request: FastifyRequest): number | undefined {
+  const v = header(request, 'x-session-seq');
+  if (v === undefined) return undefined;
+  const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'X-Session-Seq must be a non-negative integer (at most 2^53 - 1).', { param: 'X-Session-Seq' });
+  }
+  return n;
+}
+
 function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPolicy {
   const p = header(request, 'x-session-policy');
   if (p === undefined) return fallback;
@@ -62,17 +73,20 @@ function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPoli
 export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const opts = { schema: { body: ChatCompletionRequest }, preValidation: rejectEmptyBody };
   app.post<{ Body: ChatCompletionBody }>('/v1/chat/completions', opts, async (request, reply) => {
+    // Taken before anything that may wait (the quotas may ask Redis): a session keeps the order requests arrived in.
+    // The wall clock to the microsecond, so two requests in one millisecond still have an order.
+    const arrivedAt = performance.timeOrigin + performance.now();
     // The key's quotas come first, apart from serve(): what serve() checks runs synchronously up to stream.run(),
     // and the stream slot taken here is freed however serve() ends (a refusal, an error, the stream's end).
     const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
     try {
-      return await serve(request, reply);
+      return await serve(request, reply, arrivedAt);
     } finally {
       releaseQuota();
     }
   });
 
-  async function serve(request: FastifyRequest<{ Body: ChatCompletionBody }>, reply: FastifyReply): Promise<FastifyReply> {
+  async function serve(request: FastifyRequest<{ Body: ChatCompletionBody }>, reply: FastifyReply, arrivedAt: number): Promise<FastifyReply> {
     const shedAbove = ctx.config.shedEventLoopDelayMs;
     if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
       throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
@@ -83,6 +97,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     checkChatLimits(body.messages as ChatRequest['messages'], ctx.config);
     const sessionId = sessionOf(request);
     const policy = policyOf(request, ctx.config.sessions.policy);
+    const seq = seqOf(request);
     const { provider, model } = ctx.providers.resolve(body.model);
     checkModelAllowed(request.apiKey, model);
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
@@ -115,7 +130,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
         : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
     const stream = new ChatStream(
       { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
-      { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, provider, request: chatRequest },
+      { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, arrivedAt, seq, provider, request: chatRequest },
       sink,
     );
     const onClose = () => {
