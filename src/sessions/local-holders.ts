@@ -1,5 +1,5 @@
 import type { SessionLease, SessionClaim } from './session-registry.js';
-import type { HolderRecord } from './session-model.js';
+import { decide, type Decision, type HolderRecord } from './session-model.js';
 
 /** A stream of this process that holds its session, as every registry tracks it. */
 export interface Holder {
@@ -51,9 +51,11 @@ export class LocalHolders {
     return [...(this.#sessions.get(sessionKey)?.holders ?? [])];
   }
 
-  highestSeq(sessionKey: string): number | undefined {
-    this.#sweep();
-    return this.#sessions.get(sessionKey)?.highestSeq;
+  /** The session's holders here, and the model's decision on the claim, given only what this process knows. */
+  decide(claim: SessionClaim): { holders: Holder[]; decision: Decision } {
+    const holders = this.holdersOf(claim.sessionKey);
+    const highest = this.#sessions.get(claim.sessionKey)?.highestSeq;
+    return { holders, decision: decide(holders.map((h) => h.record), highest, { ...this.recordOf(claim), policy: claim.policy }) };
   }
 
   find(requestId: string): Holder | undefined {

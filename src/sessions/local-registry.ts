@@ -1,6 +1,6 @@
 import { JarvisError, StreamCancelled } from '../errors.js';
 import { LocalHolders, type Holder } from './local-holders.js';
-import { decide, type Decision } from './session-model.js';
+import type { Decision } from './session-model.js';
 import type { SessionClaim, SessionLease, SessionRegistry } from './session-registry.js';
 import { waitBounded } from './wait.js';
 
@@ -60,12 +60,7 @@ export class LocalSessionRegistry implements SessionRegistry {
   }
 
   async acquire(claim: SessionClaim): Promise<SessionLease> {
-    const holders = this.#holders.holdersOf(claim.sessionKey);
-    const decision = decide(
-      holders.map((h) => h.record),
-      this.#holders.highestSeq(claim.sessionKey),
-      { ...this.#holders.recordOf(claim), policy: claim.policy },
-    );
+    const { holders, decision } = this.#holders.decide(claim);
     if (decision.kind !== 'claimed') throw refuse(claim, decision);
     const { lease } = this.#holders.add(claim);
     const ids = new Set([...decision.displaced, ...decision.waitFor].map((r) => r.requestId));

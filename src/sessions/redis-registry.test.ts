@@ -1,76 +1,15 @@
 // RedisSessionRegistry against the real Redis on 127.0.0.1:6379: two registries with different instance ids
-// share one key prefix (two instances in one process), each on its own RedisLink. Claims are fakes: cancel()
-// records the reason, and the test decides when a stream releases its lease.
+// share one key prefix (two instances in one process), each on its own RedisLink. Claims are fakes
+// (test/support/session-claims.ts).
 import { randomBytes } from 'node:crypto';
-import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { captureLog, FakeStream } from '../../test/support/session-claims.js';
 import { RedisLink } from '../cluster/redis-link.js';
-import type { SessionPolicy } from '../config.js';
 import { JarvisError, StreamCancelled, type CancelReason } from '../errors.js';
 import { RedisSessionRegistry } from './redis-registry.js';
-import type { SessionClaim, SessionLease } from './session-registry.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const uid = () => randomBytes(5).toString('hex');
-
-type LogRecord = Record<string, unknown> & { msg: string };
-
-/** A pino logger writing parsed records into an array, synchronously. */
-function captureLog(): { log: Logger; records: LogRecord[] } {
-  const records: LogRecord[] = [];
-  const log = pino({ level: 'debug', base: null }, { write: (line: string) => void records.push(JSON.parse(line) as LogRecord) });
-  return { log, records };
-}
-
-/** A stream as the registry sees it: cancel() aborts its signal, as a real stream's does. */
-class FakeStream {
-  readonly cancelled: CancelReason[] = [];
-  readonly controller = new AbortController();
-  readonly claim: SessionClaim;
-  readonly records: LogRecord[];
-  readonly wasCancelled: Promise<CancelReason>;
-  lease: SessionLease | undefined;
-  #onCancel!: (r: CancelReason) => void;
-
-  constructor(
-    sessionKey: string,
-    readonly requestId: string,
-    policy: SessionPolicy,
-    /** Release as soon as cancelled (once acquired), as a real stream's cleanup does. */
-    readonly autoRelease = false,
-    seq?: number,
-  ) {
-    const { log, records } = captureLog();
-    this.records = records;
-    this.wasCancelled = new Promise((resolve) => (this.#onCancel = resolve));
-    this.claim = {
-      sessionKey,
-      sessionId: sessionKey.split('/')[1] ?? sessionKey,
-      requestId,
-      trace: `t-${requestId}`,
-      policy,
-      arrivedAt: performance.timeOrigin + performance.now(),
-      seq,
-      cancel: (reason) => {
-        this.cancelled.push(reason);
-        this.#onCancel(reason);
-        this.controller.abort(new StreamCancelled(reason));
-      },
-      signal: this.controller.signal,
-      log,
-    };
-  }
-
-  async acquire(registry: RedisSessionRegistry): Promise<SessionLease> {
-    this.lease = await registry.acquire(this.claim);
-    if (this.autoRelease) void this.wasCancelled.then(() => this.lease!.release());
-    return this.lease;
-  }
-
-  logged(msg: string): LogRecord[] {
-    return this.records.filter((r) => r.msg === msg);
-  }
-}
 
 interface Pair {
   prefix: string;
@@ -262,8 +201,8 @@ describe('RedisSessionRegistry across two instances', () => {
   it('two simultaneous acquires on two instances: the newer always wins, whichever claim reaches Redis first', async () => {
     for (let round = 0; round < 20; round++) {
       const key = sessionKey();
-      const x = new FakeStream(key, `reqX${round}`, 'cancel-previous', true);
-      const y = new FakeStream(key, `reqY${round}`, 'cancel-previous', true);
+      const x = new FakeStream(key, `reqX${round}`, 'cancel-previous', { autoRelease: true });
+      const y = new FakeStream(key, `reqY${round}`, 'cancel-previous', { autoRelease: true });
       // Y arrived after X. Both claims go out in the same tick; which one is sent first alternates.
       const [rx, ry] = await Promise.allSettled(round % 2 ? [x.acquire(pair.r1), y.acquire(pair.r2)].reverse() : [x.acquire(pair.r1), y.acquire(pair.r2)]);
       const [xResult, yResult] = round % 2 ? [ry, rx] : [rx, ry];
@@ -290,7 +229,7 @@ describe('RedisSessionRegistry across two instances', () => {
   it('an owner whose control subscription is momentarily down is still asked to cancel (not taken for dead)', async () => {
     fast = await startPair({ prevStreamWaitMs: 2000 });
     const key = sessionKey();
-    const a = new FakeStream(key, 'reqA', 'cancel-previous', true);
+    const a = new FakeStream(key, 'reqA', 'cancel-previous', { autoRelease: true });
     await a.acquire(fast.r1);
     // r1 lives on (its command connection is up, its stream runs); only its subscriber connection drops and reconnects.
     fast.links[0].sub.disconnect(true);
@@ -328,7 +267,7 @@ describe('RedisSessionRegistry across two instances', () => {
 
   it('same instance: the local registry supersedes, and the record in Redis follows the newest stream', async () => {
     const key = sessionKey();
-    const a = new FakeStream(key, 'reqA', 'cancel-previous', true);
+    const a = new FakeStream(key, 'reqA', 'cancel-previous', { autoRelease: true });
     await a.acquire(pair.r1);
     const b = new FakeStream(key, 'reqB', 'cancel-previous');
     await b.acquire(pair.r1);
@@ -357,7 +296,7 @@ describe('one generating stream per session, in the interleavings that broke it 
   it('a parallel holder releasing does not erase the record of the stream still running: a later barge-in still cancels it', async () => {
     for (const policy of ['parallel', 'queue'] as const) {
       const key = sessionKey();
-      const a = new FakeStream(key, `A-${policy}`, 'cancel-previous', true);
+      const a = new FakeStream(key, `A-${policy}`, 'cancel-previous', { autoRelease: true });
       await a.acquire(pair.r1);
       const b = new FakeStream(key, `B-${policy}`, policy);
       const acquiringB = tracked(b.acquire(pair.r1));
@@ -378,10 +317,10 @@ describe('one generating stream per session, in the interleavings that broke it 
   it('a barge-in that is itself cancelled during its claim still cancels the stream it displaced on another instance', async () => {
     for (let round = 0; round < 10; round++) {
       const key = sessionKey();
-      const a = new FakeStream(key, `A${round}`, 'cancel-previous', true);
+      const a = new FakeStream(key, `A${round}`, 'cancel-previous', { autoRelease: true });
       await a.acquire(pair.r1);
-      const b = new FakeStream(key, `B${round}`, 'cancel-previous', true);
-      const c = new FakeStream(key, `C${round}`, 'cancel-previous', true);
+      const b = new FakeStream(key, `B${round}`, 'cancel-previous', { autoRelease: true });
+      const c = new FakeStream(key, `C${round}`, 'cancel-previous', { autoRelease: true });
       // B and C arrive together on r2: C cancels B (same instance) before B's claim has come back.
       const [rb] = await Promise.allSettled([b.acquire(pair.r2), c.acquire(pair.r2)]);
       void rb;
@@ -398,13 +337,13 @@ describe('one generating stream per session, in the interleavings that broke it 
     fast = await startPair({ prevStreamWaitMs: 2000, ttlMs: 600 });
     for (const order of ['older-put-back', 'newer-put-back'] as const) {
       const key = sessionKey();
-      const first = new FakeStream(key, `A-${order}`, 'cancel-previous', true);
+      const first = new FakeStream(key, `A-${order}`, 'cancel-previous', { autoRelease: true });
       await first.acquire(fast.r1);
       // Redis loses the record (here: deleted; a restart without persistence loses every key).
       await fast.links[0].cmd.del(`${fast.prefix}session:${key}`);
       if (order === 'older-put-back') {
         // B claims the session in the gap, before r1 has put A back: it finds no one to cancel.
-        const b = new FakeStream(key, `B-${order}`, 'cancel-previous', true);
+        const b = new FakeStream(key, `B-${order}`, 'cancel-previous', { autoRelease: true });
         await b.acquire(fast.r2);
         // r1's next refresh finds A's record gone: A is older than the session's holder, so A goes.
         expect(await cancelledWithin(first, 'A (older) cancelled once r1 found its record gone', 5000)).toBe('superseded');
@@ -415,7 +354,7 @@ describe('one generating stream per session, in the interleavings that broke it 
       } else {
         // An older request reaches Redis in the gap (its instance decided alone while Redis was away, and
         // reconciles now): the newer A, put back, displaces it.
-        const older = new FakeStream(key, `O-${order}`, 'cancel-previous', true);
+        const older = new FakeStream(key, `O-${order}`, 'cancel-previous', { autoRelease: true });
         older.claim.arrivedAt = first.claim.arrivedAt - 50;
         const acquiring = tracked(older.acquire(fast.r2));
         expect(await cancelledWithin(older, 'the older one cancelled', 5000)).toBe('superseded');
@@ -428,24 +367,24 @@ describe('one generating stream per session, in the interleavings that broke it 
 
   it('X-Session-Seq: a request whose seq is not above the highest seen is refused (stale_request) and cancels nothing, on any instance', async () => {
     const key = sessionKey();
-    const a = new FakeStream(key, 'A', 'cancel-previous', false, 5);
+    const a = new FakeStream(key, 'A', 'cancel-previous', { seq: 5 });
     await a.acquire(pair.r1);
     for (const [registry, seq] of [[pair.r2, 4], [pair.r2, 5], [pair.r1, 3]] as const) {
-      const late = new FakeStream(key, `late-${seq}`, 'cancel-previous', false, seq);
+      const late = new FakeStream(key, `late-${seq}`, 'cancel-previous', { seq: seq });
       const err = await late.acquire(registry).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(JarvisError);
       expect(err).toMatchObject({ code: 'stale_request', status: 409 });
     }
     expect(a.cancelled).toEqual([]);
     // The newer one wins, however late it is; and the seq is remembered after everyone has left.
-    const b = new FakeStream(key, 'B', 'cancel-previous', true, 6);
+    const b = new FakeStream(key, 'B', 'cancel-previous', { autoRelease: true, seq: 6 });
     const acquiring = b.acquire(pair.r2);
     expect(await cancelledWithin(a, 'A cancelled by seq 6')).toBe('superseded');
     a.lease!.release();
     await acquiring;
     b.lease!.release();
     await settle(pair);
-    const stale = new FakeStream(key, 'stale-after', 'cancel-previous', false, 6);
+    const stale = new FakeStream(key, 'stale-after', 'cancel-previous', { seq: 6 });
     await expect(stale.acquire(pair.r1)).rejects.toMatchObject({ code: 'stale_request' });
     expect(pair.r1.size + pair.r2.size).toBe(0);
   });

@@ -4,7 +4,7 @@ import type { RedisLink } from '../cluster/redis-link.js';
 import { LocalHolders, type Holder } from './local-holders.js';
 import { refuse, settleLocal } from './local-registry.js';
 import { CLAIM, REFRESH, RELEASE, RESOLVE } from './redis-scripts.js';
-import { decide, decodeHolder, encodeHolder, type Decision, type HolderRecord } from './session-model.js';
+import { decodeHolder, encodeHolder, type Decision, type HolderRecord } from './session-model.js';
 import type { SessionClaim, SessionLease, SessionRegistry } from './session-registry.js';
 import { waitBounded } from './wait.js';
 
@@ -120,12 +120,7 @@ export class RedisSessionRegistry implements SessionRegistry {
   }
 
   async acquire(claim: SessionClaim): Promise<SessionLease> {
-    const local = this.#holders.holdersOf(claim.sessionKey);
-    const here = decide(
-      local.map((h) => h.record),
-      this.#holders.highestSeq(claim.sessionKey),
-      { ...this.#holders.recordOf(claim), policy: claim.policy },
-    );
+    const { holders: local, decision: here } = this.#holders.decide(claim);
     if (here.kind !== 'claimed') throw refuse(claim, here);
     const { holder, lease } = this.#holders.add(claim);
     const key = this.#link.key('session', claim.sessionKey);
