@@ -114,3 +114,43 @@ describe('loadConfig', () => {
     expect(config.sessions).toEqual({ ...defaultConfig().sessions, policy: 'reject' });
   });
 });
+
+describe('strict at every level', () => {
+  it.each([
+    [{ access: { Keys: [{ name: 'alice', key: 'sk-alice-0001' }] } }, /^access\.Keys: unknown setting; did you mean `keys`\?$/],
+    [{ access: { rmp: 10 } }, /^access\.rmp: unknown setting; did you mean `rpm`\?$/],
+    [{ sessions: { polcy: 'reject' } }, /^sessions\.polcy: unknown setting; did you mean `policy`\?$/],
+    [{ events: { flush_ms: 50 } }, /^events\.flush_ms: unknown setting; did you mean `flushMs`\?$/],
+    [{ log: { levle: 'debug' } }, /^log\.levle: unknown setting; did you mean `level`\?$/],
+    [{ simulator: { tokens: 5 } }, /^simulator\.tokens: unknown setting; known here: tokensPerSec, ttftMs$/],
+    [{ redis: { URL: 'redis://127.0.0.1:6379' } }, /^redis\.URL: unknown setting; did you mean `url`\?$/],
+    [{ access: { keys: [{ name: 'alice', key: 'sk-alice-0001', rmp: 5 }] } }, /^access\.keys\.0\.rmp: unknown setting; did you mean `rpm`\?$/],
+    [{ upstreams: [{ name: 'a', baseUrl: 'http://127.0.0.1:1/v1', models: ['m'], api_key: 'sk-x' }] }, /^upstreams\.0\.api_key: unknown setting; did you mean `apiKey`\?$/],
+    [{ prot: 9000 }, /^prot: unknown setting; did you mean `port`\?$/],
+  ])('refuses %j, naming the path and the key that was meant', (config, message) => {
+    expect(configError({ JARVIS_CONFIG: file(`strict-${Math.random().toString(36).slice(2)}.json`, JSON.stringify(config)) }).message).toMatch(message);
+  });
+});
+
+describe('config errors never echo a secret', () => {
+  const SECRET = 'sk-SECRET-4f9a2c';
+  it.each([
+    ['upstreams written as a map', { JARVIS_CONFIG: { upstreams: { primary: { baseUrl: 'http://127.0.0.1:1/v1', apiKey: SECRET } } } }, /^upstreams: Expected array \(got an object\)$/],
+    ['a numeric apiKey', { JARVIS_CONFIG: { upstreams: [{ name: 'a', baseUrl: 'http://127.0.0.1:1/v1', models: ['m'], apiKey: 4_242_424_242 }] } }, /^upstreams\.0\.apiKey: Expected string$/],
+    ['apiKeys as a string', { JARVIS_CONFIG: { apiKeys: SECRET } }, /^apiKeys: Expected array$/],
+    ['access.keys as a map', { JARVIS_CONFIG: { access: { keys: { alice: SECRET } } } }, /^access\.keys: Expected array$/],
+    ['a key too short', { JARVIS_CONFIG: { access: { keys: [{ name: 'alice', key: 'sk-SEC' }] } } }, /^access\.keys\.0\.key: /],
+    ['a sha256 that is not one', { JARVIS_CONFIG: { access: { keys: [{ name: 'alice', sha256: SECRET }] } } }, /^access\.keys\.0\.sha256: /],
+    ['a REDIS_URL typo', { REDIS_URL: `redis//:${SECRET}@127.0.0.1:6379` }, /^redis\.url: /],
+    ['a redis.url in a file', { JARVIS_CONFIG: { redis: { url: `http://:${SECRET}@127.0.0.1:6379` } } }, /^redis\.url: /],
+    ['a baseUrl with credentials', { JARVIS_UPSTREAM_BASE_URL: `ftp://user:${SECRET}@127.0.0.1/v1`, JARVIS_DEFAULT_MODEL: 'm' }, /^upstreams\.0\.baseUrl: /],
+    ['a JARVIS_API_KEYS key too short', { JARVIS_API_KEYS: 'alice=sk-SEC' }, /JARVIS_API_KEYS entry 1/],
+    ['a config file that is not JSON', { JARVIS_CONFIG: `{"upstreams": [{"apiKey": "${SECRET}" oops}]}` }, /^cannot parse JARVIS_CONFIG file .*: not valid JSON/],
+  ])('%s', (_, given, message) => {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(given)) env[k] = k === 'JARVIS_CONFIG' ? file(`secret-${Math.random().toString(36).slice(2)}.json`, typeof v === 'string' ? v : JSON.stringify(v)) : String(v);
+    const err = configError(env);
+    expect(err.message).toMatch(message);
+    for (const secret of [SECRET, 'sk-SEC', '4242424242']) expect(err.message).not.toContain(secret);
+  });
+});

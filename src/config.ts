@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { ValueErrorType } from '@sinclair/typebox/errors';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { isLoopbackHost } from './access/bind.js';
@@ -9,6 +10,9 @@ import { readKeysFile } from './access/keys-file.js';
 export const SESSION_POLICIES = ['cancel-previous', 'queue', 'reject', 'parallel'] as const;
 export type SessionPolicy = (typeof SESSION_POLICIES)[number];
 
+/** Every object in the configuration refuses keys it does not know: a typo must stop Jarvis, not be ignored. */
+const STRICT = { additionalProperties: false } as const;
+
 const Upstream = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
@@ -17,7 +21,7 @@ const Upstream = Type.Object(
     /** Model ids routed to this upstream; "*" takes every model no other upstream names. */
     models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
   },
-  { additionalProperties: false },
+  STRICT,
 );
 
 const ConfigSchema = Type.Object(
@@ -48,13 +52,13 @@ const ConfigSchema = Type.Object(
       /** Default quotas of a key (0: unlimited): requests per minute and concurrent streams. */
       rpm: Type.Integer({ minimum: 0 }),
       maxStreams: Type.Integer({ minimum: 0 }),
-    }),
+    }, STRICT),
     log: Type.Object({
       level: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l))),
       format: Type.Union([Type.Literal('logfmt'), Type.Literal('json')]),
       file: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
       stdout: Type.Boolean(),
-    }),
+    }, STRICT),
     shutdownGraceMs: Type.Integer({ minimum: 0 }),
     heartbeatMs: Type.Integer({ minimum: 10 }),
     /** Unread bytes a chat client may hold before its stream stops reading the upstream until it catches up. */
@@ -71,14 +75,14 @@ const ConfigSchema = Type.Object(
     simulator: Type.Object({
       tokensPerSec: Type.Number({ exclusiveMinimum: 0 }),
       ttftMs: Type.Integer({ minimum: 0 }),
-    }),
+    }, STRICT),
     upstreams: Type.Array(Upstream),
     upstreamTimeoutMs: Type.Integer({ minimum: 1 }),
     upstreamIdleMs: Type.Integer({ minimum: 1 }),
     sessions: Type.Object({
       policy: Type.Union(SESSION_POLICIES.map((p) => Type.Literal(p))),
       prevStreamWaitMs: Type.Integer({ minimum: 0 }),
-    }),
+    }, STRICT),
     redis: Type.Object({
       /** Unset: in-process sessions and events (the embedded default). */
       url: Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Null()]),
@@ -87,7 +91,7 @@ const ConfigSchema = Type.Object(
       prefix: Type.String({ minLength: 1 }),
       /** Lifetime of a session's ownership record; refreshed while its stream runs. */
       sessionTtlMs: Type.Integer({ minimum: 100 }),
-    }),
+    }, STRICT),
     /** This instance's name in Redis; random per process when unset. */
     instanceId: Type.Union([Type.String({ pattern: '^[\\w.:-]{1,64}$' }), Type.Null()]),
     events: Type.Object({
@@ -95,9 +99,12 @@ const ConfigSchema = Type.Object(
       flushBytes: Type.Integer({ minimum: 1 }),
       replay: Type.Integer({ minimum: 0 }),
       maxSubscriberBufferBytes: Type.Integer({ minimum: 1024 }),
-    }),
+      /** Events subscribers (SSE and WebSocket) in this process, and for one API key (503 / 429 past them). */
+      maxSubscribers: Type.Integer({ minimum: 1 }),
+      maxSubscribersPerKey: Type.Integer({ minimum: 1 }),
+    }, STRICT),
   },
-  { additionalProperties: false },
+  STRICT,
 );
 
 export type Config = Static<typeof ConfigSchema>;
@@ -137,7 +144,7 @@ export function defaultConfig(): Config {
     upstreamTimeoutMs: 30_000,
     upstreamIdleMs: 60_000,
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
-    events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024 },
+    events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
     redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     instanceId: null,
   };
@@ -174,15 +181,17 @@ function readConfigFile(path: string): Partial<Config> {
   } catch (err) {
     throw new ConfigError(`cannot read JARVIS_CONFIG file ${path}: ${(err as Error).message}`);
   }
+  const yaml = /\.ya?ml$/i.test(path);
+  let parsed: unknown;
   try {
-    const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
-    return parsed as Partial<Config>;
+    parsed = yaml ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
-    // YAML errors carry a multi-line code frame; the first line has the position and is what a one-line error keeps.
-    const reason = (err as Error).message.split('\n', 1)[0]!.replace(/:$/, '');
-    throw new ConfigError(`cannot parse JARVIS_CONFIG file ${path}: ${reason}`);
+    // A parser's message may quote the text around the mistake, and the file may hold keys: only the position.
+    const position = /line \d+(,? col(umn)? \d+)?|position \d+/i.exec((err as Error).message)?.[0];
+    throw new ConfigError(`cannot parse JARVIS_CONFIG file ${path}: not valid ${yaml ? 'YAML' : 'JSON'}${position ? ` at ${position}` : ''}`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`JARVIS_CONFIG file ${path}: the top level must be an object`);
+  return parsed as Partial<Config>;
 }
 
 function merge<T>(base: T, over: unknown): T {
@@ -204,13 +213,66 @@ function keysFile(path: string | undefined): unknown[] | undefined {
   }
 }
 
+/**
+ * Settings whose values may be secrets: keys, key digests, and URLs (which may carry a password). An error about
+ * one names where it is and what was expected, never what it holds.
+ */
+const SECRET_SETTING = /(^|\/)(apiKeys?|keys|key|sha256|url|baseUrl)(\/|$)/;
+
+/** What a wrong value was, as far as it can be shown: a short plain value, else only its kind. */
+function shown(path: string, value: unknown): string {
+  if (value === undefined || SECRET_SETTING.test(path)) return '';
+  if (value === null || typeof value === 'number' || typeof value === 'boolean') return ` (got ${JSON.stringify(value)})`;
+  if (typeof value === 'string') return value.length <= 80 ? ` (got ${JSON.stringify(value)})` : ' (got a long string)';
+  return Array.isArray(value) ? ' (got a list)' : ' (got an object)';
+}
+
+/** The schema at a JSON pointer, to know which keys an object there takes. */
+function schemaAt(path: string[]): TSchema | undefined {
+  let schema: TSchema | undefined = ConfigSchema;
+  for (const part of path) {
+    if (!schema) return undefined;
+    schema = schema.type === 'array' ? (schema.items as TSchema) : (schema.properties as Record<string, TSchema> | undefined)?.[part];
+  }
+  return schema;
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) from a to b: "rmp" is one from "rpm". */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known key an unknown one was probably meant to be: another case, snake_case, or a typo or two away. */
+export function closestKey(unknown: string, known: string[]): string | undefined {
+  const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
+  let best: { key: string; d: number } | undefined;
+  for (const k of known) {
+    const d = norm(k) === norm(unknown) ? 0 : editDistance(unknown.toLowerCase(), k.toLowerCase());
+    if (d <= Math.max(1, Math.floor(k.length / 4)) && (!best || d < best.d)) best = { key: k, d };
+  }
+  return best?.key;
+}
+
 function firstError(value: unknown): string {
   const err = Value.Errors(ConfigSchema, value).First();
   if (!err) return 'invalid configuration';
-  const where = err.path ? err.path.slice(1).replaceAll('/', '.') : 'config';
-  // Whatever is under a key setting may be a key: the error names where, never what.
-  const secret = /^\/(apiKeys|access\/keys)(\/|$)/.test(err.path);
-  return `${where}: ${err.message}${err.value === undefined || secret ? '' : ` (got ${JSON.stringify(err.value)})`}`;
+  const parts = err.path.split('/').slice(1);
+  const where = parts.length ? parts.join('.') : 'config';
+  if (err.type === ValueErrorType.ObjectAdditionalProperties) {
+    const key = parts.at(-1)!;
+    const known = Object.keys((schemaAt(parts.slice(0, -1))?.properties as object | undefined) ?? {});
+    const meant = closestKey(key, known);
+    return `${where}: unknown setting${meant ? `; did you mean \`${meant}\`?` : `; known here: ${known.join(', ')}`}`;
+  }
+  return `${where}: ${err.message}${shown(err.path, err.value)}`;
 }
 
 /**
@@ -266,6 +328,8 @@ export function loadConfig(env: Env): Config {
       flushBytes: int(env, 'JARVIS_FLUSH_BYTES'),
       replay: int(env, 'JARVIS_EVENT_REPLAY'),
       maxSubscriberBufferBytes: int(env, 'JARVIS_MAX_SUBSCRIBER_BUFFER_BYTES'),
+      maxSubscribers: int(env, 'JARVIS_MAX_SUBSCRIBERS'),
+      maxSubscribersPerKey: int(env, 'JARVIS_MAX_SUBSCRIBERS_PER_KEY'),
     },
   };
   config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);
@@ -289,7 +353,7 @@ export function validateConfig(config: unknown): Config {
     try {
       new URL(u.baseUrl);
     } catch {
-      throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (got ${JSON.stringify(u.baseUrl)})`);
+      throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (expected http(s)://host[:port]/path)`);
     }
   }
   let keys;

@@ -41,6 +41,57 @@ describe('the jarvis process', () => {
   });
 });
 
+/** Runs the jarvis process with only `vars` set (no JARVIS_* from the surrounding environment) until it exits. */
+async function runJarvis(vars: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JARVIS_') && !['PORT', 'HOST', 'REDIS_URL'].includes(k)));
+  const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...env, ...vars }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // A process that did not refuse its configuration would serve: the test kills it and fails on the exit code.
+  const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  clearTimeout(kill);
+  return { code, stdout, stderr };
+}
+
+describe('a configuration error on stderr', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jarvis-secrets-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('never holds a secret given to a secret-bearing setting, and names where the mistake is', async () => {
+    const SECRET = 'sk-SECRET-b71e09';
+    const file = async (name: string, content: unknown) => {
+      const path = join(dir, name);
+      await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
+      return path;
+    };
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['upstreams as a map', { JARVIS_CONFIG: await file('map.json', { upstreams: { primary: { baseUrl: 'http://127.0.0.1:1/v1', apiKey: SECRET } } }) }, /upstreams: /],
+      ['a numeric apiKey', { JARVIS_CONFIG: await file('num.json', { upstreams: [{ name: 'a', baseUrl: 'http://127.0.0.1:1/v1', models: ['m'], apiKey: 90210902109021 }] }) }, /upstreams\.0\.apiKey: /],
+      ['a key entry as a map', { JARVIS_CONFIG: await file('keys.json', { access: { keys: { alice: SECRET } } }) }, /access\.keys: /],
+      ['a short key in a keys file', { JARVIS_KEYS_FILE: await file('keys-file.json', [{ name: 'alice', key: 'sk-SEC' }]) }, /access\.keys\.0\.key: /],
+      ['a sha256 that is not one', { JARVIS_KEYS_FILE: await file('sha.json', [{ name: 'alice', sha256: SECRET }]) }, /access\.keys\.0\.sha256: /],
+      ['a REDIS_URL typo', { REDIS_URL: `redis//:${SECRET}@127.0.0.1:6379` }, /redis\.url: /],
+      ['an upstream URL with credentials', { JARVIS_UPSTREAM_BASE_URL: `ftp://user:${SECRET}@127.0.0.1/v1`, JARVIS_DEFAULT_MODEL: 'm' }, /baseUrl: /],
+      ['a JARVIS_API_KEYS key too short', { JARVIS_API_KEYS: 'alice=sk-SEC' }, /JARVIS_API_KEYS entry 1/],
+      ['a broken config file holding a key', { JARVIS_CONFIG: await file('broken.json', `{"upstreams": [{"apiKey": "${SECRET}" oops}]}`) }, /cannot parse JARVIS_CONFIG/],
+    ];
+    const runs = await Promise.all(cases.map(async ([what, vars, names]) => ({ what, names, ...(await runJarvis(vars)) })));
+    for (const { what, names, code, stdout, stderr } of runs) {
+      expect(code, what).toBe(2);
+      expect(stderr.split('\n').filter(Boolean), what).toEqual([expect.stringMatching(names)]);
+      for (const secret of [SECRET, 'sk-SEC', '90210902109021']) expect(stderr + stdout, `${what}: ${stderr}`).not.toContain(secret);
+    }
+  }, 60_000);
+});
+
 describe('a YAML config file routing two models to two upstreams', () => {
   let dir: string;
   let local: MockUpstream;
