@@ -84,7 +84,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   }
 
   const app: FastifyInstance = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    // Fastify's own info lines ("Server listening at ...") are outside the vocabulary; its warnings and errors are not.
+    loggerInstance: frameworkLogger(log) as FastifyBaseLogger,
     // Jarvis logs its own vocabulary (stream_start, stream_end, request_rejected...), not a line per request.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: config.bodyLimit,
@@ -114,7 +115,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     reply.raw.once('close', () => metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
   });
   acceptJsonForAnyContentType(app);
-  installErrorHandlers(app);
+  installErrorHandlers(app, log);
 
   await app.register(websocket, {
     options: { maxPayload: 64 * 1024 },
@@ -173,7 +174,17 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   return {
     app,
     ctx,
-    listen: () => app.listen({ host: config.host, port: config.port }),
+    listen: async () => {
+      const address = await app.listen({ host: config.host, port: config.port });
+      // Only now: loading and registering (synchronous work, hundreds of ms) would read as a blocked loop.
+      ctx.watchdog.start();
+      return address;
+    },
     shutdown: () => (shuttingDown ??= shutdown()),
   };
+}
+
+/** The logger Fastify gets: Jarvis's, at warn or above (never below the operator's level). */
+function frameworkLogger(log: Logger): Logger {
+  return log.levelVal >= log.levels.values.warn! ? log : log.child({}, { level: 'warn' });
 }

@@ -1,6 +1,6 @@
 // Configuration as an operator meets it: a bad value stops the process with one line, a YAML file routes models.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +90,37 @@ describe('a configuration error on stderr', () => {
       for (const secret of [SECRET, 'sk-SEC', '90210902109021']) expect(stderr + stdout, `${what}: ${stderr}`).not.toContain(secret);
     }
   }, 60_000);
+});
+
+describe('a start', () => {
+  it('logs nothing outside the vocabulary: no false event_loop_blocked, no framework line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jarvis-start-'));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JARVIS_') && !['PORT', 'HOST', 'REDIS_URL'].includes(k)));
+    const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...env, PORT: '0', JARVIS_LOG_FILE: join(dir, 'system.log') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    const listening = new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        const m = / jarvis_listening .*address=(\S+)/.exec(stdout);
+        if (m) resolve(m[1]!);
+      });
+      child.once('close', () => reject(new Error(`exited before listening: ${stdout}`)));
+    });
+    try {
+      const address = await listening;
+      expect((await fetch(`${address}/healthz`)).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('close', resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+    const doc = await readFile(join(root, 'docs/streaming.md'), 'utf8');
+    const documented = new Set([...doc.matchAll(/`([a-z_]+)`/g)].map((m) => m[1]!));
+    const names = stdout.split('\n').filter(Boolean).map((line) => line.split(' ')[2]!);
+    expect(names).toContain('jarvis_listening');
+    expect(names.filter((n) => !documented.has(n)), stdout).toEqual([]);
+    expect(names).not.toContain('event_loop_blocked');
+  }, 30_000);
 });
 
 describe('a YAML config file routing two models to two upstreams', () => {

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import { JarvisError } from '../errors.js';
 import { retryHeaders } from './retry-headers.js';
 
@@ -51,18 +52,18 @@ export function toJarvisError(err: FastifyError | Error): JarvisError {
   return new JarvisError('JARVIS_ERR_INTERNAL', 'The server had an error while processing your request.', { cause: err });
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     // The client went away while its body was arriving (or its request timed out and the connection was closed):
     // Fastify reports that as a 400, but nobody is left to answer and it was not a bad request.
     if (request.raw.destroyed && (err.code === 'ECONNRESET' || request.raw.socket?.destroyed)) {
-      request.log.info({ request_id: request.id }, 'request_aborted');
+      log.info({ request_id: request.id }, 'request_aborted');
       return reply.send();
     }
     const error = toJarvisError(err);
     // A refusal under load (503 overloaded, shutting down) is a rejection like any 4xx; only a bug is a failure.
-    if (error.jarvisCode === 'JARVIS_ERR_INTERNAL') request.log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
-    else request.log.info({ request_id: request.id, status: error.status, code: error.code }, 'request_rejected');
+    if (error.jarvisCode === 'JARVIS_ERR_INTERNAL') log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
+    else log.info({ request_id: request.id, status: error.status, code: error.code }, 'request_rejected');
     sendError(reply, error);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -6,13 +6,18 @@ import type { Logger } from 'pino';
  * every tick's lateness to `onDelay` (the metrics' cumulative histogram).
  */
 export class EventLoopWatchdog {
-  readonly #timer: NodeJS.Timeout;
-  #expected: number;
+  #timer: NodeJS.Timeout | undefined;
+  #expected = 0;
   #lastDelay = 0;
 
   constructor(
     readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void; onDelay?: (delayMs: number) => void },
-  ) {
+  ) {}
+
+  /** Starts watching; from the moment the server serves, not while it loads (that is not a blocked loop). */
+  start(): void {
+    if (this.#timer) return;
+    const { opts } = this;
     // prom-client samples the loop at 10 ms for nodejs_eventloop_lag_*; the same rate makes the two histograms agree.
     const interval = opts.intervalMs ?? 10;
     this.#expected = performance.now() + interval;
@@ -37,5 +42,6 @@ export class EventLoopWatchdog {
 
   close(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
