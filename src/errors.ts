@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_STALE_REQUEST: { status: 409, type: 'invalid_request_error', code: 'stale_request', retryable: false },
   JARVIS_ERR_RATE_LIMITED: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_TOO_MANY_STREAMS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
+  JARVIS_ERR_TOO_MANY_SUBSCRIBERS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },
   JARVIS_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', code: 'headers_too_large', retryable: false },
   JARVIS_ERR_UPSTREAM_STATUS: { status: 502, type: 'api_error', code: 'upstream_error', retryable: true },

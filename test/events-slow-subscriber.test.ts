@@ -80,6 +80,36 @@ async function stalledSubscriber(): Promise<Socket> {
   return socket;
 }
 
+/** A raw TCP client that opens the events WebSocket, reads the 101, and then never reads (nor answers) again. */
+async function stalledWsSubscriber(): Promise<Socket> {
+  const { hostname, port } = new URL(jarvis.url);
+  const socket = connect(Number(port), hostname);
+  stalled.push(socket);
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  socket.write(
+    `GET /v1/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  let head = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      socket.pause();
+      resolve();
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`closed before subscribing: ${head}`)));
+  });
+  expect(head).toMatch(/^HTTP\/1\.1 101 /);
+  return socket;
+}
+
 /**
  * Resumes reading a dropped subscriber and resolves once its connection is over: either the response ended (the
  * goodbye event and the chunked terminator arrive) or, if the server freed the socket first, it closed.
@@ -169,5 +199,28 @@ describe('a subscriber that stops reading', () => {
 
     const h = await waitForHealth((x) => x.subscribers === 0 && x.streams === 0 && x.sessions === 0 && x.buffers === 0 && x.timers === 0, 'everything released');
     expect(h).toMatchObject({ subscribers: 0, streams: 0, sessions: 0, buffers: 0, timers: 0 });
+  }, 60_000);
+});
+
+describe('a WebSocket subscriber that stops reading', () => {
+  it('is dropped, and its connection freed within seconds (not after ws\'s 30 s wait for a close reply)', async () => {
+    await waitForHealth((h) => h.subscribers === 0, 'no subscribers');
+    const socket = await stalledWsSubscriber();
+    expect((await health()).subscribers).toBe(1);
+    let rounds = 0;
+    let streams = 0;
+    while ((await health()).subscribers > 0) {
+      if (rounds++ === MAX_ROUNDS) throw new Error('stalled WebSocket subscriber still connected');
+      await Promise.all(Array.from({ length: STREAMS_PER_ROUND }, () => longChat(streams++)));
+    }
+    const dropped = performance.now();
+    await jarvis.waitForLog((l) => /subscriber_dropped .*reason=slow_consumer/.test(l));
+    // The client never answers the close frame; all it can do is read what is left, then see the end.
+    const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now() - dropped)));
+    socket.on('data', () => {});
+    socket.resume();
+    const afterMs = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Infinity), 15_000))]);
+    expect(afterMs).toBeLessThan(15_000);
+    console.log(`dropped WebSocket subscriber's connection closed ${Math.round(afterMs)} ms after the drop`);
   }, 60_000);
 });

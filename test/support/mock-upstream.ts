@@ -45,6 +45,8 @@ export interface MockUpstream {
   /** Exposed so tests can assert on listening state and connection counts after close(). */
   server: http.Server;
   requests: RecordedRequest[];
+  /** GET /v1/models requests answered so far (readiness checks, model lists). */
+  readonly modelListRequests: number;
   nextRequest(): Promise<RecordedRequest>;
   setDefaults(k: MockKnobs): void;
   close(): Promise<void>;
@@ -157,6 +159,7 @@ export async function startMockUpstream(
   let closing = false;
   let closePromise: Promise<void> | undefined;
   const requests: RecordedRequest[] = [];
+  let modelListRequests = 0;
   let taken = 0;
   const waiters: { resolve: (r: RecordedRequest) => void; reject: (e: Error) => void }[] = [];
   const sockets = new Set<Socket>();
@@ -323,6 +326,7 @@ export async function startMockUpstream(
     req.on('error', () => {});
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (req.method === 'GET' && path === '/v1/models') {
+      modelListRequests++;
       req.resume();
       sendJson(res, 200, '{"object":"list","data":[{"id":"mock-model","object":"model","created":0,"owned_by":"mock"}]}');
       return;
@@ -372,6 +376,9 @@ export async function startMockUpstream(
     port,
     server,
     requests,
+    get modelListRequests() {
+      return modelListRequests;
+    },
     nextRequest() {
       if (taken < requests.length) return Promise.resolve(requests[taken++] as RecordedRequest);
       if (closing) return Promise.reject(new Error('mock upstream is closed'));

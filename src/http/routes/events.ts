@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { JarvisContext } from '../../context.js';
 import { JarvisError } from '../../errors.js';
+import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-slots.js';
 import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscribers.js';
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
@@ -43,7 +44,10 @@ function afterIdOf(...candidates: (string | string[] | undefined)[]): number | u
  */
 export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const open = new Set<BoundedSubscriber>();
+  const slots = new SubscriberSlots({ max: ctx.config.events.maxSubscribers, perKey: ctx.config.events.maxSubscribersPerKey });
+  const held = new WeakMap<FastifyRequest, SubscriberSlot>();
   const subscriber = (request: FastifyRequest<{ Querystring: EventsQuery }>, transport: SubscriberTransport) => {
+    const slot = held.get(request);
     const sub: BoundedSubscriber = new BoundedSubscriber(filterOf(request), transport, {
       maxBufferedBytes: ctx.config.events.maxSubscriberBufferBytes,
       log: ctx.log,
@@ -51,6 +55,7 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       onClose: () => {
         open.delete(sub);
         ctx.heartbeat.delete(sub);
+        slot?.release();
       },
     });
     open.add(sub);
@@ -66,6 +71,19 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
     method: 'GET',
     url: '/v1/events',
     schema: { querystring: querySchema },
+    // Before the handler, and so before a WebSocket upgrade: a refused subscriber gets an HTTP answer.
+    preHandler: async (request) => {
+      const slot = slots.take(request.apiKey?.id ?? null);
+      // A connection that goes before its subscriber exists (a failed upgrade) gives the place back too.
+      const socket = request.raw.socket;
+      socket.once('close', slot.release);
+      held.set(request, {
+        release: () => {
+          socket.off('close', slot.release);
+          slot.release();
+        },
+      });
+    },
     handler: async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
       const afterId = afterIdOf(request.headers['last-event-id'], request.query.last_event_id, request.query.since);
       const res = reply.raw;
@@ -104,8 +122,11 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
         },
         ping: () => socket.ping(),
         close: (reason) => {
-          // 4008: application-defined "policy" close; ws itself terminates a peer that never acknowledges.
+          // 4008: application-defined "policy" close.
           socket.close(reason === 'slow_consumer' ? 4008 : reason === 'shutdown' ? 1001 : 1000, reason);
+          // A slow consumer may never read the close frame, let alone answer it (ws would wait 30 s for that):
+          // its connection and buffers are freed within a second, as an SSE one's are.
+          if (reason === 'slow_consumer') setTimeout(() => socket.terminate(), 1000).unref();
         },
       });
       socket.once('close', () => sub.close('client_disconnected'));

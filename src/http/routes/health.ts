@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../../context.js';
 
 /** The counts an operator (and the stability tool) checks: after traffic stops, every one returns to zero. */
@@ -22,9 +22,53 @@ export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
     redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
   }));
 
+  const readiness = new Readiness(() => ctx.providers.readiness(AbortSignal.timeout(3000)));
   app.get('/readyz', async (request, reply) => {
-    const providers = await ctx.providers.readiness(AbortSignal.timeout(3000));
+    const { providers, checkedAt } = await readiness.get();
     const ready = providers.every((p) => p.ready);
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', providers });
+    void reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
+    const status = ready ? 'ready' : 'not_ready';
+    // Which upstreams there are, where, and why one fails is for operators: the admin scope (or no keys at all).
+    if (!mayReadDetails(ctx, request)) return { status };
+    return { status, checked_at: new Date(checkedAt).toISOString(), providers };
   });
+}
+
+/** How long one check of the upstreams answers /readyz: however often it is asked, each upstream is asked at most once in this time. */
+export const READY_CACHE_MS = 5000;
+
+type ProviderStates = Awaited<ReturnType<JarvisContext['providers']['readiness']>>;
+
+/** The upstreams' readiness, checked at most once per READY_CACHE_MS; callers meanwhile share one check. */
+class Readiness {
+  #last: { providers: ProviderStates; checkedAt: number } | undefined;
+  #lastAt = 0;
+  #pending: Promise<{ providers: ProviderStates; checkedAt: number }> | undefined;
+
+  constructor(readonly check: () => Promise<ProviderStates>) {}
+
+  get(): Promise<{ providers: ProviderStates; checkedAt: number }> {
+    if (this.#last && performance.now() - this.#lastAt < READY_CACHE_MS) return Promise.resolve(this.#last);
+    this.#pending ??= this.check().then(
+      (providers) => {
+        this.#pending = undefined;
+        this.#lastAt = performance.now();
+        return (this.#last = { providers, checkedAt: Date.now() });
+      },
+      (err: unknown) => {
+        this.#pending = undefined;
+        throw err;
+      },
+    );
+    return this.#pending;
+  }
+}
+
+function mayReadDetails(ctx: JarvisContext, request: FastifyRequest): boolean {
+  if (!ctx.keys.enabled) return true;
+  try {
+    return ctx.keys.authenticate(request)?.scopes.has('admin') ?? false;
+  } catch {
+    return false;
+  }
 }
