@@ -128,6 +128,12 @@ export class ChatStream {
         return outcome;
       }
 
+      // A client that sent its request and left at once is gone before anything reaches the upstream: its
+      // connection's end is read by the loop's next poll (not the one that read the request), so the upstream
+      // is called only after that.
+      await afterNextPoll();
+      signal.throwIfAborted();
+
       bus.publish(meta, 'chat.start', { model: request.model });
       published = true;
       let finishReason = 'stop';
@@ -213,4 +219,9 @@ export class ChatStream {
         break;
     }
   }
+}
+
+/** Resolves in the check phase after the event loop's next poll phase: what a socket received meanwhile has been read. */
+function afterNextPoll(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }

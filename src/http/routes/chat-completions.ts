@@ -141,12 +141,15 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     const socket = request.raw.socket;
     reply.raw.once('close', onClose);
     socket.once('close', onClose);
+    // A client that half-closes has left (Node does not keep half-open HTTP connections): 'end' says so before 'close'.
+    socket.once('end', onClose);
     try {
       if (socket.destroyed) onClose();
       await stream.run();
     } finally {
       reply.raw.removeListener('close', onClose);
       socket.removeListener('close', onClose);
+      socket.removeListener('end', onClose);
       closeConnectionIfServerClosing(app, reply);
     }
     return reply;
