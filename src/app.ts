@@ -9,7 +9,7 @@ import { LocalEventBus } from './events/local-bus.js';
 import { TokenBatcher } from './events/token-batcher.js';
 import { ApiKeys, requireScope } from './http/auth.js';
 import { acceptJsonForAnyContentType } from './http/body-parser.js';
-import { clientErrorHandler } from './http/client-errors.js';
+import { clientErrorHandler, inFlightOf, refuseConnect } from './http/client-errors.js';
 import { installCors } from './http/cors.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
@@ -107,12 +107,19 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     },
     clientErrorHandler: clientErrorHandler({ log, requestTimeoutMs: config.requestTimeoutMs, maxHeaderBytes: config.maxHeaderBytes }),
   });
+  app.server.on('connect', refuseConnect(log));
   let closing = false;
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     // One listener per request, on the raw response, so hijacked SSE responses are counted too.
-    reply.raw.once('close', () => metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode));
+    reply.raw.once('close', () => {
+      metrics.request(request.routeOptions.url ?? 'unmatched', request.method, reply.raw.statusCode);
+      // While closing, a keep-alive connection closes once its last answer is out: not before, since a request
+      // pipelined behind this one has its answer (503 server_shutting_down) queued, and Node writes it next.
+      // Closing it only when idle keeps shutdown from waiting for the client's own keep-alive timeout.
+      if (closing && !inFlightOf(request.raw.socket)) request.raw.socket.destroySoon();
+    });
   });
   acceptJsonForAnyContentType(app);
   installErrorHandlers(app, log);
@@ -158,9 +165,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clearTimeout(grace);
     ctx.live.cancelAll('shutdown');
     await ctx.live.idle();
-    // Connections with nothing in flight (keep-alive, or never sent a request) would otherwise hold close()
-    // until the client's own timeout; a last one still flushing its final bytes gets a moment first.
-    app.server.closeIdleConnections();
+    // Connections idle when close() began were closed by it, and each one since closes after its last answer
+    // (above); one whose client does not take its last bytes is not waited for long.
     const force = setTimeout(() => app.server.closeAllConnections(), 1000);
     await closed;
     clearTimeout(force);

@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_UNAUTHORIZED: { status: 401, type: 'authentication_error', code: 'invalid_api_key', retryable: false },
   JARVIS_ERR_FORBIDDEN: { status: 403, type: 'permission_error', code: 'insufficient_scope', retryable: false },
   JARVIS_ERR_ORIGIN_NOT_ALLOWED: { status: 403, type: 'permission_error', code: 'origin_not_allowed', retryable: false },
+  JARVIS_ERR_METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', retryable: false },
   JARVIS_ERR_MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false },
   JARVIS_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'unknown_url', retryable: false },
   JARVIS_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error', code: 'request_timeout', retryable: true },

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { JarvisError } from '../errors.js';
@@ -20,10 +20,40 @@ function errorFor(err: NodeJS.ErrnoException, opts: ClientErrorOptions): JarvisE
   }
 }
 
+/** The response a socket is writing or about to write: Node's `_httpMessage`, the one in-flight response. */
+export const inFlightOf = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+
+/** An OpenAI-shaped error as a whole HTTP/1.1 response, written to the socket, which then closes. */
+function answerAndClose(socket: Socket, error: JarvisError, extra = ''): void {
+  if (socket.writable) {
+    const body = JSON.stringify(error.toJSON());
+    socket.write(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\n${extra}` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroySoon();
+}
+
+/** Calls `then` once no response is in flight on the socket (those of requests pipelined before are written). */
+function whenResponsesDone(socket: Socket, then: () => void): void {
+  const res = inFlightOf(socket);
+  if (!res || res.writableFinished || socket.destroyed) return then();
+  const next = () => {
+    res.off('finish', next);
+    res.off('close', next);
+    // Node hands the socket to the next pipelined response as this one finishes.
+    setImmediate(() => whenResponsesDone(socket, then));
+  };
+  res.once('finish', next);
+  res.once('close', next);
+}
+
 /**
  * Node's `clientError`: the connection failed before Fastify had a request (headers too large, a request not
  * received within the timeout, bytes that are not HTTP). There is no reply object, so the OpenAI-shaped answer is
- * written to the socket by hand, and the connection closed, as Node itself does.
+ * written to the socket by hand, and the connection closed, as Node itself does. Requests that came before the
+ * bad bytes on the same connection (pipelining) are answered first: their responses are written, then this one.
  */
 export function clientErrorHandler(opts: ClientErrorOptions): (err: NodeJS.ErrnoException, socket: Socket) => void {
   return (err, socket) => {
@@ -35,16 +65,25 @@ export function clientErrorHandler(opts: ClientErrorOptions): (err: NodeJS.Errno
     }
     const error = errorFor(err, opts);
     opts.log.info({ status: error.status, code: error.code, reason: err.code ?? 'unknown' }, 'client_error');
-    // Node's own rule: answer only if no response on this connection has started, or its bytes would be corrupted
-    // (a pipelined request failing while the previous response streams). `_httpMessage` is Node's in-flight response.
-    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (socket.writable && !inFlight?.headersSent) {
-      const body = JSON.stringify(error.toJSON());
-      socket.write(
-        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-      );
+    // A request that timed out has a response in flight only if it was answered; it is not waited for.
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      if (!inFlightOf(socket)?.headersSent) answerAndClose(socket, error);
+      else socket.destroy();
+      return;
     }
-    socket.destroy();
+    whenResponsesDone(socket, () => answerAndClose(socket, error));
+  };
+}
+
+/**
+ * A CONNECT request (Node hands it to the server's 'connect' event, and without a listener closes the
+ * connection unanswered): Jarvis is not a proxy, and says so.
+ */
+export function refuseConnect(log: Logger): (req: IncomingMessage, socket: Socket) => void {
+  return (req, socket) => {
+    socket.on('error', () => {});
+    const error = new JarvisError('JARVIS_ERR_METHOD_NOT_ALLOWED', `Jarvis is not a proxy: ${req.method} is not served here.`);
+    log.info({ status: error.status, code: error.code, reason: 'CONNECT' }, 'client_error');
+    answerAndClose(socket, error, 'allow: GET, POST, OPTIONS\r\n');
   };
 }

@@ -61,6 +61,13 @@ export function installErrorHandlers(app: FastifyInstance, log: Logger): void {
       return reply.send();
     }
     const error = toJarvisError(err);
+    // Fastify closes the connection after any body parser error, in case more of the body is coming. A body read
+    // to its end (not JSON, nested too deep) left nothing unread; one that is too large is still arriving, and
+    // Node reads and discards the rest once the answer is sent (within JARVIS_REQUEST_TIMEOUT_MS), so a client
+    // still sending gets its 413 instead of a reset. Either way the connection stays usable, as after any error.
+    if (reply.getHeader('connection') === 'close' && error.headers.connection === undefined) reply.removeHeader('connection');
+    // A refused WebSocket upgrade's connection is closed after the answer (by the WebSocket plugin): it says so.
+    if (request.headers.upgrade !== undefined) void reply.header('connection', 'close');
     // A refusal under load (503 overloaded, shutting down) is a rejection like any 4xx; only a bug is a failure.
     if (error.jarvisCode === 'JARVIS_ERR_INTERNAL') log.error({ err, request_id: request.id, code: error.code }, 'request_failed');
     else log.info({ request_id: request.id, status: error.status, code: error.code }, 'request_rejected');

@@ -25,22 +25,6 @@ function traceOf(request: FastifyRequest, ids: RandomIds): string {
   return given && /^[\w.:-]{1,128}$/.test(given) ? given : ids.hex(6);
 }
 
-/**
- * A keep-alive connection whose stream ends while the server is closing would otherwise stay open until the
- * client's idle timeout (Fastify only closes connections idle at the moment close() begins), holding shutdown
- * up long after the last stream. Checked when the response finishes, so this stays race-free: a response done
- * before close() began leaves an idle connection that close() itself closes.
- */
-function closeConnectionIfServerClosing(app: FastifyInstance, reply: FastifyReply): void {
-  const socket = reply.raw.socket;
-  if (!socket) return;
-  const done = () => {
-    if (!app.server.listening) socket.destroySoon();
-  };
-  if (reply.raw.writableFinished) done();
-  else reply.raw.once('finish', done);
-}
-
 function sessionOf(request: FastifyRequest): string | undefined {
   const id = header(request, 'x-session-id');
   if (id === undefined) return undefined;
@@ -150,7 +134,6 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
       reply.raw.removeListener('close', onClose);
       socket.removeListener('close', onClose);
       socket.removeListener('end', onClose);
-      closeConnectionIfServerClosing(app, reply);
     }
     return reply;
   }

@@ -38,6 +38,19 @@ function afterIdOf(...candidates: (string | string[] | undefined)[]): number | u
   return undefined;
 }
 
+/** What `ws` checks before it accepts an upgrade, checked first so a refusal is an OpenAI-shaped 400, not ws's text/html one. */
+function checkUpgrade(request: FastifyRequest): void {
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
+  const key = request.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key)) {
+    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Sec-WebSocket-Key must be 16 random bytes in base64.', { param: 'Sec-WebSocket-Key' });
+  }
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') {
+    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Sec-WebSocket-Version must be 13.', { param: 'Sec-WebSocket-Version', headers: { 'sec-websocket-version': '13' } });
+  }
+}
+
 /**
  * GET /v1/events: the conversation as events, over SSE or (same path, Upgrade) WebSocket, live and replayed
  * from `Last-Event-ID` / `since`.
@@ -73,6 +86,7 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
     schema: { querystring: querySchema },
     // Before the handler, and so before a WebSocket upgrade: a refused subscriber gets an HTTP answer.
     preHandler: async (request) => {
+      checkUpgrade(request);
       const slot = slots.take(request.apiKey?.id ?? null);
       // A connection that goes before its subscriber exists (a failed upgrade) gives the place back too.
       const socket = request.raw.socket;
