@@ -142,6 +142,7 @@ describe('config errors never echo a secret', () => {
     ['a key too short', { JARVIS_CONFIG: { access: { keys: [{ name: 'alice', key: 'sk-SEC' }] } } }, /^access\.keys\.0\.key: /],
     ['a sha256 that is not one', { JARVIS_CONFIG: { access: { keys: [{ name: 'alice', sha256: SECRET }] } } }, /^access\.keys\.0\.sha256: /],
     ['a REDIS_URL typo', { REDIS_URL: `redis//:${SECRET}@127.0.0.1:6379` }, /^redis\.url: /],
+    ['a REDIS_URL with a port out of range', { REDIS_URL: `redis://:${SECRET}@127.0.0.1:99999` }, /^redis\.url: not a URL/],
     ['a redis.url in a file', { JARVIS_CONFIG: { redis: { url: `http://:${SECRET}@127.0.0.1:6379` } } }, /^redis\.url: /],
     ['a baseUrl with credentials', { JARVIS_UPSTREAM_BASE_URL: `ftp://user:${SECRET}@127.0.0.1/v1`, JARVIS_DEFAULT_MODEL: 'm' }, /^upstreams\.0\.baseUrl: /],
     ['a JARVIS_API_KEYS key too short', { JARVIS_API_KEYS: 'alice=sk-SEC' }, /JARVIS_API_KEYS entry 1/],

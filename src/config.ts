@@ -356,6 +356,9 @@ export function validateConfig(config: unknown): Config {
       throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (expected http(s)://host[:port]/path)`);
     }
   }
+  if (config.redis.url !== null && !URL.canParse(config.redis.url)) {
+    throw new ConfigError('redis.url: not a URL (expected redis[s]://[user:password@]host[:port][/db])');
+  }
   let keys;
   try {
     keys = resolveKeys(config);

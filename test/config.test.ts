@@ -79,6 +79,7 @@ describe('a configuration error on stderr', () => {
       ['a short key in a keys file', { JARVIS_KEYS_FILE: await file('keys-file.json', [{ name: 'alice', key: 'sk-SEC' }]) }, /access\.keys\.0\.key: /],
       ['a sha256 that is not one', { JARVIS_KEYS_FILE: await file('sha.json', [{ name: 'alice', sha256: SECRET }]) }, /access\.keys\.0\.sha256: /],
       ['a REDIS_URL typo', { REDIS_URL: `redis//:${SECRET}@127.0.0.1:6379` }, /redis\.url: /],
+      ['a REDIS_URL that does not parse', { REDIS_URL: `redis://:${SECRET}@[127.0.0.1:6379` }, /redis\.url: not a URL/],
       ['an upstream URL with credentials', { JARVIS_UPSTREAM_BASE_URL: `ftp://user:${SECRET}@127.0.0.1/v1`, JARVIS_DEFAULT_MODEL: 'm' }, /baseUrl: /],
       ['a JARVIS_API_KEYS key too short', { JARVIS_API_KEYS: 'alice=sk-SEC' }, /JARVIS_API_KEYS entry 1/],
       ['a broken config file holding a key', { JARVIS_CONFIG: await file('broken.json', `{"upstreams": [{"apiKey": "${SECRET}" oops}]}`) }, /cannot parse JARVIS_CONFIG/],
