@@ -52,8 +52,8 @@ async function waitForHealth(ok: (h: Health) => boolean, what: string, timeoutMs
   }
 }
 
-/** A raw TCP client that asks for the events stream, reads up to `: connected`, and then never reads again. */
-async function stalledSubscriber(): Promise<Socket> {
+/** A raw TCP client that sends `request`, reads until `until` arrives, and then never reads (nor answers) again. */
+async function stalledClient(request: string, until: string): Promise<{ socket: Socket; head: string }> {
   const { hostname, port } = new URL(jarvis.url);
   const socket = connect(Number(port), hostname);
   stalled.push(socket);
@@ -62,12 +62,12 @@ async function stalledSubscriber(): Promise<Socket> {
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  socket.write(`GET /v1/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+  socket.write(request);
   let head = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       head += chunk.toString('latin1');
-      if (!head.includes(': connected\n\n')) return;
+      if (!head.includes(until)) return;
       socket.off('data', onData);
       socket.pause();
       resolve();
@@ -75,37 +75,24 @@ async function stalledSubscriber(): Promise<Socket> {
     socket.on('data', onData);
     socket.once('close', () => reject(new Error(`closed before subscribing: ${head}`)));
   });
+  return { socket, head };
+}
+
+/** An events SSE subscriber that reads up to `: connected`, and then never reads again. */
+async function stalledSubscriber(): Promise<Socket> {
+  const { host } = new URL(jarvis.url);
+  const { socket, head } = await stalledClient(`GET /v1/events HTTP/1.1\r\nHost: ${host}\r\nAccept: text/event-stream\r\n\r\n`, ': connected\n\n');
   expect(head).toMatch(/^HTTP\/1\.1 200 /);
   expect(head).toMatch(/content-type: text\/event-stream/i);
   return socket;
 }
 
-/** A raw TCP client that opens the events WebSocket, reads the 101, and then never reads (nor answers) again. */
+/** An events WebSocket subscriber that reads the 101, and then never reads (nor answers a close) again. */
 async function stalledWsSubscriber(): Promise<Socket> {
-  const { hostname, port } = new URL(jarvis.url);
-  const socket = connect(Number(port), hostname);
-  stalled.push(socket);
-  socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  socket.write(
-    `GET /v1/events HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  );
-  let head = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      socket.pause();
-      resolve();
-    };
-    socket.on('data', onData);
-    socket.once('close', () => reject(new Error(`closed before subscribing: ${head}`)));
-  });
+  const { host } = new URL(jarvis.url);
+  const key = Buffer.from('0123456789abcdef').toString('base64');
+  const request = `GET /v1/events HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+  const { socket, head } = await stalledClient(request, '\r\n\r\n');
   expect(head).toMatch(/^HTTP\/1\.1 101 /);
   return socket;
 }
