@@ -1,58 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SESSION_POLICIES, type SessionPolicy } from '../../config.js';
-import { JarvisError } from '../../errors.js';
-import type { ChatRequest } from '../../providers/provider.js';
-import { ChatStream } from '../../streams/chat-stream.js';
+import type { FastifyInstance } from 'fastify';
 import type { JarvisContext } from '../../context.js';
-import type { RandomIds } from '../../ids.js';
-import { ChatCompletionRequest, SESSION_ID, type ChatCompletionBody } from '../chat-request.js';
-import { checkModelAllowed } from '../auth.js';
+import type { ChatRequest } from '../../providers/provider.js';
+import { ChatCompletionRequest, type ChatCompletionBody } from '../chat-request.js';
 import { JsonChatSink, SseChatSink } from '../chat-sinks.js';
-import { upstreamHeaders, validTraceparent } from '../upstream-headers.js';
 import { rejectEmptyBody } from '../errors.js';
-import { checkChatLimits, checkStreamCapacity } from '../request-limits.js';
-
-function header(request: FastifyRequest, name: string): string | undefined {
-  const v = request.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-/** A caller's trace id (W3C traceparent or x-trace-id) when it sends one, so logs join up across systems. */
-function traceOf(request: FastifyRequest, ids: RandomIds): string {
-  // The trace id is the second field of a valid traceparent (00-<trace id>-<parent id>-<flags>).
-  const fromParent = validTraceparent(request)?.slice(3, 35);
-  const given = fromParent ?? header(request, 'x-trace-id');
-  return given && /^[\w.:-]{1,128}$/.test(given) ? given : ids.hex(6);
-}
-
-function sessionOf(request: FastifyRequest): string | undefined {
-  const id = header(request, 'x-session-id');
-  if (id === undefined) return undefined;
-  if (!SESSION_ID.test(id)) {
-    throw new JarvisError('JARVIS_ERR_INVALID_SESSION_ID', 'X-Session-Id must be 1-128 characters of A-Z, a-z, 0-9, ".", "_", ":" or "-".', { param: 'X-Session-Id' });
-  }
-  return id;
-}
-
-/** X-Session-Seq: a non-negative integer the client increases with each request of a session. */
-function seqOf(request: FastifyRequest): number | undefined {
-  const v = header(request, 'x-session-seq');
-  if (v === undefined) return undefined;
-  const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) {
-    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'X-Session-Seq must be a non-negative integer (at most 2^53 - 1).', { param: 'X-Session-Seq' });
-  }
-  return n;
-}
-
-function policyOf(request: FastifyRequest, fallback: SessionPolicy): SessionPolicy {
-  const p = header(request, 'x-session-policy');
-  if (p === undefined) return fallback;
-  if (!(SESSION_POLICIES as readonly string[]).includes(p)) {
-    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', `X-Session-Policy must be one of ${SESSION_POLICIES.join(', ')}.`, { param: 'X-Session-Policy' });
-  }
-  return p as SessionPolicy;
-}
+import { serveStream } from '../stream-request.js';
 
 export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const opts = { schema: { body: ChatCompletionRequest }, preValidation: rejectEmptyBody };
@@ -60,81 +12,33 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     // Taken before anything that may wait (the quotas may ask Redis): a session keeps the order requests arrived in.
     // The wall clock to the microsecond, so two requests in one millisecond still have an order.
     const arrivedAt = performance.timeOrigin + performance.now();
-    // The key's quotas come first, apart from serve(): what serve() checks runs synchronously up to stream.run(),
-    // and the stream slot taken here is freed however serve() ends (a refusal, an error, the stream's end).
+    // The key's quotas come first, apart from serveStream(): what it checks runs synchronously up to stream.run(),
+    // and the stream slot taken here is freed however it ends (a refusal, an error, the stream's end).
     const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
     try {
-      return await serve(request, reply, arrivedAt);
+      const body = request.body;
+      await serveStream(ctx, request, reply, {
+        arrivedAt,
+        model: body.model,
+        messages: body.messages as ChatRequest['messages'],
+        body,
+        sink: ({ model, requestId, completionId, created, onStall }) => {
+          const sinkOpts = { id: completionId, model, created, requestId };
+          return body.stream === true
+            ? new SseChatSink(reply, {
+                ...sinkOpts,
+                includeUsage: body.stream_options?.include_usage === true,
+                heartbeat: ctx.heartbeat,
+                maxBufferedBytes: ctx.config.maxClientBufferBytes,
+                stallMs: ctx.config.clientStallMs,
+                onStall,
+              })
+            : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
+        },
+      });
+      return reply;
     } finally {
       releaseQuota();
     }
   });
-
-  async function serve(request: FastifyRequest<{ Body: ChatCompletionBody }>, reply: FastifyReply, arrivedAt: number): Promise<FastifyReply> {
-    const shedAbove = ctx.config.shedEventLoopDelayMs;
-    if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
-      throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
-    }
-    // Everything from here to stream.run() is synchronous, so the count cannot change before the stream is live.
-    checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
-    const body = request.body;
-    checkChatLimits(body.messages as ChatRequest['messages'], ctx.config);
-    const sessionId = sessionOf(request);
-    const policy = policyOf(request, ctx.config.sessions.policy);
-    const seq = seqOf(request);
-    const { provider, model } = ctx.providers.resolve(body.model);
-    checkModelAllowed(request.apiKey, model);
-    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-    const requestId = request.id;
-    const sinkOpts = { id: `chatcmpl-${requestId.slice(4)}`, model, created: Math.floor(Date.now() / 1000), requestId };
-    const chatRequest: ChatRequest = {
-      model,
-      messages: body.messages as ChatRequest['messages'],
-      body,
-      headers: upstreamHeaders(request),
-      completionId: sinkOpts.id,
-      created: sinkOpts.created,
-      ...(maxTokens ? { maxTokens } : {}),
-    };
-
-    const owner = request.apiKey?.id ?? null;
-    const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request, ctx.ids), owner };
-
-    // The sink is created before the stream it calls back into; `onStall` only runs once the stream exists.
-    const sink =
-      body.stream === true
-        ? new SseChatSink(reply, {
-            ...sinkOpts,
-            includeUsage: body.stream_options?.include_usage === true,
-            heartbeat: ctx.heartbeat,
-            maxBufferedBytes: ctx.config.maxClientBufferBytes,
-            stallMs: ctx.config.clientStallMs,
-            onStall: () => stream.cancel('client_backpressure'),
-          })
-        : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
-    const stream = new ChatStream(
-      { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
-      { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, arrivedAt, seq, provider, request: chatRequest },
-      sink,
-    );
-    const onClose = () => {
-      if (!reply.raw.writableFinished) stream.cancel('client_disconnected');
-    };
-    // The response alone can miss its client leaving: one queued behind another on the same connection (HTTP
-    // pipelining) gets no 'close' until its turn comes, so the connection is watched too (as the events route does).
-    const socket = request.raw.socket;
-    reply.raw.once('close', onClose);
-    socket.once('close', onClose);
-    // A client that half-closes has left (Node does not keep half-open HTTP connections): 'end' says so before 'close'.
-    socket.once('end', onClose);
-    try {
-      if (socket.destroyed) onClose();
-      await stream.run();
-    } finally {
-      reply.raw.removeListener('close', onClose);
-      socket.removeListener('close', onClose);
-      socket.removeListener('end', onClose);
-    }
-    return reply;
-  }
 }
