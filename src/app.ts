@@ -14,6 +14,8 @@ import { installCors } from './http/cors.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
+import { responsesRoutes } from './http/routes/responses.js';
+import { MemoryResponseStore } from './responses/response-store.js';
 import { eventsRoute } from './http/routes/events.js';
 import { healthRoutes, liveCounts } from './http/routes/health.js';
 import { metricsRoute } from './http/routes/metrics.js';
@@ -108,6 +110,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clientErrorHandler: clientErrorHandler({ log, requestTimeoutMs: config.requestTimeoutMs, maxHeaderBytes: config.maxHeaderBytes }),
   });
   app.server.on('connect', refuseConnect(log));
+  const responses = new MemoryResponseStore({ ttlMs: config.responses.storeTtlMs, maxEntries: config.responses.maxStored });
   let closing = false;
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (request, reply) => {
@@ -141,6 +144,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   await app.register(async (chat) => {
     chat.addHook('onRequest', requireScope(ctx.keys, 'chat'));
     chatCompletionsRoute(chat, ctx);
+    responsesRoutes(chat, ctx, responses);
     relayRoutes(chat, ctx);
     modelsRoute(chat, ctx);
   });

@@ -92,6 +92,11 @@ const ConfigSchema = Type.Object(
       /** Lifetime of a session's ownership record; refreshed while its stream runs. */
       sessionTtlMs: Type.Integer({ minimum: 100 }),
     }, STRICT),
+    responses: Type.Object({
+      /** How long a stored response (`store`, the default) can be read or continued, and how many are kept. */
+      storeTtlMs: Type.Integer({ minimum: 1000 }),
+      maxStored: Type.Integer({ minimum: 1 }),
+    }, STRICT),
     /** This instance's name in Redis; random per process when unset. */
     instanceId: Type.Union([Type.String({ pattern: '^[\\w.:-]{1,64}$' }), Type.Null()]),
     events: Type.Object({
@@ -146,6 +151,7 @@ export function defaultConfig(): Config {
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
     redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
+    responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
   };
 }
@@ -322,6 +328,7 @@ export function loadConfig(env: Env): Config {
       prefix: str(env, 'JARVIS_REDIS_PREFIX'),
       sessionTtlMs: int(env, 'JARVIS_SESSION_TTL_MS'),
     },
+    responses: { storeTtlMs: int(env, 'JARVIS_RESPONSES_TTL_MS'), maxStored: int(env, 'JARVIS_RESPONSES_MAX') },
     instanceId: str(env, 'JARVIS_INSTANCE_ID'),
     events: {
       flushMs: int(env, 'JARVIS_FLUSH_MS'),

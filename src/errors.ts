@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   JARVIS_ERR_ORIGIN_NOT_ALLOWED: { status: 403, type: 'permission_error', code: 'origin_not_allowed', retryable: false },
   JARVIS_ERR_METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error', code: 'method_not_allowed', retryable: false },
   JARVIS_ERR_MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found', retryable: false },
+  JARVIS_ERR_RESPONSE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'response_not_found', retryable: false },
+  JARVIS_ERR_PREVIOUS_RESPONSE_NOT_FOUND: { status: 400, type: 'invalid_request_error', code: 'previous_response_not_found', retryable: false },
   JARVIS_ERR_ROUTE_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'unknown_url', retryable: false },
   JARVIS_ERR_REQUEST_TIMEOUT: { status: 408, type: 'invalid_request_error', code: 'request_timeout', retryable: true },
   JARVIS_ERR_SESSION_BUSY: { status: 409, type: 'invalid_request_error', code: 'session_busy', retryable: false },

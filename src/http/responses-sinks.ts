@@ -1,0 +1,157 @@
+import type { FastifyReply } from 'fastify';
+import { JarvisError, type CancelReason } from '../errors.js';
+import type { ChatChunk, Delta } from '../providers/provider.js';
+import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
+import type { StreamSink } from '../streams/stream-sink.js';
+import { sendError } from './errors.js';
+import type { Heartbeat } from './heartbeat.js';
+import { SseWriter } from './sse-writer.js';
+
+/** What becomes of a response once its stream is over: it is stored (or not) with what the client received. */
+export type ResponseSettled = (response: Record<string, unknown>, builder: ResponseBuilder) => void;
+
+export interface ResponsesSinkOptions {
+  head: ResponseHead;
+  requestId: string;
+  maxBytes: number;
+  onSettled: ResponseSettled;
+}
+
+const frame = (e: ResponseEvent) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+
+/** The Chat Completions chunks a stream yields, as a Response: counted, bounded, built (response-builder.ts). */
+abstract class ResponsesSink implements StreamSink {
+  readonly delivered = { tokens: 0, chars: 0 };
+  protected readonly builder: ResponseBuilder;
+  protected readonly opts: ResponsesSinkOptions;
+  #bytes = 0;
+
+  constructor(opts: ResponsesSinkOptions) {
+    this.opts = opts;
+    this.builder = new ResponseBuilder(opts.head);
+  }
+
+  chunk(d: Delta): void {
+    this.#bytes += d.data.length;
+    if (this.#bytes > this.opts.maxBytes) {
+      throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.opts.maxBytes} bytes, the most Jarvis assembles into one response.`);
+    }
+    const events = this.builder.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk));
+    if (this.emit(events) && d.text !== '') {
+      this.delivered.tokens++;
+      this.delivered.chars += d.text.length;
+    }
+  }
+
+  /** Sends the events; false when the client is not there to get them. */
+  protected abstract emit(events: ResponseEvent[]): boolean;
+  abstract flush(signal: AbortSignal): Promise<void> | undefined;
+  protected abstract close(): void;
+
+  end(): void {
+    this.emit(this.builder.end());
+    this.#settle();
+  }
+
+  cancelled(_reason: CancelReason): void {
+    this.emit(this.builder.incomplete('interrupted'));
+    this.#settle();
+  }
+
+  fail(error: JarvisError): void {
+    this.emit(this.builder.failed({ code: error.code, message: error.message }));
+    this.#settle();
+  }
+
+  #settle(): void {
+    this.close();
+    this.opts.onSettled(this.builder.response(), this.builder);
+  }
+}
+
+export interface ResponsesSseOptions extends ResponsesSinkOptions {
+  heartbeat: Heartbeat;
+  maxBufferedBytes: number;
+  stallMs: number;
+  onStall: () => void;
+}
+
+/**
+ * `stream: true`: the Responses API's semantic events over SSE (`event:` and `data:`), opened with
+ * `response.created` at once, so the client knows the response's id before the first token.
+ */
+export class ResponsesSseSink extends ResponsesSink {
+  readonly #reply: FastifyReply;
+  readonly #writer: SseWriter;
+  readonly #sse: ResponsesSseOptions;
+
+  constructor(reply: FastifyReply, opts: ResponsesSseOptions) {
+    super(opts);
+    this.#reply = reply;
+    this.#sse = opts;
+    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#open() });
+  }
+
+  #open(): void {
+    if (this.#writer.opened) return;
+    this.#reply.hijack();
+    this.#writer.open({ 'x-request-id': this.opts.requestId });
+    for (const e of this.builder.start()) this.#writer.write(frame(e));
+  }
+
+  protected emit(events: ResponseEvent[]): boolean {
+    this.#open();
+    let written = true;
+    for (const e of events) written = this.#writer.write(frame(e)) && written;
+    return written && events.length > 0;
+  }
+
+  flush(signal: AbortSignal): Promise<void> | undefined {
+    if (this.#writer.unsent <= this.#sse.maxBufferedBytes) return undefined;
+    return this.#writer.drained(this.#sse.maxBufferedBytes, this.#sse.stallMs, this.#sse.onStall, signal);
+  }
+
+  protected close(): void {
+    this.#writer.end();
+  }
+
+  override fail(error: JarvisError): void {
+    // Refused before anything was sent (an upstream's 4xx, a session busy): a plain HTTP error, as for chat.
+    if (!this.#writer.opened && error.event === undefined) {
+      this.#writer.end();
+      this.opts.onSettled(this.builder.response(), this.builder);
+      return sendError(this.#reply, error);
+    }
+    super.fail(error);
+  }
+}
+
+/** `stream: false`: the Response object once the answer is complete (or cut short). */
+export class ResponsesJsonSink extends ResponsesSink {
+  readonly #reply: FastifyReply;
+  #failed: JarvisError | undefined;
+
+  constructor(reply: FastifyReply, opts: ResponsesSinkOptions) {
+    super(opts);
+    this.#reply = reply;
+  }
+
+  protected emit(): boolean {
+    return !this.#reply.raw.destroyed;
+  }
+
+  flush(): undefined {
+    return undefined;
+  }
+
+  override fail(error: JarvisError): void {
+    this.#failed = error;
+    super.fail(error);
+  }
+
+  protected close(): void {
+    if (this.#reply.sent || this.#reply.raw.destroyed) return;
+    if (this.#failed) return sendError(this.#reply, this.#failed);
+    void this.#reply.send(this.builder.response());
+  }
+}
