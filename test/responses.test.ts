@@ -154,3 +154,46 @@ describe('barge-in on /v1/responses', () => {
     expect(log).toMatch(/stream_cancelled .*reason=superseded/);
   });
 });
+
+describe('what was heard', () => {
+  it('an interrupted answer, truncated to what was heard, is what a chained request sends the model, marked as cut off', async () => {
+    const session = { 'x-session-id': `heard-${Date.now()}` };
+    const first = await sdk(ALICE, session).responses.create({ model: 'gpt-4o-mini', input: 'scenario:long tokens:200 delay:10 tell me a story', stream: true });
+    let delivered = '';
+    let id = '';
+    let barged: Promise<unknown> | undefined;
+    for await (const e of first) {
+      if (e.type === 'response.created') id = e.response.id;
+      if (e.type === 'response.output_text.delta') {
+        delivered += e.delta;
+        if (delivered.length > 30) barged ??= sdk(ALICE, session).responses.create({ model: 'gpt-4o-mini', input: 'stop, something else' });
+      }
+    }
+    await barged;
+    const stored = await sdk().responses.retrieve(id);
+    expect(stored).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'interrupted' } });
+    expect(stored.output_text).toBe(delivered);
+
+    // The speaker got through 12 characters before the person spoke.
+    const truncate = (heard: number) =>
+      fetch(`${jarvis.url}/v1/responses/${id}/truncate`, { method: 'POST', headers: { ...as(ALICE), 'content-type': 'application/json' }, body: JSON.stringify({ heard_chars: heard }) });
+    const cut = await truncate(12);
+    expect(cut.status).toBe(200);
+    const heard = delivered.slice(0, 12);
+    expect(((await cut.json()) as { output: { content: { text: string }[] }[] }).output[0]!.content[0]!.text).toBe(heard);
+    // Idempotent, and it never lengthens what was heard.
+    expect((await truncate(12)).status).toBe(200);
+    expect((await truncate(500)).status).toBe(200);
+    expect((await sdk().responses.retrieve(id)).output_text).toBe(heard);
+    // Another tenant's id is not there.
+    const theirs = await fetch(`${jarvis.url}/v1/responses/${id}/truncate`, { method: 'POST', headers: { ...as(BOB), 'content-type': 'application/json' }, body: '{"heard_chars":1}' });
+    expect(theirs.status).toBe(404);
+
+    await sdk().responses.create({ model: 'gpt-4o-mini', input: 'Go on, but shorter', previous_response_id: id });
+    expect(up.requests.at(-1)!.body.messages).toEqual([
+      { role: 'user', content: 'scenario:long tokens:200 delay:10 tell me a story' },
+      { role: 'assistant', content: `${heard} [interrupted by the user]` },
+      { role: 'user', content: 'Go on, but shorter' },
+    ]);
+  });
+});

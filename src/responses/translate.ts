@@ -9,6 +9,12 @@ const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null &
 export type Item = Obj & { type?: string };
 
 /**
+ * How an assistant turn the person did not hear to its end reaches the model in a chained request: its text as
+ * far as it was heard, then this, so the model knows it was cut off there (docs/streaming.md, voice assistants).
+ */
+export const INTERRUPTED_MARK = ' [interrupted by the user]';
+
+/**
  * The Responses request fields the translation to Chat Completions serves. Anything else is refused with a 400
  * naming it, never dropped: a client must not believe a setting took effect when it did not.
  */
@@ -71,8 +77,13 @@ export function itemsToMessages(items: Item[], where = 'input'): ChatMessage[] {
         const role = item.role;
         if (role !== 'user' && role !== 'assistant' && role !== 'system' && role !== 'developer') throw invalid(`${at}.role`, "must be 'user', 'assistant', 'system' or 'developer'");
         const content = messageContent(item.content, at);
+        if (role !== 'assistant') {
+          out.push({ role, content });
+          return;
+        }
         // An assistant turn goes back as plain text: Chat Completions takes no parts there on every server.
-        out.push({ role, content: role === 'assistant' && Array.isArray(content) ? content.map((p) => p.text ?? '').join('') : content });
+        const text = Array.isArray(content) ? content.map((p) => p.text ?? '').join('') : content;
+        out.push({ role, content: item.interrupted === true ? text + INTERRUPTED_MARK : text });
         return;
       }
       case 'function_call': {

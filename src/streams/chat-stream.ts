@@ -211,7 +211,9 @@ export class ChatStream {
         this.#deps.bus.publish(meta, 'chat.end', { finish_reason: outcome.finishReason, ...counts });
         break;
       case 'cancelled':
-        this.#deps.bus.publish(meta, 'chat.cancelled', { reason: outcome.reason, ...counts });
+        // Heard: what the person can have heard, as far as Jarvis knows, which is what reached the client. A speech
+        // client that played less says so (POST /v1/responses/{id}/truncate).
+        this.#deps.bus.publish(meta, 'chat.cancelled', { reason: outcome.reason, ...counts, heard_chars: counts.delivered_chars });
         break;
       case 'error':
       case 'rejected':

@@ -33,10 +33,39 @@ function notFound(id: string): JarvisError {
   return new JarvisError('JARVIS_ERR_RESPONSE_NOT_FOUND', `No response found with id '${id}'.`, { param: 'id' });
 }
 
-/** The conversation a stored response ends: its history, its input, and what it answered (as delivered). */
-function conversationOf(history: Item[], input: Item[], builder: ResponseBuilder): Item[] {
-  // Reasoning stays out: it is not sent back upstream, and an interrupted turn's partial reasoning was never heard.
-  return [...history, ...input, ...builder.output.filter((item) => item.type !== 'reasoning' && item.status !== 'in_progress')];
+/**
+ * The conversation a stored response ends: its history, its input, and what it answered, as delivered. An
+ * interrupted answer's message is marked so (a chained request tells the model); its unfinished function calls,
+ * which no one can answer, and reasoning (never sent back upstream) stay out.
+ */
+function conversationOf(history: Item[], input: Item[], response: Obj, builder: ResponseBuilder): Item[] {
+  const interrupted = isObject(response.incomplete_details) && response.incomplete_details.reason === 'interrupted';
+  const output: Item[] = [];
+  for (const item of builder.output) {
+    if (item.type === 'reasoning') continue;
+    if (item.type === 'function_call' && item.status !== 'completed') continue;
+    output.push(item.type === 'message' && interrupted ? { ...item, interrupted: true } : item);
+  }
+  return [...history, ...input, ...output];
+}
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The last message item's text cut to `chars` (UTF-16 units, as delivered_chars counts; never inside a pair). */
+function cutMessage(items: Item[], chars: number): { items: Item[]; cut: boolean } {
+  const at = items.findLastIndex((i) => i.type === 'message' && i.role === 'assistant');
+  if (at < 0) return { items, cut: false };
+  const item = items[at]!;
+  const parts = Array.isArray(item.content) ? (item.content as Obj[]) : [];
+  const text = parts.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+  if (chars >= text.length) return { items, cut: false };
+  let end = chars;
+  const code = text.charCodeAt(end - 1);
+  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end--;
+  const heard = text.slice(0, end);
+  const next = [...items];
+  next[at] = { ...item, status: 'incomplete', content: [{ ...(parts[0] ?? { type: 'output_text', annotations: [], logprobs: [] }), text: heard }] };
+  return { items: next, cut: true };
 }
 
 /**
@@ -73,7 +102,7 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
             onSettled: (response: Obj, builder: ResponseBuilder) => {
               // A response refused before it began (a 4xx, a busy session) was never made: nothing to store.
               if (body.store === false || response.status === 'in_progress') return;
-              const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, builder) };
+              const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, response, builder) };
               store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
             },
           };
@@ -88,11 +117,27 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
     }
   });
 
-  const stored = async (request: FastifyRequest<{ Params: { id: string } }>) => {
+  const stored = async (request: FastifyRequest<{ Params: { id: string } }>): Promise<StoredResponse> => {
     const found = await store.get(request.params.id, request.apiKey?.id ?? null);
     if (!found) throw notFound(request.params.id);
     return found;
   };
+  // A speech client says how much of an answer was actually heard: the stored answer, and what a chained request
+  // sends the model, are cut there (never lengthened; the same cut twice changes nothing).
+  app.post<{ Params: { id: string }; Body: { heard_chars: number } }>(
+    '/v1/responses/:id/truncate',
+    { schema: { params: ID, body: { type: 'object', required: ['heard_chars'], properties: { heard_chars: { type: 'integer', minimum: 0 } } } }, preValidation: rejectEmptyBody },
+    async (request) => {
+      const found = await stored(request);
+      const output = cutMessage(found.response.output as Item[], request.body.heard_chars);
+      if (!output.cut) return found.response;
+      const conversation = cutMessage(found.conversation, request.body.heard_chars);
+      const response = { ...found.response, output: output.items, status: 'incomplete', incomplete_details: { reason: 'interrupted' } };
+      const items = conversation.items.map((item, i) => (i === conversation.items.findLastIndex((x) => x.type === 'message' && x.role === 'assistant') ? { ...item, interrupted: true } : item));
+      await store.put({ ...found, response, conversation: items });
+      return response;
+    },
+  );
   app.get<{ Params: { id: string } }>('/v1/responses/:id', { schema: { params: ID } }, async (request) => (await stored(request)).response);
   app.delete<{ Params: { id: string } }>('/v1/responses/:id', { schema: { params: ID } }, async (request, reply: FastifyReply) => {
     const owner = request.apiKey?.id ?? null;
