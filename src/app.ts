@@ -15,6 +15,7 @@ import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
 import { responsesRoutes } from './http/routes/responses.js';
+import { RedisResponseStore } from './responses/redis-store.js';
 import { MemoryResponseStore } from './responses/response-store.js';
 import { eventsRoute } from './http/routes/events.js';
 import { healthRoutes, liveCounts } from './http/routes/health.js';
@@ -110,7 +111,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clientErrorHandler: clientErrorHandler({ log, requestTimeoutMs: config.requestTimeoutMs, maxHeaderBytes: config.maxHeaderBytes }),
   });
   app.server.on('connect', refuseConnect(log));
-  const responses = new MemoryResponseStore({ ttlMs: config.responses.storeTtlMs, maxEntries: config.responses.maxStored });
+  const storeOpts = { ttlMs: config.responses.storeTtlMs, maxEntries: config.responses.maxStored };
+  const responses = cluster ? new RedisResponseStore({ link: cluster.link, ...storeOpts }) : new MemoryResponseStore(storeOpts);
   let closing = false;
   app.decorateRequest('apiKey', null);
   app.addHook('onRequest', async (request, reply) => {
