@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { JarvisContext } from '../../context.js';
 import { JarvisError } from '../../errors.js';
 import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-slots.js';
+import { SentenceTransport } from '../../events/sentence-batcher.js';
 import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscribers.js';
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
@@ -10,6 +11,7 @@ import { SSE_HEADERS } from '../sse-writer.js';
 
 interface EventsQuery {
   session_id?: string;
+  batch?: 'sentence' | 'default';
   since?: string;
   last_event_id?: string;
 }
@@ -18,6 +20,7 @@ const querySchema = {
   type: 'object',
   properties: {
     session_id: { type: 'string', pattern: SESSION_ID.source },
+    batch: { type: 'string', enum: ['sentence', 'default'] },
     since: { type: 'string', pattern: '^\\d{1,20}$' },
     last_event_id: { type: 'string', pattern: '^\\d{1,20}$' },
   },
@@ -59,8 +62,10 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const open = new Set<BoundedSubscriber>();
   const slots = new SubscriberSlots({ max: ctx.config.events.maxSubscribers, perKey: ctx.config.events.maxSubscribersPerKey });
   const held = new WeakMap<FastifyRequest, SubscriberSlot>();
-  const subscriber = (request: FastifyRequest<{ Querystring: EventsQuery }>, transport: SubscriberTransport) => {
+  const subscriber = (request: FastifyRequest<{ Querystring: EventsQuery }>, raw: SubscriberTransport) => {
     const slot = held.get(request);
+    // A speech engine asks for whole sentences; everyone else gets the batches as they are published.
+    const transport = request.query.batch === 'sentence' ? new SentenceTransport(raw) : raw;
     const sub: BoundedSubscriber = new BoundedSubscriber(filterOf(request), transport, {
       maxBufferedBytes: ctx.config.events.maxSubscriberBufferBytes,
       log: ctx.log,
