@@ -131,6 +131,32 @@ describe('POST /v1/responses (translated to Chat Completions)', () => {
   });
 });
 
+describe('a client that aborts', () => {
+  it('closes the upstream request, and the response is stored interrupted with what it received', async () => {
+    const controller = new AbortController();
+    const stream = await sdk().responses.create({ model: 'gpt-4o-mini', input: 'scenario:long tokens:400 delay:10 abort me', stream: true }, { signal: controller.signal });
+    let id = '';
+    let received = '';
+    // The SDK ends the loop (or throws APIUserAbortError, by version) once aborted.
+    try {
+      for await (const e of stream) {
+        if (e.type === 'response.created') id = e.response.id;
+        if (e.type === 'response.output_text.delta') received += e.delta;
+        if (received.length > 20) controller.abort();
+      }
+    } catch (err) {
+      expect(err).toBeInstanceOf(OpenAI.APIUserAbortError);
+    }
+    const upstream = up.requestsFor('abort me').at(-1)!;
+    await upstream.closed;
+    expect(upstream.clientClosed).toBe(true);
+    await jarvis.waitForLog((l) => new RegExp(`stream_end .*stream_id=req_${id.slice(5)} .*outcome=cancelled`).test(l));
+    const stored = await sdk().responses.retrieve(id);
+    expect(stored).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'interrupted' } });
+    expect(received.startsWith(stored.output_text)).toBe(true);
+  });
+});
+
 describe('barge-in on /v1/responses', () => {
   it('a newer request in the session ends the older response response.incomplete (interrupted), stored with what was delivered', async () => {
     const session = { 'x-session-id': `resp-barge-${Date.now()}` };
@@ -150,8 +176,21 @@ describe('barge-in on /v1/responses', () => {
     const stored = await sdk().responses.retrieve(last.response.id);
     expect(stored.status).toBe('incomplete');
     expect(stored.output_text).toBe(delivered);
-    const log = await jarvis.waitForLog((l) => /prev_stream_finished_cleanly/.test(l));
-    expect(log).toMatch(/stream_cancelled .*reason=superseded/);
+    // The seed's log sequence: A cancelled and cleaned up, only then B starts generating.
+    const a = `req_${last.response.id.slice(5)}`;
+    const log = await jarvis.waitForLog((l) => new RegExp(`stream_end .*stream_id=${a}`).test(l) && /prev_stream_finished_cleanly .*prev=/.test(l));
+    const lines = log.split('\n');
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const bPrev = at(new RegExp(`prev_stream_finished_cleanly .*prev=${a}`));
+    const order = [
+      at(new RegExp(`stream_start .*stream_id=${a}`)),
+      at(new RegExp(`stream_cancelled .*reason=superseded request_id=${a}`)),
+      at(new RegExp(`cleanup_buffer request_id=${a}`)),
+      at(new RegExp(`stream_end .*cleanup_done=true stream_id=${a}`)),
+      bPrev,
+    ];
+    expect(order.every((i) => i >= 0), order.join(' ')).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
   });
 });
 
