@@ -20,6 +20,8 @@ const Upstream = Type.Object(
     apiKey: Type.Optional(Type.String()),
     /** Model ids routed to this upstream; "*" takes every model no other upstream names. */
     models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    /** How /v1/responses reaches it: translated to Chat Completions (any server), or relayed to its own /responses. */
+    responses: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('native')])),
   },
   STRICT,
 );
@@ -345,6 +347,8 @@ export function loadConfig(env: Env): Config {
     const upstream: UpstreamConfig = { name: 'default', baseUrl: baseUrl.replace(/\/+$/, ''), models: ['*'] };
     const key = str(env, 'JARVIS_UPSTREAM_API_KEY');
     if (key) upstream.apiKey = key;
+    const responses = str(env, 'JARVIS_UPSTREAM_RESPONSES');
+    if (responses) upstream.responses = responses as UpstreamConfig['responses'];
     config.upstreams = [...config.upstreams, upstream];
     if (!defaultModel && !file) throw new ConfigError('JARVIS_DEFAULT_MODEL is required with JARVIS_UPSTREAM_BASE_URL (the model the upstream serves)');
   }

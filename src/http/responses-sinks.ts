@@ -1,7 +1,9 @@
 import type { FastifyReply } from 'fastify';
 import { JarvisError, type CancelReason } from '../errors.js';
 import type { ChatChunk, Delta } from '../providers/provider.js';
+import { NativeTracker } from '../responses/native-tracker.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
+import type { Item } from '../responses/translate.js';
 import type { StreamSink } from '../streams/stream-sink.js';
 import { sendError } from './errors.js';
 import type { Heartbeat } from './heartbeat.js';
@@ -69,12 +71,15 @@ abstract class ResponsesSink implements StreamSink {
   }
 }
 
-export interface ResponsesSseOptions extends ResponsesSinkOptions {
+/** How an SSE response keeps up with its client (sse-writer.ts): the heartbeat, and when a client is behind or gone. */
+export interface SseFlow {
   heartbeat: Heartbeat;
   maxBufferedBytes: number;
   stallMs: number;
   onStall: () => void;
 }
+
+export type ResponsesSseOptions = ResponsesSinkOptions & SseFlow;
 
 /**
  * `stream: true`: the Responses API's semantic events over SSE (`event:` and `data:`), opened with
@@ -153,5 +158,101 @@ export class ResponsesJsonSink extends ResponsesSink {
     if (this.#reply.sent || this.#reply.raw.destroyed) return;
     if (this.#failed) return sendError(this.#reply, this.#failed);
     void this.#reply.send(this.builder.response());
+  }
+}
+
+/** What becomes of a natively relayed response once its stream is over: the response, and its output as delivered. */
+export type NativeSettled = (response: Record<string, unknown>, output: Item[]) => void;
+
+export interface NativeSinkOptions {
+  requestId: string;
+  maxBytes: number;
+  onSettled: NativeSettled;
+}
+
+/**
+ * A native Responses upstream's stream, relayed: `stream: true` gets each event as the upstream sent it; a
+ * response Jarvis cuts short (barge-in, shutdown) ends with its own `response.incomplete`, numbered after the
+ * upstream's last event; `stream: false` gets the response the upstream ended with (or that one).
+ */
+export class ResponsesNativeSink implements StreamSink {
+  readonly delivered = { tokens: 0, chars: 0 };
+  readonly #reply: FastifyReply;
+  readonly #opts: NativeSinkOptions;
+  readonly #sse: SseFlow | undefined;
+  readonly #writer: SseWriter | undefined;
+  readonly #tracker = new NativeTracker();
+  #bytes = 0;
+  #failed: JarvisError | undefined;
+
+  constructor(reply: FastifyReply, opts: NativeSinkOptions, sse?: SseFlow) {
+    this.#reply = reply;
+    this.#opts = opts;
+    this.#sse = sse;
+    if (sse) {
+      this.#writer = new SseWriter(reply.raw, { heartbeat: sse.heartbeat, openForPing: () => this.#open() });
+    }
+  }
+
+  #open(): void {
+    if (!this.#writer || this.#writer.opened) return;
+    this.#reply.hijack();
+    this.#writer.open({ 'x-request-id': this.#opts.requestId });
+  }
+
+  chunk(d: Delta): void {
+    const event = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
+    this.#tracker.add(event);
+    let written = !this.#reply.raw.destroyed;
+    if (this.#writer) {
+      this.#open();
+      written = this.#writer.write(`event: ${String(event.type)}\ndata: ${d.data}\n\n`);
+    } else {
+      this.#bytes += d.data.length;
+      if (this.#bytes > this.#opts.maxBytes) {
+        throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.#opts.maxBytes} bytes, the most Jarvis assembles into one response.`);
+      }
+    }
+    if (written && d.text !== '') {
+      this.delivered.tokens++;
+      this.delivered.chars += d.text.length;
+    }
+  }
+
+  flush(signal: AbortSignal): Promise<void> | undefined {
+    if (!this.#writer || !this.#sse || this.#writer.unsent <= this.#sse.maxBufferedBytes) return undefined;
+    return this.#writer.drained(this.#sse.maxBufferedBytes, this.#sse.stallMs, this.#sse.onStall, signal);
+  }
+
+  end(): void {
+    this.#finish(this.#tracker.final ?? this.#tracker.interrupted().response);
+  }
+
+  cancelled(): void {
+    const { event, response } = this.#tracker.interrupted();
+    if (this.#writer?.opened) this.#writer.write(frame(event as ResponseEvent));
+    this.#finish(response);
+  }
+
+  fail(error: JarvisError): void {
+    this.#failed = error;
+    if (this.#writer?.opened) {
+      // The upstream's own error event as it sent it, else one of Jarvis's in the Responses API's shape.
+      const body = error.toJSON().error;
+      this.#writer.write(error.event !== undefined ? `event: error\ndata: ${error.event}\n\n` : `event: error\ndata: ${JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })}\n\n`);
+    }
+    this.#finish(undefined);
+  }
+
+  #finish(response: Record<string, unknown> | undefined): void {
+    if (this.#writer) {
+      const opened = this.#writer.opened;
+      this.#writer.end();
+      if (!opened && this.#failed && !this.#reply.sent) sendError(this.#reply, this.#failed);
+    } else if (!this.#reply.sent && !this.#reply.raw.destroyed) {
+      if (this.#failed) sendError(this.#reply, this.#failed);
+      else if (response) void this.#reply.send(response);
+    }
+    if (response && this.#tracker.id) this.#opts.onSettled(response, this.#tracker.output());
   }
 }

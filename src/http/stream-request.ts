@@ -4,7 +4,7 @@ import type { JarvisContext } from '../context.js';
 import { JarvisError } from '../errors.js';
 import type { StreamMeta } from '../events/types.js';
 import type { RandomIds } from '../ids.js';
-import type { ChatMessage, ChatRequest } from '../providers/provider.js';
+import type { ChatMessage, ChatRequest, Delta, Provider } from '../providers/provider.js';
 import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
 import type { StreamSink } from '../streams/stream-sink.js';
 import { checkModelAllowed } from './auth.js';
@@ -72,7 +72,15 @@ export async function serveStream(
   ctx: JarvisContext,
   request: FastifyRequest,
   reply: FastifyReply,
-  p: { arrivedAt: number; model: string | undefined; messages: ChatMessage[]; body: Record<string, unknown>; sink: (c: SinkContext) => StreamSink },
+  p: {
+    arrivedAt: number;
+    model: string | undefined;
+    messages: ChatMessage[];
+    body: Record<string, unknown>;
+    sink: (c: SinkContext) => StreamSink;
+    /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
+    upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
+  },
 ): Promise<StreamOutcome> {
   const shedAbove = ctx.config.shedEventLoopDelayMs;
   if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
@@ -105,7 +113,7 @@ export async function serveStream(
   const sink = p.sink({ model, requestId, meta, completionId, created, onStall: () => stream.cancel('client_backpressure') });
   const stream = new ChatStream(
     { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
-    { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, arrivedAt: p.arrivedAt, seq, provider, request: chatRequest },
+    { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, arrivedAt: p.arrivedAt, seq, provider, request: chatRequest, upstream: p.upstream?.(provider, model, chatRequest.headers ?? {}) },
     sink,
   );
   const onClose = () => {

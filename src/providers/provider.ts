@@ -86,8 +86,22 @@ export interface RelayResponse {
   body: AsyncIterable<Buffer | string> | Iterable<string>;
 }
 
+/** A Responses API request for an upstream that speaks it natively: the body as it goes up (streamed, not stored). */
+export interface NativeResponsesRequest {
+  model: string;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
 export interface Provider {
   readonly id: string;
+  /** It serves POST /responses itself (configured per upstream): /v1/responses is relayed there, not translated. */
+  readonly nativeResponses?: boolean;
+  /**
+   * Streams a Responses API answer as the upstream sends it: one delta per event (`data` as sent, `text` an
+   * output_text delta's, `finish` the response's status on the event that ends it). As stream() otherwise.
+   */
+  streamResponses?(request: NativeResponsesRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta[]>;
   /** The models it serves, as /v1/models lists them; an upstream that can be asked is asked (and the answer cached). */
   models(): Promise<ModelInfo[]>;
   /**

@@ -1,9 +1,9 @@
 import type { RedisLink } from '../cluster/redis-link.js';
-import { MemoryResponseStore, type ResponseStore, type StoredResponse } from './response-store.js';
+import { MemoryResponseStore, storeKey, type ResponseStore, type StoredResponse } from './response-store.js';
 
 /**
  * Stores one response and keeps the index to at most `max` responses, dropping the oldest and the expired.
- * KEYS: the response, the index. ARGV: the JSON, TTL ms, now (ms), max, the key prefix of responses, the id.
+ * KEYS: the response, the index. ARGV: the JSON, TTL ms, now (ms), max, the key prefix of responses, `<owner>/<id>`.
  */
 const PUT = `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -18,7 +18,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
 
 /**
- * Responses in Redis, so any instance can read or continue any chain (`<prefix>response:<id>`, with its TTL, and
+ * Responses in Redis, so any instance can read or continue any chain (`<prefix>response:<owner>/<id>`, with its TTL, and
  * `<prefix>responses`, the index that bounds how many are kept). While Redis is away, this instance keeps what
  * it stores in its own memory and reads from there too: a chain continues on the instance that holds it.
  */
@@ -39,8 +39,8 @@ export class RedisResponseStore implements ResponseStore {
     return this.#local.size;
   }
 
-  #key(id: string): string {
-    return this.#link.key('response', id);
+  #key(id: string, owner: string | null): string {
+    return this.#link.key('response', storeKey(id, owner));
   }
 
   async get(id: string, owner: string | null): Promise<StoredResponse | undefined> {
@@ -48,20 +48,19 @@ export class RedisResponseStore implements ResponseStore {
     if (local || !this.#link.available) return local;
     let text: string | null;
     try {
-      text = await this.#link.cmd.get(this.#key(id));
+      text = await this.#link.cmd.get(this.#key(id, owner));
     } catch (err) {
       this.#link.noteFailure(err);
       return undefined;
     }
     if (text === null) return undefined;
-    const stored = JSON.parse(text) as StoredResponse;
-    return stored.owner === owner ? stored : undefined;
+    return JSON.parse(text) as StoredResponse;
   }
 
   async put(stored: StoredResponse): Promise<void> {
     if (this.#link.available) {
       try {
-        await this.#link.cmd.eval(PUT, 2, this.#key(stored.id), this.#link.key('responses'), JSON.stringify(stored), String(this.#ttlMs), String(Date.now()), String(this.#max), this.#link.key('response', ''), stored.id);
+        await this.#link.cmd.eval(PUT, 2, this.#key(stored.id, stored.owner), this.#link.key('responses'), JSON.stringify(stored), String(this.#ttlMs), String(Date.now()), String(this.#max), this.#link.key('response', ''), storeKey(stored.id, stored.owner));
         // A copy here too would go stale when another instance truncates or deletes it.
         await this.#local.delete(stored.id, stored.owner);
         return;
@@ -77,7 +76,7 @@ export class RedisResponseStore implements ResponseStore {
     const found = await this.get(id, owner);
     if (!found) return false;
     try {
-      await this.#link.cmd.multi().del(this.#key(id)).zrem(this.#link.key('responses'), id).exec();
+      await this.#link.cmd.multi().del(this.#key(id, owner)).zrem(this.#link.key('responses'), storeKey(id, owner)).exec();
       return true;
     } catch (err) {
       this.#link.noteFailure(err);

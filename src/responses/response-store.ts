@@ -10,6 +10,12 @@ export interface StoredResponse {
   conversation: Item[];
 }
 
+/**
+ * Where a response is kept: under its tenant and its id. Ids are the upstream's for a native relay, and an
+ * upstream that repeated one must not let one tenant replace another's response.
+ */
+export const storeKey = (id: string, owner: string | null) => `${owner ?? '-'}/${id}`;
+
 export interface ResponseStore {
   get(id: string, owner: string | null): Promise<StoredResponse | undefined>;
   put(stored: StoredResponse): Promise<void>;
@@ -39,18 +45,20 @@ export class MemoryResponseStore implements ResponseStore {
   }
 
   async get(id: string, owner: string | null): Promise<StoredResponse | undefined> {
-    const e = this.#entries.get(id);
+    const key = storeKey(id, owner);
+    const e = this.#entries.get(key);
     if (!e) return undefined;
     if (e.until <= this.#now()) {
-      this.#entries.delete(id);
+      this.#entries.delete(key);
       return undefined;
     }
-    return e.stored.owner === owner ? e.stored : undefined;
+    return e.stored;
   }
 
   async put(stored: StoredResponse): Promise<void> {
-    this.#entries.delete(stored.id);
-    this.#entries.set(stored.id, { stored, until: this.#now() + this.#ttlMs });
+    const key = storeKey(stored.id, stored.owner);
+    this.#entries.delete(key);
+    this.#entries.set(key, { stored, until: this.#now() + this.#ttlMs });
     // Insertion order is age order: the oldest are first, and the expired among them go too.
     for (const [id, e] of this.#entries) {
       if (this.#entries.size <= this.#max && e.until > this.#now()) break;
@@ -61,7 +69,7 @@ export class MemoryResponseStore implements ResponseStore {
   async delete(id: string, owner: string | null): Promise<boolean> {
     const e = await this.get(id, owner);
     if (!e) return false;
-    this.#entries.delete(id);
+    this.#entries.delete(storeKey(id, owner));
     return true;
   }
 }

@@ -186,3 +186,32 @@ export function toChatBody(body: Obj, history: Item[]): { chat: Obj; messages: C
   if (isObject(body.reasoning) && typeof body.reasoning.effort === 'string') chat.reasoning_effort = body.reasoning.effort;
   return { chat, messages, input };
 }
+
+/** The text of a message item's content, parts joined. */
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content.map((p) => (isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
+}
+
+/**
+ * Items as a native Responses upstream gets them (it stores nothing: Jarvis sends the whole conversation): an
+ * interrupted assistant turn cut and marked as for a chat upstream; Jarvis's own `interrupted` flag not sent.
+ */
+export function itemsForNative(items: Item[]): Item[] {
+  return items.map((item) => {
+    if (item.interrupted !== true) return item;
+    const { interrupted: _, ...rest } = item;
+    return { ...rest, content: [{ type: 'output_text', text: textOf(item.content) + INTERRUPTED_MARK, annotations: [] }] };
+  });
+}
+
+/** The messages of a conversation as plain text: what limits and content logging read of a native request. */
+export function plainMessages(instructions: unknown, items: Item[]): ChatMessage[] {
+  const out: ChatMessage[] = typeof instructions === 'string' && instructions !== '' ? [{ role: 'system', content: instructions }] : [];
+  for (const item of items) {
+    if (item.type === 'message' && typeof item.role === 'string') out.push({ role: item.role as ChatMessage['role'], content: textOf(item.content) });
+    else if (item.type === 'function_call_output') out.push({ role: 'tool', content: typeof item.output === 'string' ? item.output : JSON.stringify(item.output ?? '') });
+  }
+  return out.length > 0 ? out : [{ role: 'user', content: '' }];
+}

@@ -5,7 +5,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
-import { lastUserText, type ChatRequest, type Provider } from '../providers/provider.js';
+import { lastUserText, type ChatRequest, type Delta, type Provider } from '../providers/provider.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
 import type { LiveStreams } from './live-streams.js';
 import type { StreamSink } from './stream-sink.js';
@@ -39,6 +39,8 @@ export interface StreamSpec {
   seq?: number | undefined;
   provider: Provider;
   request: ChatRequest;
+  /** Where the answer comes from when it is not `provider.stream(request)` (a native Responses upstream). */
+  upstream?: ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
 }
 
 export type StreamOutcome =
@@ -138,7 +140,7 @@ export class ChatStream {
       published = true;
       let finishReason = 'stop';
       const providerStarted = performance.now();
-      for await (const batch of provider.stream(request, { signal })) {
+      for await (const batch of this.#spec.upstream?.(signal) ?? provider.stream(request, { signal })) {
         for (const d of batch) {
           // The client may be gone, or the session superseded: no more of the batch goes out.
           signal.throwIfAborted();

@@ -5,6 +5,7 @@
 // The answer is chosen by the last user message, the way a client library drives it: `scenario:<name>` picks one
 // (text when none), `tokens:<n>` sets a length, `delay:<ms>` paces the chunks. A request with `tools` gets a tool
 // call, and one whose last message is a tool result gets an answer that quotes it: a round trip needs no knobs.
+// POST /v1/responses answers as OpenAI's Responses API does, for text answers (a native Responses upstream).
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -367,6 +368,58 @@ function handleEmbeddings(res: http.ServerResponse, body: Json, rec: UpstreamReq
   sendJson(res, 200, { object: 'list', data, model: String(body.model), usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 } });
 }
 
+/** The last user text of a Responses request's input (a string, or the last user message item). */
+function responsesPrompt(body: Json): string {
+  if (typeof body.input === 'string') return body.input;
+  if (!Array.isArray(body.input)) return '';
+  for (let i = body.input.length - 1; i >= 0; i--) {
+    const item = body.input[i] as Json;
+    if (item?.role !== 'user') continue;
+    if (typeof item.content === 'string') return item.content;
+    if (Array.isArray(item.content)) return (item.content as Json[]).map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+  }
+  return '';
+}
+
+/**
+ * POST /v1/responses as OpenAI answers it, for a text answer (the same words as chat: `scenario:long tokens:<n>`,
+ * `delay:<ms>`): the semantic events numbered, or the Response object. The events are written out by hand, as
+ * OpenAI sends them.
+ */
+function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
+  const prompt = responsesPrompt(body);
+  const scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? 'text';
+  rec.scenario = scenario;
+  const failure = errorOf(scenario);
+  if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
+  const words = scenario === 'long' ? Array.from({ length: knob(prompt, 'tokens', 40) }, (_, i) => `t${i} `) : ['The answer', ' is', ' 42', '.'];
+  const id = `resp_up${idOf(prompt)}`;
+  const msg = `msg_up${idOf(id)}`;
+  const model = snapshotOf(typeof body.model === 'string' ? body.model : 'gpt-4o-mini');
+  const base = { id, object: 'response', created_at: CREATED, background: false, error: null, incomplete_details: null, instructions: body.instructions ?? null, max_output_tokens: null, model, parallel_tool_calls: true, previous_response_id: null, store: body.store !== false, temperature: 1, text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], top_p: 1, truncation: 'disabled', user: null, metadata: {} };
+  const text = words.join('');
+  const part = (t: string) => ({ type: 'output_text', text: t, annotations: [], logprobs: [] });
+  const item = (status: string, t: string) => ({ id: msg, type: 'message', status, role: 'assistant', content: t === '' && status === 'in_progress' ? [] : [part(t)] });
+  const usage = { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: words.length, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 9 + words.length };
+  const done = { ...base, status: 'completed', output: [item('completed', text)], usage };
+  if (body.stream !== true) return sendJson(res, 200, done);
+  let seq = 0;
+  const ev = (type: string, fields: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`;
+  const frames = [
+    ev('response.created', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
+    ev('response.in_progress', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
+    ev('response.output_item.added', { output_index: 0, item: item('in_progress', '') }),
+    ev('response.content_part.added', { item_id: msg, output_index: 0, content_index: 0, part: part('') }),
+    ...words.map((w) => ev('response.output_text.delta', { item_id: msg, output_index: 0, content_index: 0, delta: w, logprobs: [] })),
+    ev('response.output_text.done', { item_id: msg, output_index: 0, content_index: 0, text, logprobs: [] }),
+    ev('response.content_part.done', { item_id: msg, output_index: 0, content_index: 0, part: part(text) }),
+    ev('response.output_item.done', { output_index: 0, item: item('completed', text) }),
+    ev('response.completed', { response: done }),
+  ];
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+  writePaced(res, frames, knob(prompt, 'delay', 0), true);
+}
+
 export const MODELS = [
   { id: 'gpt-4o-mini', object: 'model', created: 1721172741, owned_by: 'system' },
   { id: 'gpt-4o-mini-2024-07-18', object: 'model', created: 1721172717, owned_by: 'system' },
@@ -400,7 +453,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
         return sendJson(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
       }
       let closed!: () => void;
-      const prompt = path === '/v1/chat/completions' ? lastMessage(body).text : JSON.stringify(body.prompt ?? body.input ?? '');
+      const prompt = path === '/v1/chat/completions' ? lastMessage(body).text : path === '/v1/responses' ? responsesPrompt(body) : JSON.stringify(body.prompt ?? body.input ?? '');
       const rec: UpstreamRequest = { method: req.method ?? '', path, headers: req.headers, body, prompt, scenario: '', clientClosed: false, closed: new Promise((r) => (closed = r)) };
       res.on('close', () => {
         if (!res.writableFinished) rec.clientClosed = true;
@@ -410,6 +463,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       if (path === '/v1/chat/completions') return handleChat(res, body, rec);
       if (path === '/v1/completions') return handleCompletions(res, body, rec);
       if (path === '/v1/embeddings') return handleEmbeddings(res, body, rec);
+      if (path === '/v1/responses') return handleResponses(res, body, rec);
       sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
     });
   });

@@ -3,9 +3,9 @@ import type { JarvisContext } from '../../context.js';
 import { JarvisError } from '../../errors.js';
 import type { ResponseBuilder } from '../../responses/response-builder.js';
 import type { ResponseStore, StoredResponse } from '../../responses/response-store.js';
-import { toChatBody, type Item } from '../../responses/translate.js';
+import { inputItems, itemsForNative, plainMessages, toChatBody, type Item } from '../../responses/translate.js';
 import { rejectEmptyBody } from '../errors.js';
-import { ResponsesJsonSink, ResponsesSseSink } from '../responses-sinks.js';
+import { ResponsesJsonSink, ResponsesNativeSink, ResponsesSseSink } from '../responses-sinks.js';
 import { serveStream } from '../stream-request.js';
 
 type Obj = Record<string, unknown>;
@@ -38,15 +38,15 @@ function notFound(id: string): JarvisError {
  * interrupted answer's message is marked so (a chained request tells the model); its unfinished function calls,
  * which no one can answer, and reasoning (never sent back upstream) stay out.
  */
-function conversationOf(history: Item[], input: Item[], response: Obj, builder: ResponseBuilder): Item[] {
+function conversationOf(history: Item[], input: Item[], response: Obj, output: Item[]): Item[] {
   const interrupted = isObject(response.incomplete_details) && response.incomplete_details.reason === 'interrupted';
-  const output: Item[] = [];
-  for (const item of builder.output) {
+  const kept: Item[] = [];
+  for (const item of output) {
     if (item.type === 'reasoning') continue;
     if (item.type === 'function_call' && item.status !== 'completed') continue;
-    output.push(item.type === 'message' && interrupted ? { ...item, interrupted: true } : item);
+    kept.push(item.type === 'message' && interrupted ? { ...item, interrupted: true } : item);
   }
-  return [...history, ...input, ...output];
+  return [...history, ...input, ...kept];
 }
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -86,6 +86,34 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       }
       history = previous.conversation;
     }
+    const keep = (response: Obj, output: Item[], input: Item[], requestId: string) => {
+      if (body.store === false) return;
+      const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, response, output) };
+      store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
+    };
+    const sse = (onStall: () => void) => ({ heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall });
+    if (ctx.providers.resolve(typeof body.model === 'string' ? body.model : undefined).provider.nativeResponses) {
+      // Relayed to the upstream's own /responses, which stores nothing: Jarvis keeps the conversation, as it does
+      // for translated requests, so chains, tenancy and what was heard work the same.
+      const input = inputItems(body.input);
+      const { previous_response_id: _, stream: __, store: ___, ...rest } = body;
+      const upstreamBody = { ...rest, input: itemsForNative([...history, ...input]), store: false };
+      const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+      try {
+        await serveStream(ctx, request, reply, {
+          arrivedAt,
+          model: typeof body.model === 'string' ? body.model : undefined,
+          messages: plainMessages(body.instructions, [...history, ...input]),
+          body: upstreamBody,
+          upstream: (provider, model, headers) => (signal) => provider.streamResponses!({ model, body: upstreamBody, headers }, { signal }),
+          sink: ({ requestId, onStall }) =>
+            new ResponsesNativeSink(reply, { requestId, maxBytes: ctx.config.maxAnswerBytes, onSettled: (response, output) => keep(response, output, input, requestId) }, body.stream === true ? sse(onStall) : undefined),
+        });
+        return reply;
+      } finally {
+        releaseQuota();
+      }
+    }
     const { chat, messages, input } = toChatBody(body, history);
     const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
     try {
@@ -101,13 +129,11 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
             maxBytes: ctx.config.maxAnswerBytes,
             onSettled: (response: Obj, builder: ResponseBuilder) => {
               // A response refused before it began (a 4xx, a busy session) was never made: nothing to store.
-              if (body.store === false || response.status === 'in_progress') return;
-              const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, response, builder) };
-              store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
+              if (response.status !== 'in_progress') keep(response, builder.output, input, requestId);
             },
           };
           return body.stream === true
-            ? new ResponsesSseSink(reply, { ...opts, heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall })
+            ? new ResponsesSseSink(reply, { ...opts, ...sse(onStall) })
             : new ResponsesJsonSink(reply, opts);
         },
       });

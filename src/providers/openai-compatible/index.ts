@@ -1,8 +1,8 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
-import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse } from '../provider.js';
+import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
 import { ModelCatalog } from './model-catalog.js';
-import { parseUpstreamStream } from './sse-deltas.js';
+import { parseResponsesStream, parseUpstreamStream } from './sse-deltas.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
 
 export interface OpenAICompatibleOptions {
@@ -64,6 +64,8 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
       if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
     },
     stream: (req, { signal }) => streamChat(req, signal, target),
+    nativeResponses: upstream.responses === 'native',
+    streamResponses: (req, { signal }) => streamResponses(req, signal, target),
     relay: (req, { signal }) => relay(req, signal, target),
     close: () => dispatcher.close(),
   };
@@ -86,16 +88,31 @@ async function post(target: Target, path: string, body: string, accept: string, 
   }
 }
 
-async function* streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
+function streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
   // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
   // and the client sees usage only when it asked for it. Its other stream_options go up as they are.
   const streamOptions = isObject(req.body.stream_options) ? req.body.stream_options : {};
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { ...streamOptions, include_usage: true } });
-  const res = await post(target, 'chat/completions', body, 'text/event-stream', req.headers, signal);
+  return streamFrom(target, 'chat/completions', body, req.headers, signal, parseUpstreamStream);
+}
+
+function streamResponses(req: NativeResponsesRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
+  return streamFrom(target, 'responses', JSON.stringify({ ...req.body, model: req.model, stream: true }), req.headers, signal, parseResponsesStream);
+}
+
+async function* streamFrom(
+  target: Target,
+  path: string,
+  body: string,
+  headers: Record<string, string> | undefined,
+  signal: AbortSignal,
+  parse: (body: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncGenerator<Delta[]>,
+): AsyncGenerator<Delta[]> {
+  const res = await post(target, path, body, 'text/event-stream', headers, signal);
   let completed = false;
   try {
     if (res.statusCode >= 400) throw await statusError(res, target.name);
-    yield* parseUpstreamStream(res.body, signal);
+    yield* parse(res.body, signal);
     completed = true;
   } catch (err) {
     if (signal.aborted) throw signal.reason;

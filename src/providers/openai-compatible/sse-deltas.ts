@@ -17,45 +17,92 @@ export const MAX_UPSTREAM_EVENT_CHARS = 1024 * 1024;
  * anything malformed or missing.
  */
 export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta[]> {
+  yield* readEvents(body, signal, maxEventChars, 'upstream closed the stream before [DONE]', (event, s) => {
+    if (event.data === '[DONE]') {
+      s.done = true;
+      return;
+    }
+    const text = tokenChunkText(event.data);
+    if (text !== undefined) return { data: event.data, chunk: undefined, text, finish: undefined };
+    const chunk = parseObject(event.data, s);
+    if (!chunk) return;
+    // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
+    if (chunk.error) {
+      s.failure = reportedError(event.data, chunk.error);
+      return;
+    }
+    return deltaOf(event.data, chunk);
+  });
+}
+
+/** The events that end a Responses API stream (it has no [DONE]). */
+const RESPONSE_TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+/**
+ * A Responses API stream (an upstream that speaks it natively) as deltas: each event's data as sent, its text
+ * when it is an output_text delta, and `finish` (the response's status) on the event that ends it. An `error`
+ * event fails the stream with that event, to be relayed as it was sent.
+ */
+export async function* parseResponsesStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta[]> {
+  yield* readEvents(body, signal, maxEventChars, 'upstream closed the stream before the response ended', (event, s) => {
+    const chunk = parseObject(event.data, s);
+    if (!chunk) return;
+    const type = chunk.type;
+    if (type === 'error') {
+      s.failure = reportedError(event.data, chunk);
+      return;
+    }
+    const text = type === 'response.output_text.delta' && typeof chunk.delta === 'string' ? chunk.delta : '';
+    if (typeof type === 'string' && RESPONSE_TERMINAL.has(type)) {
+      s.done = true;
+      return { data: event.data, chunk, text, finish: type.slice('response.'.length) };
+    }
+    return { data: event.data, chunk, text, finish: undefined };
+  });
+}
+
+interface ParseState {
+  done: boolean;
+  failure: JarvisError | undefined;
+}
+
+function parseObject(data: string, s: ParseState): ChatChunk | undefined {
+  let chunk: unknown;
+  try {
+    chunk = JSON.parse(data);
+  } catch {
+    s.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a malformed stream event');
+    return undefined;
+  }
+  // Valid JSON that is not an object (null, a number, an array) is as malformed as invalid JSON.
+  if (!isObject(chunk)) {
+    s.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a stream event that is not a JSON object');
+    return undefined;
+  }
+  return chunk;
+}
+
+/** An SSE body read one network read at a time, each event made a delta (or the end, or a failure) by `onEvent`. */
+async function* readEvents(
+  body: AsyncIterable<Buffer>,
+  signal: AbortSignal,
+  maxEventChars: number,
+  cutShort: string,
+  onEvent: (event: EventSourceMessage, s: ParseState) => Delta | undefined,
+): AsyncGenerator<Delta[]> {
   let pending: Delta[] = [];
-  let done = false;
-  let failure: JarvisError | undefined;
+  const state: ParseState = { done: false, failure: undefined };
   const parser = createParser({
     maxBufferSize: maxEventChars,
     onError(error: ParseError) {
-      if (error.type === 'max-buffer-size-exceeded' && !failure) {
-        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent more than ${maxEventChars} characters without completing an event`);
+      if (error.type === 'max-buffer-size-exceeded' && !state.failure) {
+        state.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent more than ${maxEventChars} characters without completing an event`);
       }
     },
     onEvent(event: EventSourceMessage) {
-      if (done || failure) return;
-      if (event.data === '[DONE]') {
-        done = true;
-        return;
-      }
-      const text = tokenChunkText(event.data);
-      if (text !== undefined) {
-        pending.push({ data: event.data, chunk: undefined, text, finish: undefined });
-        return;
-      }
-      let chunk: unknown;
-      try {
-        chunk = JSON.parse(event.data);
-      } catch {
-        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a malformed stream event');
-        return;
-      }
-      // Valid JSON that is not a chunk object (null, a number, an array) is as malformed as invalid JSON.
-      if (!isObject(chunk)) {
-        failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream sent a stream event that is not a JSON object');
-        return;
-      }
-      // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
-      if (chunk.error) {
-        failure = reportedError(event.data, chunk.error);
-        return;
-      }
-      pending.push(deltaOf(event.data, chunk));
+      if (state.done || state.failure) return;
+      const delta = onEvent(event, state);
+      if (delta) pending.push(delta);
     },
   });
   // StringDecoder rather than TextDecoder: it keeps a character split across reads just the same, at a sixth of
@@ -78,11 +125,11 @@ export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: 
       pending = [];
       yield batch;
     }
-    if (failure) throw failure;
-    if (done) return;
+    if (state.failure) throw state.failure;
+    if (state.done) return;
     signal.throwIfAborted();
   }
-  throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'upstream closed the stream before [DONE]');
+  throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', cutShort);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

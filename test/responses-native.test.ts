@@ -1,0 +1,83 @@
+// /v1/responses relayed to an upstream that speaks the Responses API itself (upstreams[].responses: native):
+// its events reach the client as it sent them, Jarvis keeps the conversation (the upstream stores nothing), and
+// barge-in, abort and what was heard work as they do for translated requests. Through the openai SDK and the AI
+// SDK's default provider.
+import { createOpenAI } from '@ai-sdk/openai';
+import { generateText, streamText } from 'ai';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+
+let up: OpenAIUpstream;
+let jarvis: TestJarvis;
+
+beforeAll(async () => {
+  up = await startOpenAIUpstream();
+  jarvis = await startJarvis({ upstreams: [{ name: 'openai', baseUrl: up.url, models: ['gpt-4o-mini'], responses: 'native' }] });
+});
+afterAll(async () => {
+  await jarvis.close();
+  await up.close();
+});
+
+const sdk = (headers: Record<string, string> = {}) => new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'sk-test', maxRetries: 0, defaultHeaders: headers });
+const direct = () => new OpenAI({ baseURL: up.url, apiKey: 'sk-test', maxRetries: 0 });
+
+describe('a native Responses upstream', () => {
+  it('relays the events as the upstream sent them, and the response, as directly', async () => {
+    const collect = async (client: OpenAI) => {
+      const events = [];
+      for await (const e of await client.responses.create({ model: 'gpt-4o-mini', input: 'Hello there', stream: true, store: false })) events.push(e);
+      return events;
+    };
+    const [through, straight] = await Promise.all([collect(sdk()), collect(direct())]);
+    expect(through).toEqual(straight);
+    expect(up.requests.at(-1)).toMatchObject({ path: '/v1/responses', body: { model: 'gpt-4o-mini', stream: true, store: false } });
+    const r = await sdk().responses.create({ model: 'gpt-4o-mini', input: 'Hello there', store: false });
+    expect(r).toEqual(await direct().responses.create({ model: 'gpt-4o-mini', input: 'Hello there', store: false }));
+  });
+
+  it('keeps the conversation itself: a chain sends the upstream the whole input, and stores nothing there', async () => {
+    const first = await sdk().responses.create({ model: 'gpt-4o-mini', input: 'My name is Ada.' });
+    expect((await sdk().responses.retrieve(first.id)).output_text).toBe('The answer is 42.');
+    await sdk().responses.create({ model: 'gpt-4o-mini', input: 'What is my name?', previous_response_id: first.id });
+    const sent = up.requests.at(-1)!.body;
+    expect(sent.store).toBe(false);
+    expect(sent.previous_response_id).toBeUndefined();
+    expect(sent.input).toEqual([
+      { type: 'message', role: 'user', content: 'My name is Ada.' },
+      expect.objectContaining({ type: 'message', role: 'assistant', content: [expect.objectContaining({ type: 'output_text', text: 'The answer is 42.' })] }),
+      { type: 'message', role: 'user', content: 'What is my name?' },
+    ]);
+  });
+
+  it('a barge-in ends the older stream with Jarvis\'s response.incomplete, numbered after the upstream\'s events, and the chain hears only what was delivered', async () => {
+    const session = { 'x-session-id': `native-barge-${Date.now()}` };
+    const stream = await sdk(session).responses.create({ model: 'gpt-4o-mini', input: 'scenario:long tokens:300 delay:10 a story', stream: true });
+    const events: OpenAI.Responses.ResponseStreamEvent[] = [];
+    let delivered = '';
+    let second: Promise<unknown> | undefined;
+    for await (const e of stream) {
+      events.push(e);
+      if (e.type === 'response.output_text.delta') delivered += e.delta;
+      if (delivered.length > 20) second ??= sdk(session).responses.create({ model: 'gpt-4o-mini', input: 'Something else' });
+    }
+    await second;
+    const last = events.at(-1) as OpenAI.Responses.ResponseIncompleteEvent;
+    expect(last).toMatchObject({ type: 'response.incomplete', response: { status: 'incomplete', incomplete_details: { reason: 'interrupted' } } });
+    expect(last.sequence_number).toBe(events.at(-2)!.sequence_number + 1);
+    const upstream = up.requestsFor('a story').at(-1)!;
+    await upstream.closed;
+    expect(upstream.clientClosed).toBe(true);
+    await sdk().responses.create({ model: 'gpt-4o-mini', input: 'Go on', previous_response_id: last.response.id });
+    expect(up.requests.at(-1)!.body.input[1]).toMatchObject({ role: 'assistant', content: [{ text: `${delivered} [interrupted by the user]` }] });
+  });
+
+  it('serves the AI SDK default provider', async () => {
+    const model = createOpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'sk-test' })('gpt-4o-mini');
+    expect((await generateText({ model, prompt: 'Hello there' })).text).toBe('The answer is 42.');
+    const r = streamText({ model, prompt: 'Hello there' });
+    expect(await r.text).toBe('The answer is 42.');
+  });
+});
