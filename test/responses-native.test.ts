@@ -3,7 +3,8 @@
 // barge-in, abort and what was heard work as they do for translated requests. Through the openai SDK and the AI
 // SDK's default provider.
 import { createOpenAI } from '@ai-sdk/openai';
-import { generateText, streamText } from 'ai';
+import { generateText, stepCountIs, streamText, tool } from 'ai';
+import { z } from 'zod';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
@@ -72,6 +73,31 @@ describe('a native Responses upstream', () => {
     expect(upstream.clientClosed).toBe(true);
     await sdk().responses.create({ model: 'gpt-4o-mini', input: 'Go on', previous_response_id: last.response.id });
     expect(up.requests.at(-1)!.body.input[1]).toMatchObject({ role: 'assistant', content: [{ text: `${delivered} [interrupted by the user]` }] });
+  });
+
+  it.each([false, true])('does a function-tool round trip with the openai SDK (stream: %s), the call relayed as the upstream made it', async (stream) => {
+    const weather = { type: 'function' as const, name: 'get_weather', parameters: { type: 'object', properties: { location: { type: 'string' } } }, strict: false };
+    const ask = (params: OpenAI.Responses.ResponseCreateParamsNonStreaming) =>
+      stream ? sdk().responses.stream(params as Parameters<OpenAI['responses']['stream']>[0]).finalResponse() : sdk().responses.create(params);
+    const first = await ask({ model: 'gpt-4o-mini', input: `Weather in Paris? ${stream}`, tools: [weather] });
+    const call = first.output[0] as OpenAI.Responses.ResponseFunctionToolCall;
+    expect(call).toMatchObject({ type: 'function_call', name: 'get_weather', arguments: '{"location":"Paris"}' });
+    expect(up.requests.at(-1)!.body.tools).toEqual([weather]);
+    const second = await ask({ model: 'gpt-4o-mini', previous_response_id: first.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"t":21}' }], tools: [weather] });
+    expect(second.output_text).toBe('The tool says: {"t":21}.');
+    expect(up.requests.at(-1)!.body.input).toEqual([
+      { type: 'message', role: 'user', content: `Weather in Paris? ${stream}` },
+      expect.objectContaining({ type: 'function_call', call_id: call.call_id, name: 'get_weather', arguments: '{"location":"Paris"}' }),
+      { type: 'function_call_output', call_id: call.call_id, output: '{"t":21}' },
+    ]);
+  });
+
+  it('does a tool round trip with the AI SDK default provider', async () => {
+    const model = createOpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'sk-test' })('gpt-4o-mini');
+    const tools = { get_weather: tool({ description: 'The weather', inputSchema: z.object({ location: z.string() }), execute: async ({ location }) => ({ location, temperature: 21 }) }) };
+    const r = await generateText({ model, prompt: 'Weather in Paris, AI SDK?', tools, stopWhen: stepCountIs(3) });
+    expect(r.steps.map((s) => s.finishReason)).toEqual(['tool-calls', 'stop']);
+    expect(r.text).toBe('The tool says: {"location":"Paris","temperature":21}.');
   });
 
   it('serves the AI SDK default provider', async () => {

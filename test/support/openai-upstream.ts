@@ -392,8 +392,11 @@ function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequ
   rec.scenario = scenario;
   const failure = errorOf(scenario);
   if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
-  const words = scenario === 'long' ? Array.from({ length: knob(prompt, 'tokens', 40) }, (_, i) => `t${i} `) : ['The answer', ' is', ' 42', '.'];
-  const id = `resp_up${idOf(prompt)}`;
+  const lastItem = Array.isArray(body.input) ? (body.input.at(-1) as Json | undefined) : undefined;
+  const toolResult = lastItem?.type === 'function_call_output' ? String(lastItem.output) : undefined;
+  const words =
+    toolResult !== undefined ? ['The tool', ' says: ', toolResult, '.'] : scenario === 'long' ? Array.from({ length: knob(prompt, 'tokens', 40) }, (_, i) => `t${i} `) : ['The answer', ' is', ' 42', '.'];
+  const id = `resp_up${idOf(prompt + (toolResult ?? ''))}`;
   const msg = `msg_up${idOf(id)}`;
   const model = snapshotOf(typeof body.model === 'string' ? body.model : 'gpt-4o-mini');
   const base = { id, object: 'response', created_at: CREATED, background: false, error: null, incomplete_details: null, instructions: body.instructions ?? null, max_output_tokens: null, model, parallel_tool_calls: true, previous_response_id: null, store: body.store !== false, temperature: 1, text: { format: { type: 'text' } }, tool_choice: 'auto', tools: [], top_p: 1, truncation: 'disabled', user: null, metadata: {} };
@@ -401,10 +404,28 @@ function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequ
   const part = (t: string) => ({ type: 'output_text', text: t, annotations: [], logprobs: [] });
   const item = (status: string, t: string) => ({ id: msg, type: 'message', status, role: 'assistant', content: t === '' && status === 'in_progress' ? [] : [part(t)] });
   const usage = { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: words.length, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 9 + words.length };
-  const done = { ...base, status: 'completed', output: [item('completed', text)], usage };
-  if (body.stream !== true) return sendJson(res, 200, done);
   let seq = 0;
   const ev = (type: string, fields: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`;
+  if (toolResult === undefined && Array.isArray(body.tools) && body.tools.length > 0) {
+    // A request with tools gets a call of the first one, as the chat answer does.
+    const name = String((body.tools[0] as Json).name ?? 'tool');
+    const args = '{"location":"Paris"}';
+    const call = (status: string, a: string) => ({ id: `fc_up${idOf(id)}`, type: 'function_call', status, arguments: a, call_id: `call_up${idOf(id)}`, name });
+    const called = { ...base, status: 'completed', output: [call('completed', args)], usage };
+    if (body.stream !== true) return sendJson(res, 200, called);
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    return writePaced(res, [
+      ev('response.created', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
+      ev('response.in_progress', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
+      ev('response.output_item.added', { output_index: 0, item: call('in_progress', '') }),
+      ...[args.slice(0, 5), args.slice(5)].map((d) => ev('response.function_call_arguments.delta', { item_id: call('', '').id, output_index: 0, delta: d })),
+      ev('response.function_call_arguments.done', { item_id: call('', '').id, output_index: 0, arguments: args }),
+      ev('response.output_item.done', { output_index: 0, item: call('completed', args) }),
+      ev('response.completed', { response: called }),
+    ], knob(prompt, 'delay', 0), true);
+  }
+  const done = { ...base, status: 'completed', output: [item('completed', text)], usage };
+  if (body.stream !== true) return sendJson(res, 200, done);
   const frames = [
     ev('response.created', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
     ev('response.in_progress', { response: { ...base, status: 'in_progress', output: [], usage: null } }),
