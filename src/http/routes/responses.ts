@@ -92,39 +92,30 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
     };
     const sse = (onStall: () => void) => ({ heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall });
-    if (ctx.providers.resolve(typeof body.model === 'string' ? body.model : undefined).provider.nativeResponses) {
+    const model = typeof body.model === 'string' ? body.model : undefined;
+    type Plan = Omit<Parameters<typeof serveStream>[3], 'arrivedAt' | 'model'>;
+    let plan: Plan;
+    if (ctx.providers.resolve(model).provider.nativeResponses) {
       // Relayed to the upstream's own /responses, which stores nothing: Jarvis keeps the conversation, as it does
       // for translated requests, so chains, tenancy and what was heard work the same.
       const input = inputItems(body.input);
       const { previous_response_id: _, stream: __, store: ___, ...rest } = body;
       const upstreamBody = { ...rest, input: itemsForNative([...history, ...input]), store: false };
-      const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
-      try {
-        await serveStream(ctx, request, reply, {
-          arrivedAt,
-          model: typeof body.model === 'string' ? body.model : undefined,
-          messages: plainMessages(body.instructions, [...history, ...input]),
-          body: upstreamBody,
-          upstream: (provider, model, headers) => (signal) => provider.streamResponses!({ model, body: upstreamBody, headers }, { signal }),
-          sink: ({ requestId, onStall }) =>
-            new ResponsesNativeSink(reply, { requestId, maxBytes: ctx.config.maxAnswerBytes, onSettled: (response, output) => keep(response, output, input, requestId) }, body.stream === true ? sse(onStall) : undefined),
-        });
-        return reply;
-      } finally {
-        releaseQuota();
-      }
-    }
-    const { chat, messages, input } = toChatBody(body, history);
-    const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
-    try {
-      await serveStream(ctx, request, reply, {
-        arrivedAt,
-        model: typeof body.model === 'string' ? body.model : undefined,
+      plan = {
+        messages: plainMessages(body.instructions, [...history, ...input]),
+        body: upstreamBody,
+        upstream: (provider, name, headers) => (signal) => provider.streamResponses!({ model: name, body: upstreamBody, headers }, { signal }),
+        sink: ({ requestId, onStall }) =>
+          new ResponsesNativeSink(reply, { requestId, maxBytes: ctx.config.maxAnswerBytes, onSettled: (response, output) => keep(response, output, input, requestId) }, body.stream === true ? sse(onStall) : undefined),
+      };
+    } else {
+      const { chat, messages, input } = toChatBody(body, history);
+      plan = {
         messages,
         body: chat,
-        sink: ({ model, requestId, onStall }) => {
+        sink: ({ model: name, requestId, onStall }) => {
           const opts = {
-            head: { id: `resp_${requestId.slice(4)}`, created_at: Math.floor(Date.now() / 1000), model, request: body },
+            head: { id: `resp_${requestId.slice(4)}`, created_at: Math.floor(Date.now() / 1000), model: name, request: body },
             requestId,
             maxBytes: ctx.config.maxAnswerBytes,
             onSettled: (response: Obj, builder: ResponseBuilder) => {
@@ -132,11 +123,13 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
               if (response.status !== 'in_progress') keep(response, builder.output, input, requestId);
             },
           };
-          return body.stream === true
-            ? new ResponsesSseSink(reply, { ...opts, ...sse(onStall) })
-            : new ResponsesJsonSink(reply, opts);
+          return body.stream === true ? new ResponsesSseSink(reply, { ...opts, ...sse(onStall) }) : new ResponsesJsonSink(reply, opts);
         },
-      });
+      };
+    }
+    const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+    try {
+      await serveStream(ctx, request, reply, { arrivedAt, model, ...plan });
       return reply;
     } finally {
       releaseQuota();
