@@ -89,6 +89,13 @@ describe('POST /v1/responses (translated to Chat Completions)', () => {
     ]);
   });
 
+  it('gives a chat upstream\'s reasoning as a reasoning item before the message, which the SDK\'s stream helper accumulates', async () => {
+    const r = await sdk().responses.stream({ model: 'gpt-4o-mini', input: 'scenario:reasoning 2+2?' }).finalResponse();
+    expect(r.output.map((o) => o.type)).toEqual(['reasoning', 'message']);
+    expect(r.output[0]).toMatchObject({ type: 'reasoning', content: [{ type: 'reasoning_text', text: expect.stringMatching(/.+/) }] });
+    expect(r.output_text).toBe('2 + 2 = 4.');
+  });
+
   it('continues a conversation with previous_response_id, instructions first', async () => {
     const first = await sdk().responses.create({ model: 'gpt-4o-mini', input: 'My name is Ada.', instructions: 'Be brief.' });
     await sdk().responses.create({ model: 'gpt-4o-mini', input: 'What is my name?', previous_response_id: first.id, instructions: 'Be brief.' });

@@ -98,6 +98,7 @@ export class ResponseBuilder {
       this.#reasoning = { index: this.#output.length, item, text: '' };
       this.#output.push(item);
       out.push(this.#event('response.output_item.added', { output_index: this.#reasoning.index, item: { ...item, content: [] } }));
+      out.push(this.#event('response.content_part.added', { item_id: item.id, output_index: this.#reasoning.index, content_index: 0, part: { type: 'reasoning_text', text: '' } }));
     }
     const r = this.#reasoning;
     r.text += text;
@@ -150,6 +151,7 @@ export class ResponseBuilder {
     r.item.content = [{ type: 'reasoning_text', text: r.text }];
     return [
       this.#event('response.reasoning_text.done', { item_id: r.item.id, output_index: r.index, content_index: 0, text: r.text }),
+      this.#event('response.content_part.done', { item_id: r.item.id, output_index: r.index, content_index: 0, part: { type: 'reasoning_text', text: r.text } }),
       this.#event('response.output_item.done', { output_index: r.index, item: { ...r.item } }),
     ];
   }
