@@ -96,6 +96,12 @@ describe('POST /v1/responses (translated to Chat Completions)', () => {
     expect(r.output_text).toBe('2 + 2 = 4.');
   });
 
+  it.each([false, true])('gives a refusal as the message\'s refusal part (stream: %s)', async (stream) => {
+    const params = { model: 'gpt-4o-mini', input: 'scenario:refusal do something bad' };
+    const r = stream ? await sdk().responses.stream(params).finalResponse() : await sdk().responses.create(params);
+    expect(r.output).toEqual([expect.objectContaining({ type: 'message', content: [expect.objectContaining({ type: 'refusal', refusal: "I'm sorry, I can't help with that." })] })]);
+  });
+
   it('continues a conversation with previous_response_id, instructions first', async () => {
     const first = await sdk().responses.create({ model: 'gpt-4o-mini', input: 'My name is Ada.', instructions: 'Be brief.' });
     await sdk().responses.create({ model: 'gpt-4o-mini', input: 'What is my name?', previous_response_id: first.id, instructions: 'Be brief.' });

@@ -38,6 +38,11 @@ function usageOf(u: Obj): Obj {
   };
 }
 
+/** A message's content part as the Responses API writes it. */
+function partOf(kind: 'output_text' | 'refusal', text: string): Obj {
+  return kind === 'output_text' ? { type: 'output_text', text, annotations: [], logprobs: [] } : { type: 'refusal', refusal: text };
+}
+
 /**
  * A Chat Completions stream, chunk by chunk, as the Responses API's semantic events and the Response they build:
  * choice 0's reasoning, text and tool calls become output items (reasoning, message, function_call) in the order
@@ -49,7 +54,7 @@ export class ResponseBuilder {
   readonly #head: ResponseHead;
   readonly #output: Obj[] = [];
   #seq = 0;
-  #message: OpenText | undefined;
+  #message: { index: number; item: Obj; parts: { kind: 'output_text' | 'refusal'; text: string }[] } | undefined;
   #reasoning: OpenText | undefined;
   readonly #calls = new Map<number, OpenText>();
   #usage: Obj | null = null;
@@ -85,7 +90,8 @@ export class ResponseBuilder {
     const delta = isObject(choice.delta) ? choice.delta : {};
     const reasoning = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
     if (reasoning !== '') out.push(...this.#reasoningDelta(reasoning));
-    if (typeof delta.content === 'string' && delta.content !== '') out.push(...this.#textDelta(delta.content));
+    if (typeof delta.content === 'string' && delta.content !== '') out.push(...this.#messageDelta('output_text', delta.content));
+    if (typeof delta.refusal === 'string' && delta.refusal !== '') out.push(...this.#messageDelta('refusal', delta.refusal));
     if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) if (isObject(call)) out.push(...this.#callDelta(call));
     if (typeof choice.finish_reason === 'string') this.#finish = choice.finish_reason;
     return out;
@@ -106,21 +112,27 @@ export class ResponseBuilder {
     return out;
   }
 
-  #textDelta(text: string): ResponseEvent[] {
+  /** Text or refusal into the message (opened on the first), each its own content part, in the order they began. */
+  #messageDelta(kind: 'output_text' | 'refusal', text: string): ResponseEvent[] {
     const out: ResponseEvent[] = [...this.#closeReasoning()];
     if (!this.#message) {
       const item = { id: this.#id('msg'), type: 'message', status: 'in_progress', role: 'assistant', content: [] as Obj[] };
-      this.#message = { index: this.#output.length, item, text: '' };
+      this.#message = { index: this.#output.length, item, parts: [] };
       this.#output.push(item);
       out.push(this.#event('response.output_item.added', { output_index: this.#message.index, item: { ...item, content: [] } }));
-      const part = { type: 'output_text', text: '', annotations: [], logprobs: [] };
-      item.content.push(part);
-      out.push(this.#event('response.content_part.added', { item_id: item.id, output_index: this.#message.index, content_index: 0, part: { ...part } }));
     }
     const m = this.#message;
-    m.text += text;
-    (m.item.content as Obj[])[0]!.text = m.text;
-    out.push(this.#event('response.output_text.delta', { item_id: m.item.id, output_index: m.index, content_index: 0, delta: text, logprobs: [] }));
+    let at = m.parts.findIndex((p) => p.kind === kind);
+    if (at < 0) {
+      at = m.parts.push({ kind, text: '' }) - 1;
+      (m.item.content as Obj[]).push(partOf(kind, ''));
+      out.push(this.#event('response.content_part.added', { item_id: m.item.id, output_index: m.index, content_index: at, part: partOf(kind, '') }));
+    }
+    const part = m.parts[at]!;
+    part.text += text;
+    (m.item.content as Obj[])[at] = partOf(kind, part.text);
+    const fields = { item_id: m.item.id, output_index: m.index, content_index: at, delta: text };
+    out.push(kind === 'output_text' ? this.#event('response.output_text.delta', { ...fields, logprobs: [] }) : this.#event('response.refusal.delta', fields));
     return out;
   }
 
@@ -162,9 +174,11 @@ export class ResponseBuilder {
     const m = this.#message;
     if (m && m.item.status === 'in_progress') {
       m.item.status = status;
-      const part = (m.item.content as Obj[])[0]!;
-      out.push(this.#event('response.output_text.done', { item_id: m.item.id, output_index: m.index, content_index: 0, text: m.text, logprobs: [] }));
-      out.push(this.#event('response.content_part.done', { item_id: m.item.id, output_index: m.index, content_index: 0, part: { ...part } }));
+      m.parts.forEach((p, at) => {
+        const fields = { item_id: m.item.id, output_index: m.index, content_index: at };
+        out.push(p.kind === 'output_text' ? this.#event('response.output_text.done', { ...fields, text: p.text, logprobs: [] }) : this.#event('response.refusal.done', { ...fields, refusal: p.text }));
+        out.push(this.#event('response.content_part.done', { ...fields, part: partOf(p.kind, p.text) }));
+      });
       out.push(this.#event('response.output_item.done', { output_index: m.index, item: { ...m.item } }));
     }
     for (const c of this.#calls.values()) {
