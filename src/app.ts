@@ -59,7 +59,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const ctx: JarvisContext = {
     config,
     log,
-    providers: new ProviderRegistry(config),
+    providers: new ProviderRegistry(config, { log, liveStreams: () => ctx.live.size, observer: metrics }),
     sessions,
     bus,
     batcher: new TokenBatcher({

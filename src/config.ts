@@ -18,10 +18,38 @@ const Upstream = Type.Object(
     name: Type.String({ minLength: 1 }),
     baseUrl: Type.String({ pattern: '^https?://' }),
     apiKey: Type.Optional(Type.String()),
-    /** Model ids routed to this upstream; "*" takes every model no other upstream names. */
-    models: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
+    /** Model ids routed to this upstream; "*" takes every model no other upstream names. None: it serves routes only. */
+    models: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+    /** Skipped for `cooldownMs` after `failures` consecutive failures, then one probe decides (routes/). */
+    circuit: Type.Optional(Type.Object({ failures: Type.Integer({ minimum: 1 }), cooldownMs: Type.Integer({ minimum: 100 }) }, STRICT)),
     /** How /v1/responses reaches it: translated to Chat Completions (any server), or relayed to its own /responses. */
     responses: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('native')])),
+  },
+  STRICT,
+);
+
+/** A model clients ask for, served by targets tried in order (priority), balanced by weight within a priority. */
+const Route = Type.Object(
+  {
+    model: Type.String({ minLength: 1 }),
+    targets: Type.Array(
+      Type.Object(
+        {
+          upstream: Type.String({ minLength: 1 }),
+          model: Type.String({ minLength: 1 }),
+          weight: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          priority: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        STRICT,
+      ),
+      { minItems: 1 },
+    ),
+    /** Attempts again at the same target, only before anything reached the client. */
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
+    /** No first token by then: the attempt is abandoned and the next target tried. */
+    firstTokenTimeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** No first token by then: the next target starts too, and the first token wins (0: off). */
+    hedgeAfterMs: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   STRICT,
 );
@@ -79,6 +107,7 @@ const ConfigSchema = Type.Object(
       ttftMs: Type.Integer({ minimum: 0 }),
     }, STRICT),
     upstreams: Type.Array(Upstream),
+    routes: Type.Array(Route),
     upstreamTimeoutMs: Type.Integer({ minimum: 1 }),
     upstreamIdleMs: Type.Integer({ minimum: 1 }),
     sessions: Type.Object({
@@ -115,6 +144,7 @@ const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
+export type RouteConfig = Static<typeof Route>;
 export type UpstreamConfig = Static<typeof Upstream>;
 
 export class ConfigError extends Error {
@@ -148,6 +178,7 @@ export function defaultConfig(): Config {
     defaultModel: SIMULATED_MODEL,
     simulator: { tokensPerSec: 40, ttftMs: 250 },
     upstreams: [],
+    routes: [],
     upstreamTimeoutMs: 30_000,
     upstreamIdleMs: 60_000,
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
@@ -367,6 +398,14 @@ export function validateConfig(config: unknown): Config {
       throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (expected http(s)://host[:port]/path)`);
     }
   }
+  const routed = new Set<string>();
+  config.routes.forEach((r, i) => {
+    if (routed.has(r.model)) throw new ConfigError(`routes.${i}.model: ${JSON.stringify(r.model)} has two routes`);
+    routed.add(r.model);
+    r.targets.forEach((t, j) => {
+      if (!names.has(t.upstream)) throw new ConfigError(`routes.${i}.targets.${j}.upstream: no upstream is named ${JSON.stringify(t.upstream)}`);
+    });
+  });
   if (config.redis.url !== null && !URL.canParse(config.redis.url)) {
     throw new ConfigError('redis.url: not a URL (expected redis[s]://[user:password@]host[:port][/db])');
   }

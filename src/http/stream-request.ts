@@ -106,6 +106,7 @@ export async function serveStream(
     completionId,
     created,
     ...(maxTokens ? { maxTokens } : {}),
+    ...(header(request, 'x-jarvis-hedge')?.toLowerCase() === 'off' ? { hedge: false } : {}),
   };
   const owner = request.apiKey?.id ?? null;
   const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request, ctx.ids), owner };

@@ -36,6 +36,10 @@ export class Metrics implements StreamObserver {
   readonly #degraded: Counter;
   readonly #eventReadFailures: Counter;
   readonly #quotaExceeded: Counter<'quota'>;
+  readonly #attempts: Counter<'upstream' | 'outcome'>;
+  readonly #hedges: Counter;
+  readonly #upstreamTtft: Histogram<'upstream'>;
+  readonly #circuitOpen: Gauge<'upstream'>;
   readonly #loopDelay: Histogram;
 
   constructor(live: () => LiveCounts) {
@@ -98,6 +102,21 @@ export class Metrics implements StreamObserver {
       registers,
     });
     this.#eventReadFailures = new Counter({ name: 'jarvis_event_read_failures_total', help: 'Failed reads of the Redis event stream (retried every 250 ms)', registers });
+    this.#attempts = new Counter({
+      name: 'jarvis_upstream_attempts_total',
+      help: 'Attempts of routed streams, by upstream and outcome: won, failed, deadline (no first token in time), lost (a hedge or the first attempt beaten), cancelled',
+      labelNames: ['upstream', 'outcome'],
+      registers,
+    });
+    this.#hedges = new Counter({ name: 'jarvis_hedges_total', help: 'Hedged starts: a second target started because the first gave no token in hedgeAfterMs', registers });
+    this.#upstreamTtft = new Histogram({
+      name: 'jarvis_upstream_first_token_seconds',
+      help: 'Time from an attempt starting to its first token, by upstream (routed streams)',
+      labelNames: ['upstream'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#circuitOpen = new Gauge({ name: 'jarvis_circuit_open', help: 'Whether an upstream circuit breaker is open (1) or closed (0)', labelNames: ['upstream'], registers });
     this.#quotaExceeded = new Counter({ name: 'jarvis_quota_exceeded_total', help: 'Chat requests refused 429 by a key quota, by quota (rpm, streams)', labelNames: ['quota'], registers });
     const gauge = (name: string, help: string, read: (c: LiveCounts) => number) =>
       new Gauge({
@@ -152,6 +171,22 @@ export class Metrics implements StreamObserver {
 
   controlLatency(ms: number): void {
     this.#controlLatency.observe(ms / 1000);
+  }
+
+  attempt(upstream: string, outcome: string): void {
+    this.#attempts.inc({ upstream, outcome });
+  }
+
+  hedge(): void {
+    this.#hedges.inc();
+  }
+
+  upstreamFirstToken(upstream: string, ms: number): void {
+    this.#upstreamTtft.observe({ upstream }, ms / 1000);
+  }
+
+  circuit(upstream: string, state: string): void {
+    this.#circuitOpen.set({ upstream }, state === 'open' ? 1 : 0);
   }
 
   bargeInDegraded(reason: string): void {

@@ -26,6 +26,10 @@ export interface ChatRequest {
   /** The `id` and `created` of an answer Jarvis generates itself (the simulator); an upstream's answer keeps its own. */
   completionId: string;
   created: number;
+  /** False when the client asked not to be hedged (`X-Jarvis-Hedge: off`): a route then tries one target at a time. */
+  hedge?: boolean;
+  /** Which upstream and model served the answer, when a route chose among several (set by the route). */
+  served?: { upstream: string; model: string };
 }
 
 export interface Usage {

@@ -1,29 +1,69 @@
 import { SIMULATED_MODEL, type Config } from '../config.js';
 import { JarvisError } from '../errors.js';
 import { openAICompatibleProvider } from './openai-compatible/index.js';
+import pino, { type Logger } from 'pino';
 import type { ModelInfo, Provider } from './provider.js';
+import { Circuit, type CircuitState } from './routes/circuit.js';
+import { routedProvider, type RouteObserver } from './routes/routed-provider.js';
 import { simulatedProvider } from './simulated/index.js';
 
-/** Which provider serves which model: the simulator always, then each configured upstream. */
+const silentLog = pino({ level: 'silent' });
+
+/** A share of the live streams that may be hedged at once (a hedge is a second paid request); at least one. */
+export const HEDGE_SHARE = 0.1;
+
+export interface RegistryDeps {
+  log: Logger;
+  /** Live streams now: the hedge budget is a share of them. */
+  liveStreams: () => number;
+  observer?: RouteObserver & { circuit(upstream: string, state: CircuitState): void };
+  random?: () => number;
+}
+
+/** Which provider serves which model: the simulator always, then the routes, then each configured upstream. */
 export class ProviderRegistry {
   readonly #byModel = new Map<string, Provider>();
   readonly #catchAll: Provider | undefined;
   readonly #providers: Provider[] = [];
   readonly #defaultModel: string;
+  readonly #circuits: Circuit[] = [];
 
-  constructor(config: Config) {
+  constructor(config: Config, deps?: RegistryDeps) {
     this.#defaultModel = config.defaultModel;
     const sim = simulatedProvider(config.simulator);
     this.#add(sim, [SIMULATED_MODEL]);
     let catchAll: Provider | undefined;
+    const byName = new Map<string, { provider: Provider; circuit: Circuit | undefined }>();
+    const log = deps?.log ?? silentLog;
     for (const upstream of config.upstreams) {
       const provider = openAICompatibleProvider(upstream, {
         timeoutMs: config.upstreamTimeoutMs,
         idleMs: config.upstreamIdleMs,
         advertise: config.defaultModel === SIMULATED_MODEL ? [] : [config.defaultModel],
       });
-      this.#add(provider, upstream.models.filter((m) => m !== '*'));
-      if (upstream.models.includes('*')) catchAll ??= provider;
+      const circuit = upstream.circuit
+        ? new Circuit(upstream.name, { ...upstream.circuit, log, onChange: (state) => deps?.observer?.circuit(upstream.name, state) })
+        : undefined;
+      if (circuit) this.#circuits.push(circuit);
+      byName.set(upstream.name, { provider, circuit });
+      this.#add(provider, (upstream.models ?? []).filter((m) => m !== '*'));
+      if ((upstream.models ?? []).includes('*')) catchAll ??= provider;
+    }
+    let hedges = 0;
+    const budget = {
+      tryStart: () => {
+        if (hedges >= Math.max(1, Math.floor((deps?.liveStreams() ?? 0) * HEDGE_SHARE))) return false;
+        hedges++;
+        return true;
+      },
+      end: () => void hedges--,
+    };
+    // A route's model is served by the route, ahead of an upstream that names the same model.
+    for (const route of config.routes) {
+      const targets = route.targets.map((t) => ({ ...byName.get(t.upstream)!, upstream: t.upstream, model: t.model, weight: t.weight ?? 1, priority: t.priority ?? 0 }));
+      const provider = routedProvider(route, targets, { log, hedges: budget, observer: deps?.observer, random: deps?.random });
+      this.#providers.unshift(provider);
+      this.#byModel.set(route.model, provider);
     }
     this.#catchAll = catchAll;
     if (!this.#byModel.has(this.#defaultModel) && !catchAll) {
@@ -57,6 +97,11 @@ export class ProviderRegistry {
 
   #serving(model: string): Provider | undefined {
     return this.#byModel.get(model) ?? this.#catchAll;
+  }
+
+  /** Each upstream with a circuit breaker, and its state. */
+  circuits(): { upstream: string; state: CircuitState }[] {
+    return this.#circuits.map((c) => ({ upstream: c.upstream, state: c.state }));
   }
 
   /** Checks every provider; one that cannot be reached makes the whole gateway not ready. */

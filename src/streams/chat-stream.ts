@@ -195,6 +195,8 @@ export class ChatStream {
           duration_ms,
           tokens: generated,
           delivered_tokens: this.#sink.delivered.tokens,
+          // The route's choice, when a route chose (the target that served, and its model).
+          ...(request.served ? { upstream: request.served.upstream, upstream_model: request.served.model } : {}),
           ...(completion ? { completion: completion.text } : {}),
         },
         'stream_end',
@@ -206,11 +208,11 @@ export class ChatStream {
   }
 
   #publishFinal(outcome: StreamOutcome, generated: number): void {
-    const { meta } = this.#spec;
+    const { meta, request } = this.#spec;
     const counts = { generated_tokens: generated, delivered_tokens: this.#sink.delivered.tokens, delivered_chars: this.#sink.delivered.chars };
     switch (outcome.kind) {
       case 'end':
-        this.#deps.bus.publish(meta, 'chat.end', { finish_reason: outcome.finishReason, ...counts });
+        this.#deps.bus.publish(meta, 'chat.end', { finish_reason: outcome.finishReason, ...counts, ...(request.served ? { upstream: request.served.upstream, model: request.served.model } : {}) });
         break;
       case 'cancelled':
         // Heard: what the person can have heard, as far as Jarvis knows, which is what reached the client. A speech

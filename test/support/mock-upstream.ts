@@ -18,6 +18,9 @@ export interface MockKnobs {
   /** Holds the response open this long after [DONE] before ending it. */
   endDelayMs?: number;
   status?: number;
+  /** With status 429: the retry-after-ms it sends (default: `retry-after: 1`), or none at all (noRetryAfter). */
+  retryAfterMs?: number;
+  noRetryAfter?: boolean;
   text?: string;
 }
 
@@ -60,7 +63,7 @@ const MALFORMED = 'data: {not json\n\n';
 const MID_STREAM_ERROR =
   'data: {"error":{"message":"mock mid-stream error","type":"server_error","code":"mock_error"}}\n\n';
 const NUMERIC_KNOBS = [
-  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs',
+  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs', 'retryAfterMs',
 ] as const;
 
 // Knobs arrive as untrusted JSON; anything of the wrong type is dropped so it falls back to the default
@@ -74,6 +77,7 @@ function sanitizeKnobs(raw: unknown): MockKnobs {
     if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out[key] = Math.floor(v);
   }
   if (typeof r.noDone === 'boolean') out.noDone = r.noDone;
+  if (typeof r.noRetryAfter === 'boolean') out.noRetryAfter = r.noRetryAfter;
   if (typeof r.text === 'string') out.text = r.text;
   return out;
 }
@@ -87,10 +91,11 @@ function sendJson(res: http.ServerResponse, status: number, payload: string, ext
   res.end(payload);
 }
 
-function sendStatusError(res: http.ServerResponse, status: number): void {
+function sendStatusError(res: http.ServerResponse, status: number, retryAfterMs?: number, noRetryAfter = false): void {
   const type = status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error';
   const code = status === 429 ? 'rate_limit_exceeded' : `mock_${status}`;
-  const extra = status === 429 ? { 'retry-after': '1' } : undefined;
+  const retry = noRetryAfter ? {} : retryAfterMs === undefined ? { 'retry-after': '1' } : { 'retry-after-ms': String(retryAfterMs) };
+  const extra = status === 429 ? retry : undefined;
   sendJson(res, status, errorJson(`mock upstream status ${status}`, type, code), extra);
 }
 
@@ -298,7 +303,7 @@ export async function startMockUpstream(
     const start = () => {
       if (sched.stopped) return;
       if (k.status !== undefined) {
-        sendStatusError(res, k.status);
+        sendStatusError(res, k.status, k.retryAfterMs, k.noRetryAfter);
         return;
       }
       if (body.stream !== true) {

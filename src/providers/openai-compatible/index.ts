@@ -45,8 +45,8 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
   const base = upstream.baseUrl.replace(/\/+$/, '');
   const auth: Record<string, string> = upstream.apiKey ? { authorization: `Bearer ${upstream.apiKey}` } : {};
   const target: Target = { base, auth, dispatcher, name: upstream.name };
-  const catchAll = upstream.models.includes('*');
-  const named = [...new Set([...upstream.models.filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
+  const catchAll = (upstream.models ?? []).includes('*');
+  const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
   // Only a catch-all upstream is asked what it serves: an upstream with a model list gets only those models.
   const catalog = catchAll ? new ModelCatalog(() => listModels(target)) : undefined;
 
