@@ -201,6 +201,7 @@ describe('circuit breaker', () => {
     const skipped = await ask('r-circuit');
     expect(tagged(flaky, skipped.tag)).toHaveLength(0);
     expect(await (await fetch(`${jarvis.url}/metrics`)).text()).toMatch(/^jarvis_circuit_open\{upstream="flaky"\} 1/m);
+    expect(((await (await fetch(`${jarvis.url}/healthz`)).json()) as { circuits: unknown[] }).circuits).toEqual([{ upstream: 'flaky', state: 'open' }]);
     // The upstream recovers; after the cooldown one request probes it.
     flaky.setDefaults({ tokens: 3 });
     await new Promise((r) => setTimeout(r, 350));

@@ -15,12 +15,17 @@ export function liveCounts(ctx: JarvisContext) {
 
 export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
   const startedAt = Date.now();
-  app.get('/healthz', async () => ({
-    status: 'ok',
-    uptime_s: Math.round((Date.now() - startedAt) / 1000),
-    ...liveCounts(ctx),
-    redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
-  }));
+  app.get('/healthz', async (request) => {
+    const circuits = ctx.providers.circuits();
+    return {
+      status: 'ok',
+      uptime_s: Math.round((Date.now() - startedAt) / 1000),
+      ...liveCounts(ctx),
+      redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
+      // Upstream names are for operators, as in /readyz.
+      ...(circuits.length > 0 && mayReadDetails(ctx, request) ? { circuits } : {}),
+    };
+  });
 
   const readiness = new Readiness(() => ctx.providers.readiness(AbortSignal.timeout(3000)));
   app.get('/readyz', async (request, reply) => {
