@@ -11,6 +11,7 @@ import { runFanout, type FanoutResult } from './scenarios/fanout.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runRelay, type RelayResult } from './scenarios/relay.js';
 import type { ScenarioContext } from './scenarios/stage.js';
+import { runTail, type TailResult } from './scenarios/tail.js';
 import { GATEWAY_CPU, LOAD_CPU, buildJarvis } from './targets.js';
 
 export interface BenchResults {
@@ -24,6 +25,7 @@ export interface BenchResults {
   bargeIn?: BargeInResult;
   capacity?: CapacityResult;
   fanout?: FanoutResult;
+  tail?: TailResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -41,6 +43,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   'barge-in': async (ctx, out) => void (out.bargeIn = await runBargeInScenario(ctx)),
   capacity: async (ctx, out) => void (out.capacity = await runCapacity(ctx)),
   fanout: async (ctx, out) => void (out.fanout = await runFanout(ctx)),
+  tail: async (ctx, out) => void (out.tail = await runTail(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -18,6 +18,8 @@ export interface BenchParams {
   capacity: { streams: number; tokens: number; delayMs: number; rampMs: number; scrapeEveryMs: number };
   /** 5. Fan-out: /v1/events subscribers while streams run. */
   fanout: { subscribers: number; streams: number; tokens: number; delayMs: number; settleMs: number };
+  /** 6. A first-token tail on one of two upstreams: no route, failover by deadline, hedging. */
+  tail: { concurrency: number; tokens: number; delayMs: number; durationMs: number; tailEvery: number; tailTtftMs: number; firstTokenTimeoutMs: number; hedgeAfterMs: number };
   streamTimeoutMs: number;
 }
 
@@ -31,6 +33,8 @@ export const FULL: BenchParams = {
   // timed out), not how many streams it holds. All are open together from 15 s to 35 s.
   capacity: { streams: 10_000, tokens: 35, delayMs: 1000, rampMs: 15_000, scrapeEveryMs: 1000 },
   fanout: { subscribers: 100, streams: 500, tokens: 100, delayMs: 20, settleMs: 500 },
+  // One request in twenty waits 3 s for its first token: a p99 ruined by 5% of requests.
+  tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 15_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },
   streamTimeoutMs: 60_000,
 };
 
@@ -40,6 +44,7 @@ export const QUICK: BenchParams = {
   bargeIn: { sessions: 20, requestsPerSession: 5, gapMs: 20, tokens: 20, delayMs: 20, rampsMs: [100] },
   capacity: { streams: 200, tokens: 3, delayMs: 1000, rampMs: 500, scrapeEveryMs: 1000 },
   fanout: { subscribers: 5, streams: 20, tokens: 20, delayMs: 20, settleMs: 300 },
+  tail: { concurrency: 4, tokens: 5, delayMs: 10, durationMs: 2000, tailEvery: 5, tailTtftMs: 1000, firstTokenTimeoutMs: 300, hedgeAfterMs: 100 },
   streamTimeoutMs: 30_000,
 };
 

@@ -19,10 +19,12 @@ import {
   ttftP50,
   ttftP99,
 } from './figures.js';
-import { fmtSpread, headlineRows, stormLabel } from './headline.js';
+import { fmt, fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
+import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
+import { spread } from './stats.js';
 
 /** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
 const table = (head: string[], rows: string[][], align?: string) =>
@@ -272,6 +274,32 @@ function fanoutSection(r: BenchResults): string[] {
   ];
 }
 
+function tailSection(r: BenchResults): string[] {
+  const t = r.tail;
+  if (!t) return [];
+  const pick = (v: TailVariant, f: (run: TailRun) => number) => spread(t.runs.map((row) => row.find((x) => x.variant === v)).filter((x): x is TailRun => x !== undefined).map(f));
+  const ttft = (q: 'p50' | 'p99') => (run: TailRun) => run.result?.ttft[q] ?? NaN;
+  const name: Record<TailVariant, string> = {
+    none: 'No route (the tail upstream alone)',
+    failover: `Route, failover at a ${t.firstTokenTimeoutMs} ms first-token deadline`,
+    hedge: `Route, hedged after ${t.hedgeAfterMs} ms`,
+  };
+  const errors = t.runs.flat().filter((x) => x.error).map((x) => `- ${x.variant}: \`${x.error!.slice(0, 300)}\``);
+  return [
+    '',
+    '## 6. First-token tail: routes with failover and hedging (Jarvis only)',
+    '',
+    `Two mock upstreams; on one, every ${t.tailEvery}th request waits ${fmt(t.tailTtftMs)} ms for its first token (a ${fmt(100 / t.tailEvery)}% tail), the other is healthy. ${t.concurrency} closed-loop streams of ${t.tokens} tokens through Jarvis, asking for the tail upstream alone, or for a route whose second target is the healthy one.`,
+    '',
+    table(
+      ['', 'client TTFT p50', 'client TTFT p99', 'upstream requests per client request'],
+      TAIL_VARIANTS.map((v) => [name[v], fmtSpread(pick(v, ttft('p50')), 'ms'), fmtSpread(pick(v, ttft('p99')), 'ms'), fmtSpread(pick(v, (run) => run.upstreamPerRequest))]),
+      'lrrr',
+    ),
+    ...errors,
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -287,7 +315,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

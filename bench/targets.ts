@@ -23,6 +23,9 @@ export interface MockKnobs {
   tokens?: number;
   delayMs?: number;
   ttftMs?: number;
+  /** Every tailEvery-th request waits tailTtftMs for its first token. */
+  tailEvery?: number;
+  tailTtftMs?: number;
 }
 
 export async function startMock(defaults: MockKnobs): Promise<Running & { baseUrl: string }> {

@@ -21,6 +21,9 @@ export interface MockKnobs {
   /** With status 429: the retry-after-ms it sends (default: `retry-after: 1`), or none at all (noRetryAfter). */
   retryAfterMs?: number;
   noRetryAfter?: boolean;
+  /** Every `tailEvery`-th request waits `tailTtftMs` for its first token instead (a heavy first-token tail). */
+  tailEvery?: number;
+  tailTtftMs?: number;
   text?: string;
 }
 
@@ -63,7 +66,7 @@ const MALFORMED = 'data: {not json\n\n';
 const MID_STREAM_ERROR =
   'data: {"error":{"message":"mock mid-stream error","type":"server_error","code":"mock_error"}}\n\n';
 const NUMERIC_KNOBS = [
-  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs', 'retryAfterMs',
+  'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs', 'retryAfterMs', 'tailEvery', 'tailTtftMs',
 ] as const;
 
 // Knobs arrive as untrusted JSON; anything of the wrong type is dropped so it falls back to the default
@@ -210,7 +213,7 @@ export async function startMockUpstream(
     const created = Math.floor(Date.now() / 1000);
     const promptTokens = countPromptTokens(body.messages);
     const delayMs = k.delayMs ?? 0;
-    const ttftMs = k.ttftMs ?? 0;
+    const ttftMs = k.tailEvery && k.tailTtftMs !== undefined && id % k.tailEvery === 0 ? k.tailTtftMs : (k.ttftMs ?? 0);
     const text = k.text ?? 'tok';
     const hits = (knob: number | undefined, sent: number) => knob !== undefined && knob === sent;
 
