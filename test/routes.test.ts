@@ -10,6 +10,7 @@ let good: MockUpstream;
 let failing: MockUpstream;
 let limited: MockUpstream;
 let limitedLong: MockUpstream;
+let limitedBare: MockUpstream;
 let silent: MockUpstream;
 let slow: MockUpstream;
 let slow2: MockUpstream;
@@ -28,11 +29,12 @@ async function closedPort(): Promise<string> {
 }
 
 beforeAll(async () => {
-  [good, failing, limited, limitedLong, silent, slow, slow2, breaking, flaky] = await Promise.all([
+  [good, failing, limited, limitedLong, limitedBare, silent, slow, slow2, breaking, flaky] = await Promise.all([
     startMockUpstream({ defaults: { tokens: 5, delayMs: 5 } }),
     startMockUpstream({ defaults: { status: 503 } }),
     startMockUpstream({ defaults: { status: 429, retryAfterMs: 50 } }),
     startMockUpstream({ defaults: { status: 429, retryAfterMs: 10_000 } }),
+    startMockUpstream({ defaults: { status: 429, noRetryAfter: true } }),
     startMockUpstream({ defaults: { ttftMs: 30_000, tokens: 5 } }),
     startMockUpstream({ defaults: { ttftMs: 3000, tokens: 5 } }),
     startMockUpstream({ defaults: { ttftMs: 3000, tokens: 5 } }),
@@ -47,6 +49,7 @@ beforeAll(async () => {
       up('failing', failing),
       up('limited', limited),
       up('limited-long', limitedLong),
+      up('limited-bare', limitedBare),
       up('silent', silent),
       up('slow', slow),
       up('slow2', slow2),
@@ -58,6 +61,7 @@ beforeAll(async () => {
       { model: 'r-refused', targets: [{ upstream: 'refused', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
       { model: 'r-503', targets: [{ upstream: 'failing', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
       { model: 'r-429', retries: 1, targets: [{ upstream: 'limited', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
+      { model: 'r-429-bare', retries: 1, targets: [{ upstream: 'limited-bare', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
       { model: 'r-429-long', retries: 1, targets: [{ upstream: 'limited-long', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
       { model: 'r-deadline', firstTokenTimeoutMs: 300, targets: [{ upstream: 'silent', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
       { model: 'r-hedge', hedgeAfterMs: 100, targets: [{ upstream: 'slow', model: 'm1' }, { upstream: 'good', model: 'good-model', priority: 1 }] },
@@ -71,7 +75,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await jarvis?.close();
-  await Promise.all([good, failing, limited, limitedLong, silent, slow, slow2, breaking, flaky].map((m) => m?.close()));
+  await Promise.all([good, failing, limited, limitedLong, limitedBare, silent, slow, slow2, breaking, flaky].map((m) => m?.close()));
 });
 
 const ask = async (model: string, headers: Record<string, string> = {}, tag = `${model}-${Math.random().toString(36).slice(2)}`) => {
@@ -100,6 +104,13 @@ describe('failover before the first token', () => {
     const { res, tag } = await ask('r-429');
     expect(res.status).toBe(200);
     expect(tagged(limited, tag)).toHaveLength(2);
+    expect(tagged(good, tag)).toHaveLength(1);
+  });
+
+  it('on a 429 without retry-after, retries the same target at once, then moves on', async () => {
+    const { res, tag } = await ask('r-429-bare');
+    expect(res.status).toBe(200);
+    expect(tagged(limitedBare, tag)).toHaveLength(2);
     expect(tagged(good, tag)).toHaveLength(1);
   });
 
