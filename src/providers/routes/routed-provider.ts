@@ -98,6 +98,7 @@ interface Attempt {
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
     const t = setTimeout(done, ms);
     function done() {
       signal.removeEventListener('abort', aborted);
