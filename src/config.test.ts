@@ -155,3 +155,32 @@ describe('config errors never echo a secret', () => {
     for (const secret of [SECRET, 'sk-SEC', '4242424242']) expect(err.message).not.toContain(secret);
   });
 });
+
+describe('routes', () => {
+  const upstreams = [
+    { name: 'a', baseUrl: 'http://127.0.0.1:1/v1' },
+    { name: 'b', baseUrl: 'http://127.0.0.1:2/v1', circuit: { failures: 3, cooldownMs: 1000 } },
+  ];
+  const load = (routes: unknown) => loadConfig({ JARVIS_CONFIG: file(`routes-${Math.random().toString(36).slice(2)}.json`, JSON.stringify({ upstreams, routes })) });
+
+  it('takes routes whose targets name upstreams (an upstream may serve routes only)', () => {
+    const config = load([{ model: 'assistant', targets: [{ upstream: 'a', model: 'x', weight: 3 }, { upstream: 'b', model: 'y', priority: 1 }], retries: 1, firstTokenTimeoutMs: 2500, hedgeAfterMs: 400 }]);
+    expect(config.routes[0]).toMatchObject({ model: 'assistant', retries: 1, hedgeAfterMs: 400 });
+  });
+
+  it.each([
+    [[{ model: 'r', targets: [{ upstream: 'nope', model: 'x' }] }], /^routes\.0\.targets\.0\.upstream: no upstream is named "nope"$/],
+    [[{ model: 'r', targets: [{ upstream: 'a', model: 'x' }] }, { model: 'r', targets: [{ upstream: 'b', model: 'y' }] }], /^routes\.1\.model: "r" has two routes$/],
+    [[{ model: 'r', targets: [{ upstream: 'a', model: 'x', wieght: 2 }] }], /^routes\.0\.targets\.0\.wieght: unknown setting; did you mean `weight`\?$/],
+    [[{ model: 'r', targets: [] }], /^routes\.0\.targets: /],
+    [[{ model: 'r', targets: [{ upstream: 'a', model: 'x' }], hedgeAfter: 10 }], /^routes\.0\.hedgeAfter: unknown setting; did you mean `hedgeAfterMs`\?$/],
+  ])('refuses %j in one line', (routes, message) => {
+    let err: Error | undefined;
+    try {
+      load(routes);
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toMatch(message);
+  });
+});

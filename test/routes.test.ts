@@ -85,6 +85,13 @@ const ask = async (model: string, headers: Record<string, string> = {}, tag = `$
 const tagged = (m: MockUpstream, tag: string) => m.requests.filter((r) => r.body.tag === tag);
 const textOf = (chunks: ReturnType<typeof chunksOf>) => chunks.map((c) => c.choices?.[0]?.delta?.content ?? '').join('');
 
+it('lists each route as a model, and a routed answer names the target\'s model as its upstream reported it', async () => {
+  const models = ((await (await fetch(`${jarvis.url}/v1/models`)).json()) as { data: { id: string }[] }).data.map((m) => m.id);
+  expect(models).toEqual(expect.arrayContaining(['r-refused', 'r-hedge', 'r-circuit']));
+  const { chunks } = await ask('r-refused');
+  expect(chunks[0]!.model).toBe('good-model');
+});
+
 describe('failover before the first token', () => {
   it.each([
     ['connection refused', 'r-refused', 'upstream_unreachable'],
