@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, StreamingChat, startCluster, type ChatResult, type JarvisProcess, type TestCluster } from './support/cluster.js';
 import { startMockUpstream, type MockUpstream, type RecordedRequest } from './support/mock-upstream.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
+import { prng } from './support/prng.js';
 
 const SEED = process.env.CI ? 20261201 : Number(process.env.JARVIS_CHECK_SEED ?? Date.now() % 1_000_000);
 const SESSIONS = 28;
@@ -30,16 +31,6 @@ const ORDERING_WINDOW_MS = 100;
 const MAX_FAULT_MS = 1500;
 const OVERLAP_BOUND_MS = MAX_FAULT_MS + PREV_WAIT_MS + 500;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Sent {
   session: string;

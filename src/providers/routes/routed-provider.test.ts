@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Provider } from '../provider.js';
 import { orderTargets, type RouteTarget } from './routed-provider.js';
+import { prng } from '../../../test/support/prng.js';
 
-/** mulberry32: a seeded PRNG, so the proportions below are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const target = (upstream: string, weight: number, priority: number): RouteTarget => ({ provider: {} as Provider, upstream, model: 'm', weight, priority, circuit: undefined });
 
