@@ -18,5 +18,12 @@ export default tseslint.config(
   {
     files: ['src/main.ts', 'src/config.ts', 'test/**', 'scripts/**', 'bench/**', '**/*.test.ts'],
     rules: { 'no-restricted-syntax': 'off' }
+  },
+  {
+    // The console's page script runs in the browser.
+    files: ['console/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(['document', 'fetch', 'TextDecoder', 'AbortController', 'requestAnimationFrame', 'setTimeout', 'sessionStorage'].map((g) => [g, 'readonly'])),
+    },
   }
 );

@@ -15,6 +15,7 @@ import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
 import { responsesRoutes } from './http/routes/responses.js';
+import { consoleRoutes } from './http/routes/console.js';
 import { RedisResponseStore } from './responses/redis-store.js';
 import { MemoryResponseStore } from './responses/response-store.js';
 import { eventsRoute } from './http/routes/events.js';
@@ -159,6 +160,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     metricsRoute(admin, ctx);
   });
   healthRoutes(app, ctx);
+  consoleRoutes(app, ctx);
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = async () => {
