@@ -220,6 +220,7 @@ function Sessions({ sessions }) {
 function TryIt({ keyValue }) {
   const [session, setSession] = useState(`console-${Math.random().toString(36).slice(2, 8)}`);
   const [policy, setPolicy] = useState('cancel-previous');
+  const [model, setModel] = useState('');
   const [prompt, setPrompt] = useState('Write a long essay about rivers');
   const [answers, setAnswers] = useState([]);
   const send = async (e) => {
@@ -231,7 +232,7 @@ function TryIt({ keyValue }) {
       const res = await fetch('/v1/chat/completions', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-session-id': session, 'x-session-policy': policy, ...auth(keyValue) },
-        body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: prompt }] }),
+        body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: prompt }], ...(model ? { model } : {}) }),
       });
       if (res.status !== 200) return update((x) => ({ ...x, finish: `${res.status}` }));
       await readSse(res, (_type, data) => {
@@ -250,6 +251,7 @@ function TryIt({ keyValue }) {
       <label>policy <select name="policy" value=${policy} onChange=${(e) => setPolicy(e.target.value)}>
         ${['cancel-previous', 'queue', 'reject', 'parallel'].map((p) => html`<option value=${p}>${p}</option>`)}
       </select></label>
+      <label>model <input name="model" placeholder="default" value=${model} onInput=${(e) => setModel(e.target.value)} /></label>
       <input name="prompt" class="prompt" value=${prompt} onInput=${(e) => setPrompt(e.target.value)} />
       <button type="submit">Send</button>
     </form>

@@ -5,7 +5,8 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startMockUpstream } from './support/mock-upstream.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -30,6 +31,26 @@ describe('npm run chat, piped', () => {
     expect(out).toMatch(/4/);
     expect(out).toMatch(/ttft \d+ ms · [\d.]+ tok\/s · stop/);
     expect(out).not.toContain('\x1b[');
+  }, 30_000);
+});
+
+describe('npm run chat against an upstream', () => {
+  it('asks for the model it is told, and prints the upstream\'s answer', async () => {
+    const mock = await startMockUpstream({ defaults: { tokens: 4, text: 'up' } });
+    const j = await startJarvis(throughMock(mock.url));
+    try {
+      const child = spawn(process.execPath, [tsxCli, 'scripts/chat.ts', '--url', j.url, '--model', 'mock-model'], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdin.end('hello upstream\n');
+      expect(await new Promise<number | null>((resolve) => child.once('close', resolve))).toBe(0);
+      expect(mock.requests.at(-1)!.body.model).toBe('mock-model');
+      expect(out).toMatch(/up/);
+      expect(out).toMatch(/· stop/);
+    } finally {
+      await j.close();
+      await mock.close();
+    }
   }, 30_000);
 });
 

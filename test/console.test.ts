@@ -5,7 +5,8 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postChat, user } from './support/chat.js';
-import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startMockUpstream } from './support/mock-upstream.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Flags this machine's closed network needs (machines/node-svc.md): no background connections, no sandbox as root.
@@ -109,6 +110,28 @@ describe('the console with keys', () => {
       expect(await page.locator('.health').textContent()).toContain('admin scope');
     } finally {
       await page.close();
+    }
+  }, 60_000);
+});
+
+describe('the console in front of an upstream', () => {
+  it('runs the barge-in against the upstream model, its first upstream request closed', async () => {
+    const mock = await startMockUpstream({ defaults: { tokens: 60, delayMs: 20 } });
+    const jarvis = await startJarvis(throughMock(mock.url));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${jarvis.url}/console`);
+      await page.locator('.tile').first().waitFor();
+      await page.locator('.tryit input[name=model]').fill('mock-model');
+      await bargeIn(page);
+      await page.locator('.stream.cancelled').waitFor({ timeout: 15_000 });
+      await page.locator('.stream.ended').waitFor({ timeout: 15_000 });
+      expect(mock.requests.map((r) => r.body.model)).toEqual(['mock-model', 'mock-model']);
+      expect(mock.requests[0]!.clientClosed).toBe(true);
+    } finally {
+      await page.close();
+      await jarvis.close();
+      await mock.close();
     }
   }, 60_000);
 });
