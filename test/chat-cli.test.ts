@@ -85,6 +85,18 @@ describe('npm run chat, in a terminal (tmux)', () => {
     expect(text.indexOf('[interrupted')).toBeLessThan(text.lastIndexOf('· stop'));
     // The log proves the barge-in: the first stream cancelled as superseded.
     expect(await jarvis.logs()).toMatch(/stream_cancelled .*reason=superseded/);
-    await tmux('send-keys', '-t', session, '/quit', 'Enter');
+    // Ctrl-C during an answer stops it (the client aborts); at the prompt it exits.
+    await tmux('send-keys', '-t', session, 'Write a long essay about lakes', 'Enter');
+    await until((t) => (t.split('Write a long essay about lakes')[1]?.trim().length ?? 0) > 40, 'the second long answer streaming');
+    await tmux('send-keys', '-t', session, 'C-c');
+    await until((t) => /\[stopped: \d+ chars delivered\]/.test(t) && /· stopped/.test(t), 'the answer stopped');
+    await jarvis.waitForLog((l) => /stream_cancelled .*reason=client_disconnected/.test(l));
+    await until((t) => /^>\s*$/.test(t.trimEnd().split('\n').at(-1) ?? ''), 'the prompt again');
+    await tmux('send-keys', '-t', session, 'C-c');
+    const deadline = Date.now() + 10_000;
+    while (await tmux('has-session', '-t', session).then(() => true, () => false)) {
+      if (Date.now() > deadline) throw new Error('the chat did not exit on Ctrl-C at the prompt');
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }, 40_000);
 });
