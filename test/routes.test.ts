@@ -184,6 +184,7 @@ describe('hedged starts', () => {
     expect(log).toMatch(/attempt_cancelled .*upstream=slow .*reason=lost/);
     const metrics = await (await fetch(`${jarvis.url}/metrics`)).text();
     expect(metrics).toMatch(/^jarvis_hedges_total [1-9]/m);
+    expect(metrics).toMatch(/^jarvis_hedge_losers_total [1-9]/m);
     expect(metrics).toMatch(/^jarvis_upstream_attempts_total\{upstream="slow",outcome="lost"\} [1-9]/m);
   });
 

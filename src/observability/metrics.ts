@@ -38,6 +38,7 @@ export class Metrics implements StreamObserver {
   readonly #quotaExceeded: Counter<'quota'>;
   readonly #attempts: Counter<'upstream' | 'outcome'>;
   readonly #hedges: Counter;
+  readonly #hedgeLosers: Counter;
   readonly #upstreamTtft: Histogram<'upstream'>;
   readonly #circuitOpen: Gauge<'upstream'>;
   readonly #loopDelay: Histogram;
@@ -109,6 +110,7 @@ export class Metrics implements StreamObserver {
       registers,
     });
     this.#hedges = new Counter({ name: 'jarvis_hedges_total', help: 'Hedged starts: a second target started because the first gave no token in hedgeAfterMs', registers });
+    this.#hedgeLosers = new Counter({ name: 'jarvis_hedge_losers_total', help: 'Attempts aborted because another attempt of the same stream produced the first token', registers });
     this.#upstreamTtft = new Histogram({
       name: 'jarvis_upstream_first_token_seconds',
       help: 'Time from an attempt starting to its first token, by upstream (routed streams)',
@@ -175,6 +177,7 @@ export class Metrics implements StreamObserver {
 
   attempt(upstream: string, outcome: string): void {
     this.#attempts.inc({ upstream, outcome });
+    if (outcome === 'lost') this.#hedgeLosers.inc();
   }
 
   hedge(): void {
