@@ -116,7 +116,8 @@ function useHealth(key) {
     const tick = async () => {
       if (stop) return;
       try {
-        setHealth(await (await fetch('/healthz', { headers: auth(key) })).json());
+        const [healthz, readyz] = await Promise.all([fetch('/healthz', { headers: auth(key) }), fetch('/readyz', { headers: auth(key) })]);
+        setHealth({ ...(await healthz.json()), ready: await readyz.json() });
         const res = await fetch('/metrics', { headers: auth(key) });
         if (res.ok) {
           const m = parseMetrics(await res.text());
@@ -180,7 +181,7 @@ function Health({ health, metrics }) {
     </div>
     ${metrics ? html`<${Chart} series=${s} />` : html`<p class="note">Rates and the event loop are for the admin scope (/metrics).</p>`}
     ${metrics?.errors ? html`<p class="errors">Errors by status: ${Object.entries(metrics.errors).map(([k, v]) => `${k}: ${v}`).join(', ')}</p>` : ''}
-    ${health.circuits ? html`<p>Upstreams: ${health.circuits.map((c) => `${c.upstream} ${c.state}`).join(', ')}</p>` : ''}
+    <p class="upstreams">Upstreams: ${health.ready?.status ?? '?'}${health.ready?.providers ? ` (${health.ready.providers.map((p) => `${p.id} ${p.ready ? 'ready' : 'not ready'}`).join(', ')})` : ''}${health.circuits ? `; circuits: ${health.circuits.map((c) => `${c.upstream} ${c.state}`).join(', ')}` : ''}</p>
     <p class="note">Redis: ${health.redis?.state}</p>
   </section>`;
 }
