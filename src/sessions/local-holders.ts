@@ -42,20 +42,20 @@ export class LocalHolders {
   }
 
   /** The record a claim would hold its session under, here. */
-  recordOf(claim: SessionClaim): HolderRecord {
+  #recordOf(claim: SessionClaim): HolderRecord {
     return { requestId: claim.requestId, instance: this.#instance, at: claim.arrivedAt, seq: claim.seq };
   }
 
-  holdersOf(sessionKey: string): Holder[] {
+  #holdersOf(sessionKey: string): Holder[] {
     this.#sweep();
     return [...(this.#sessions.get(sessionKey)?.holders ?? [])];
   }
 
   /** The session's holders here, and the model's decision on the claim, given only what this process knows. */
   decide(claim: SessionClaim): { holders: Holder[]; decision: Decision } {
-    const holders = this.holdersOf(claim.sessionKey);
+    const holders = this.#holdersOf(claim.sessionKey);
     const highest = this.#sessions.get(claim.sessionKey)?.highestSeq;
-    return { holders, decision: decide(holders.map((h) => h.record), highest, { ...this.recordOf(claim), policy: claim.policy }) };
+    return { holders, decision: decide(holders.map((h) => h.record), highest, { ...this.#recordOf(claim), policy: claim.policy }) };
   }
 
   find(requestId: string): Holder | undefined {
@@ -79,7 +79,7 @@ export class LocalHolders {
     this.#retired.delete(key);
     this.noteSeq(key, claim.seq);
     let resolve!: () => void;
-    const holder: Holder = { claim, record: this.recordOf(claim), released: new Promise<void>((r) => (resolve = r)), confirmed: false };
+    const holder: Holder = { claim, record: this.#recordOf(claim), released: new Promise<void>((r) => (resolve = r)), confirmed: false };
     session.holders.add(holder);
     this.#byRequest.set(claim.requestId, holder);
     const s = session;

@@ -32,12 +32,14 @@ export function refuse(claim: SessionClaim, decision: Exclude<Decision, { kind: 
 }
 
 /**
- * Cancels this process's displaced holders (`cancel-previous`) and waits for them, or for the holders a `queue`
- * claim waits on, logging how each previous stream ended. The claimant's own cancellation ends the wait.
+ * Cancels this process's displaced holders (`cancel-previous`) and waits for them, at most `prevWaitMs`, or, for
+ * a `queue` claim, waits for its holders however long they take, logging how each previous stream ended. The
+ * claimant's own cancellation ends the wait.
  */
-export async function settleLocal(claim: SessionClaim, prev: Holder[], bound: number, cancel = claim.policy === 'cancel-previous'): Promise<void> {
+export async function settleLocal(claim: SessionClaim, prev: Holder[], prevWaitMs: number, cancel = claim.policy === 'cancel-previous'): Promise<void> {
   if (prev.length === 0) return;
   if (cancel) for (const h of prev) h.claim.cancel('superseded');
+  const bound = claim.policy === 'queue' ? Infinity : prevWaitMs;
   const started = performance.now();
   const clean = await waitBounded(Promise.all(prev.map((h) => h.released)), bound, claim.signal);
   const fields = { trace: claim.trace, prev: prev.map((h) => h.claim.requestId).join(','), waited_ms: Math.round(performance.now() - started) };
@@ -65,7 +67,7 @@ export class LocalSessionRegistry implements SessionRegistry {
     const { lease } = this.#holders.add(claim);
     const ids = new Set([...decision.displaced, ...decision.waitFor].map((r) => r.requestId));
     try {
-      await settleLocal(claim, holders.filter((h) => ids.has(h.claim.requestId)), claim.policy === 'queue' ? Infinity : this.#prevWaitMs);
+      await settleLocal(claim, holders.filter((h) => ids.has(h.claim.requestId)), this.#prevWaitMs);
     } catch (err) {
       lease.release();
       throw err;

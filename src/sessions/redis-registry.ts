@@ -37,7 +37,9 @@ function parseClaim([kind, detail]: [string, string]): { decision: Decision; gon
     }
     default: {
       const [listed = '', gone = ''] = detail.split('#');
-      return { decision: { kind: 'claimed', displaced: records(listed), waitFor: records(listed) }, gone: records(gone) };
+      // The script lists the displaced holders for cancel-previous and the ones to wait for under queue.
+      const holders = records(listed);
+      return { decision: { kind: 'claimed', displaced: holders, waitFor: holders }, gone: records(gone) };
     }
   }
 }
@@ -143,7 +145,7 @@ export class RedisSessionRegistry implements SessionRegistry {
         this.#degraded(claim, wasAvailable ? 'redis_timeout' : 'redis_unavailable');
         // Started before the wait, so it runs whatever becomes of this claimant.
         void this.#reconcile(holder, key, answer.sent);
-        await settleLocal(claim, localPrev, claim.policy === 'queue' ? Infinity : this.#prevWaitMs, cancelLate);
+        await settleLocal(claim, localPrev, this.#prevWaitMs, cancelLate);
         return { release };
       }
       const { decision, gone } = answer;
@@ -210,8 +212,8 @@ export class RedisSessionRegistry implements SessionRegistry {
     // Sent now, on their own: a claimant cancelled while it waits has still asked for its predecessors' end.
     const asked = remote.map((r) => ({ r, result: this.#ask(r, op) }));
     const waits: Promise<unknown>[] = [
-      settleLocal(claim, localPrev, claim.policy === 'queue' ? Infinity : this.#prevWaitMs, cancelLocal),
-      settleLocal(claim, extra, claim.policy === 'queue' ? Infinity : this.#prevWaitMs, false),
+      settleLocal(claim, localPrev, this.#prevWaitMs, cancelLocal),
+      settleLocal(claim, extra, this.#prevWaitMs, false),
     ];
     for (const { r, result } of asked) {
       waits.push(

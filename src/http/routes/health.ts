@@ -29,13 +29,13 @@ export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
 
   const readiness = new Readiness(() => ctx.providers.readiness(AbortSignal.timeout(3000)));
   app.get('/readyz', async (request, reply) => {
-    const { providers, checkedAt } = await readiness.get();
+    const { providers, at } = await readiness.get();
     const ready = providers.every((p) => p.ready);
     void reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
     const status = ready ? 'ready' : 'not_ready';
     // Which upstreams there are, where, and why one fails is for operators: the admin scope (or no keys at all).
     if (!mayReadDetails(ctx, request)) return { status };
-    return { status, checked_at: new Date(checkedAt).toISOString(), providers };
+    return { status, checked_at: new Date(performance.timeOrigin + at).toISOString(), providers };
   });
 }
 
@@ -46,25 +46,16 @@ type ProviderStates = Awaited<ReturnType<JarvisContext['providers']['readiness']
 
 /** The upstreams' readiness, checked at most once per READY_CACHE_MS; callers meanwhile share one check. */
 class Readiness {
-  #last: { providers: ProviderStates; checkedAt: number } | undefined;
-  #lastAt = 0;
-  #pending: Promise<{ providers: ProviderStates; checkedAt: number }> | undefined;
+  #last: { providers: ProviderStates; at: number } | undefined;
+  #pending: Promise<{ providers: ProviderStates; at: number }> | undefined;
 
   constructor(readonly check: () => Promise<ProviderStates>) {}
 
-  get(): Promise<{ providers: ProviderStates; checkedAt: number }> {
-    if (this.#last && performance.now() - this.#lastAt < READY_CACHE_MS) return Promise.resolve(this.#last);
-    this.#pending ??= this.check().then(
-      (providers) => {
-        this.#pending = undefined;
-        this.#lastAt = performance.now();
-        return (this.#last = { providers, checkedAt: Date.now() });
-      },
-      (err: unknown) => {
-        this.#pending = undefined;
-        throw err;
-      },
-    );
+  get(): Promise<{ providers: ProviderStates; at: number }> {
+    if (this.#last && performance.now() - this.#last.at < READY_CACHE_MS) return Promise.resolve(this.#last);
+    this.#pending ??= this.check()
+      .then((providers) => (this.#last = { providers, at: performance.now() }))
+      .finally(() => (this.#pending = undefined));
     return this.#pending;
   }
 }

@@ -51,8 +51,11 @@ function conversationOf(history: Item[], input: Item[], response: Obj, output: I
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The last message item's text cut to `chars` (UTF-16 units, as delivered_chars counts; never inside a pair). */
-function cutMessage(items: Item[], chars: number): { items: Item[]; cut: boolean } {
+/**
+ * The last message item's text cut to `chars` (UTF-16 units, as delivered_chars counts; never inside a pair),
+ * with `mark` added to the item that was cut.
+ */
+function cutMessage(items: Item[], chars: number, mark: Obj = {}): { items: Item[]; cut: boolean } {
   const at = items.findLastIndex((i) => i.type === 'message' && i.role === 'assistant');
   if (at < 0) return { items, cut: false };
   const item = items[at]!;
@@ -64,7 +67,7 @@ function cutMessage(items: Item[], chars: number): { items: Item[]; cut: boolean
   if (end > 0 && code >= 0xd800 && code <= 0xdbff) end--;
   const heard = text.slice(0, end);
   const next = [...items];
-  next[at] = { ...item, status: 'incomplete', content: [{ ...(parts[0] ?? { type: 'output_text', annotations: [], logprobs: [] }), text: heard }] };
+  next[at] = { ...item, ...mark, status: 'incomplete', content: [{ ...(parts[0] ?? { type: 'output_text', annotations: [], logprobs: [] }), text: heard }] };
   return { items: next, cut: true };
 }
 
@@ -150,10 +153,9 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       const found = await stored(request);
       const output = cutMessage(found.response.output as Item[], request.body.heard_chars);
       if (!output.cut) return found.response;
-      const conversation = cutMessage(found.conversation, request.body.heard_chars);
+      const conversation = cutMessage(found.conversation, request.body.heard_chars, { interrupted: true });
       const response = { ...found.response, output: output.items, status: 'incomplete', incomplete_details: { reason: 'interrupted' } };
-      const items = conversation.items.map((item, i) => (i === conversation.items.findLastIndex((x) => x.type === 'message' && x.role === 'assistant') ? { ...item, interrupted: true } : item));
-      await store.put({ ...found, response, conversation: items });
+      await store.put({ ...found, response, conversation: conversation.items });
       return response;
     },
   );
