@@ -1,10 +1,5 @@
 import type { ChatChunk } from '../providers/provider.js';
-
-type Obj = Record<string, unknown>;
-
-function isObject(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isObject, type Obj } from '../json.js';
 
 /** Delta keys whose fragments make one text: the answer, its refusal, and reasoning under either name servers use. */
 const TEXT_KEYS = new Set(['content', 'refusal', 'reasoning_content', 'reasoning']);

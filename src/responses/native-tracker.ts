@@ -1,9 +1,6 @@
 import type { ChatChunk } from '../providers/provider.js';
 import type { Item } from './translate.js';
-
-type Obj = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObject, type Obj } from '../json.js';
 
 /**
  * Follows a native Responses stream (an upstream's own events, relayed as sent) to know what Jarvis itself needs:

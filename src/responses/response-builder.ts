@@ -1,9 +1,6 @@
 import type { ChatChunk } from '../providers/provider.js';
 import type { Item } from './translate.js';
-
-type Obj = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObject, type Obj } from '../json.js';
 
 /** A Responses stream event, before its `sequence_number`. */
 export type ResponseEvent = Obj & { type: string };

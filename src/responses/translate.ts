@@ -1,9 +1,6 @@
 import { JarvisError } from '../errors.js';
 import type { ChatMessage } from '../providers/provider.js';
-
-type Obj = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isObject, type Obj } from '../json.js';
 
 /** A conversation as the Responses API keeps it: input items and output items, in order. */
 export type Item = Obj & { type?: string };

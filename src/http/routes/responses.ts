@@ -7,8 +7,7 @@ import { inputItems, itemsForNative, plainMessages, toChatBody, type Item } from
 import { rejectEmptyBody } from '../errors.js';
 import { ResponsesJsonSink, ResponsesNativeSink, ResponsesSseSink } from '../responses-sinks.js';
 import { serveStream } from '../stream-request.js';
-
-type Obj = Record<string, unknown>;
+import { isObject, type Obj } from '../../json.js';
 
 const ResponsesRequest = {
   type: 'object',
@@ -48,8 +47,6 @@ function conversationOf(history: Item[], input: Item[], response: Obj, output: I
   }
   return [...history, ...input, ...kept];
 }
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The last message item's text cut to `chars` (UTF-16 units, as delivered_chars counts; never inside a pair),

@@ -4,6 +4,7 @@ import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, R
 import { ModelCatalog } from './model-catalog.js';
 import { parseResponsesStream, parseUpstreamStream } from './sse-deltas.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
+import { isObject } from '../../json.js';
 
 export interface OpenAICompatibleOptions {
   /** Time allowed until the upstream's response headers. */
@@ -32,10 +33,6 @@ function forwarded(headers: Record<string, string> | undefined): Record<string, 
     if (typeof value === 'string') out[name] = value;
   }
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Any server speaking the OpenAI API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */

@@ -4,6 +4,7 @@ import { JarvisError } from '../../errors.js';
 import type { ChatChunk, Delta } from '../provider.js';
 import { tokenChunkText } from './token-chunk.js';
 import { reportedError } from './upstream-errors.js';
+import { isObject } from '../../json.js';
 
 /**
  * The most text an upstream may send without completing an event. The parser holds an incomplete event in memory,
@@ -130,10 +131,6 @@ async function* readEvents(
     signal.throwIfAborted();
   }
   throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', cutShort);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Choice 0's text and finish_reason in a parsed chunk: what events and barge-in follow (see Delta). */

@@ -1,14 +1,11 @@
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { JarvisError } from '../../errors.js';
+import { isObject } from '../../json.js';
 
 const MAX_ERROR_BODY = 64 * 1024;
 
 /** Headers of an upstream error that tell a client when to retry; the SDKs read them exactly as they do OpenAI's. */
 const RETRY_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'] as const;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The `type` OpenAI gives an error of this status, for an upstream that gave none. */
 function typeForStatus(status: number): string {
