@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { JarvisError, type CancelReason } from '../errors.js';
 import type { ChatChunk, Delta } from '../providers/provider.js';
-import type { StreamSink } from '../streams/stream-sink.js';
+import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { cancelledFrame, DONE_FRAME, errorFrame, relayFrame, type ChunkHead } from './chunk-frames.js';
 import { CompletionAssembler } from './completion-assembler.js';
 import { sendError } from './errors.js';
@@ -74,10 +74,7 @@ export class SseChatSink implements StreamSink {
       }
     }
     const frame = relayFrame(d, this.#opts.includeUsage);
-    if (frame !== undefined && this.#writer.write(frame) && d.text !== '') {
-      this.delivered.tokens++;
-      this.delivered.chars += d.text.length;
-    }
+    if (frame !== undefined && this.#writer.write(frame)) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
@@ -125,23 +122,18 @@ export class JsonChatSink implements StreamSink {
   readonly #reply: FastifyReply;
   readonly #opts: SinkOptions & { maxBytes: number };
   readonly #answer = new CompletionAssembler();
-  #bytes = 0;
+  readonly #bound: AnswerBound;
 
   constructor(reply: FastifyReply, opts: SinkOptions & { maxBytes: number }) {
     this.#reply = reply;
     this.#opts = opts;
+    this.#bound = new AnswerBound(opts.maxBytes, 'for a non-streaming request; ask with stream: true.');
   }
 
   chunk(d: Delta): void {
-    this.#bytes += d.data.length;
-    if (this.#bytes > this.#opts.maxBytes) {
-      throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.#opts.maxBytes} bytes, the most Jarvis assembles for a non-streaming request; ask with stream: true.`);
-    }
+    this.#bound.add(d);
     this.#answer.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk));
-    if (d.text !== '') {
-      this.delivered.tokens++;
-      this.delivered.chars += d.text.length;
-    }
+    countDelivered(this.delivered, d);
   }
 
   flush(): undefined {

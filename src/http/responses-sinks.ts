@@ -4,7 +4,7 @@ import type { ChatChunk, Delta } from '../providers/provider.js';
 import { NativeTracker } from '../responses/native-tracker.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
 import type { Item } from '../responses/translate.js';
-import type { StreamSink } from '../streams/stream-sink.js';
+import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { sendError } from './errors.js';
 import type { Heartbeat } from './heartbeat.js';
 import { SseWriter } from './sse-writer.js';
@@ -26,23 +26,17 @@ abstract class ResponsesSink implements StreamSink {
   readonly delivered = { tokens: 0, chars: 0 };
   protected readonly builder: ResponseBuilder;
   protected readonly opts: ResponsesSinkOptions;
-  #bytes = 0;
+  readonly #bound: AnswerBound;
 
   constructor(opts: ResponsesSinkOptions) {
     this.opts = opts;
     this.builder = new ResponseBuilder(opts.head);
+    this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
   }
 
   chunk(d: Delta): void {
-    this.#bytes += d.data.length;
-    if (this.#bytes > this.opts.maxBytes) {
-      throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.opts.maxBytes} bytes, the most Jarvis assembles into one response.`);
-    }
-    const events = this.builder.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk));
-    if (this.emit(events) && d.text !== '') {
-      this.delivered.tokens++;
-      this.delivered.chars += d.text.length;
-    }
+    this.#bound.add(d);
+    if (this.emit(this.builder.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk)))) countDelivered(this.delivered, d);
   }
 
   /** Sends the events; false when the client is not there to get them. */
@@ -182,13 +176,14 @@ export class ResponsesNativeSink implements StreamSink {
   readonly #sse: SseFlow | undefined;
   readonly #writer: SseWriter | undefined;
   readonly #tracker = new NativeTracker();
-  #bytes = 0;
+  readonly #bound: AnswerBound;
   #failed: JarvisError | undefined;
 
   constructor(reply: FastifyReply, opts: NativeSinkOptions, sse?: SseFlow) {
     this.#reply = reply;
     this.#opts = opts;
     this.#sse = sse;
+    this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
     if (sse) {
       this.#writer = new SseWriter(reply.raw, { heartbeat: sse.heartbeat, openForPing: () => this.#open() });
     }
@@ -208,15 +203,9 @@ export class ResponsesNativeSink implements StreamSink {
       this.#open();
       written = this.#writer.write(`event: ${String(event.type)}\ndata: ${d.data}\n\n`);
     } else {
-      this.#bytes += d.data.length;
-      if (this.#bytes > this.#opts.maxBytes) {
-        throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.#opts.maxBytes} bytes, the most Jarvis assembles into one response.`);
-      }
+      this.#bound.add(d);
     }
-    if (written && d.text !== '') {
-      this.delivered.tokens++;
-      this.delivered.chars += d.text.length;
-    }
+    if (written) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {

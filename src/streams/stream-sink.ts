@@ -1,4 +1,4 @@
-import type { CancelReason, JarvisError } from '../errors.js';
+import { JarvisError, type CancelReason } from '../errors.js';
 import type { Delta } from '../providers/provider.js';
 
 /**
@@ -20,4 +20,30 @@ export interface StreamSink {
   fail(error: JarvisError): void;
   /** What was actually written to the client (choice 0's text), so a caller can trim history to what was heard. */
   readonly delivered: { tokens: number; chars: number };
+}
+
+/** Counts a delta that reached the client: choice 0's text is what `delivered` follows. */
+export function countDelivered(delivered: StreamSink['delivered'], d: Delta): void {
+  if (d.text === '') return;
+  delivered.tokens++;
+  delivered.chars += d.text.length;
+}
+
+/**
+ * The chunk bytes an answer held in memory may add up to (an assembled JSON answer, a response kept to be
+ * stored); past `maxBytes` it is refused with 502 response_too_large, and the stream ends.
+ */
+export class AnswerBound {
+  #bytes = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    /** What the answer becomes and what to do instead, for the message: "into one response.", ... */
+    readonly what: string,
+  ) {}
+
+  add(d: Delta): void {
+    this.#bytes += d.data.length;
+    if (this.#bytes > this.maxBytes) throw new JarvisError('JARVIS_ERR_ANSWER_TOO_LARGE', `The answer is larger than ${this.maxBytes} bytes, the most Jarvis assembles ${this.what}`);
+  }
 }
