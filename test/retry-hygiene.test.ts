@@ -177,11 +177,17 @@ describe('errors a retry can fix: the SDK retries as told', () => {
     try {
       const client = new OpenAI({ baseURL: `${shedding.url}/v1`, apiKey: USER, timeout: 15_000 });
       const upstreamBefore = mock.requests.length;
-      // Stall this process's event loop (it hosts the server) as a saturated one would be; the SDK's first
-      // request is read after the watchdog has seen the stall.
-      const stallUntil = performance.now() + 300;
-      while (performance.now() < stallUntil);
+      // Saturate this process's event loop (it hosts the server), as a busy one is: every turn blocks 80 ms, so
+      // every watchdog tick is late, whenever the SDK's first request is read. Once it has been shed the loop
+      // is freed, and the SDK's retry after Retry-After is served. (A single stall before the request was read
+      // only when the machine was quick enough that no later, punctual tick came first.)
+      const busy = setInterval(() => {
+        const until = performance.now() + 80;
+        while (performance.now() < until);
+      }, 0);
+      const shedSeen = shedding.waitForLog((l) => /request_rejected .*status=503 code=overloaded/.test(l), 15_000).finally(() => clearInterval(busy));
       const answer = await client.chat.completions.create(params());
+      await shedSeen;
       expect(answer.choices[0]!.message.content).toBeTruthy();
       const served = await metric(shedding.url, as(USER), CHAT(200));
       const shed = await metric(shedding.url, as(USER), CHAT(503));
