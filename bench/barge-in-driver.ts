@@ -3,15 +3,17 @@
 //   node --import tsx bench/barge-in-driver.ts [--watch-stdin]
 // Prints `BENCH_READY <mock base url>`, then reads one JSON command per stdin line:
 //   {"cmd":"run", ...BargeInRunSpec}  ->  `BENCH_RESULT <BargeInRunResult JSON>`
+//   {"cmd":"voice", ...VoiceRunSpec}   ->  `BENCH_RESULT <VoiceRunResult JSON>` (voice-run.ts)
 //   {"cmd":"exit"}
 import { randomBytes } from 'node:crypto';
-import diagnostics from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { startMockUpstream, type MockUpstream, type RecordedRequest } from '../test/support/mock-upstream.js';
+import { REQUEST_HEADER, watchHeadersSent } from './headers-sent.js';
 import { resultLine } from './load-client.js';
+import { runVoice, type VoiceRunSpec } from './voice-run.js';
 import { LOOP_MAX, LOOP_P99 } from './metrics-scrape.js';
 import { GatewayMonitor, type MonitorResult } from './monitor.js';
 import { distribution, type Dist } from './stats.js';
@@ -66,21 +68,6 @@ export interface BargeInRunResult {
   unclosedUpstream: number;
   wallMs: number;
   gateway: MonitorResult;
-}
-
-const SEND_HEADERS = 'undici:client:sendHeaders';
-const REQUEST_HEADER = 'x-bench-request';
-const REQUEST_HEADER_RE = new RegExp(`\\r\\n${REQUEST_HEADER}: (\\S+)\\r\\n`, 'i');
-
-/** When each tagged request's headers are handed to its socket (undici's diagnostics channel), by tag. */
-function watchHeadersSent(): { times: Map<string, number>; stop(): void } {
-  const times = new Map<string, number>();
-  const onSend = (message: unknown) => {
-    const tag = REQUEST_HEADER_RE.exec((message as { headers: string }).headers)?.[1];
-    if (tag) times.set(tag, performance.now());
-  };
-  diagnostics.subscribe(SEND_HEADERS, onSend);
-  return { times, stop: () => diagnostics.unsubscribe(SEND_HEADERS, onSend) };
 }
 
 function ending(r: StreamRecord): string {
@@ -224,6 +211,16 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
   }
 }
 
+/** The longest a storm may take: its ramp, its requests' gaps and two stream timeouts. */
+export function stormLimitMs(spec: Pick<BargeInRunSpec, 'rampMs' | 'gapMs' | 'requestsPerSession' | 'streamTimeoutMs'>): number {
+  return spec.rampMs + spec.gapMs * spec.requestsPerSession + spec.streamTimeoutMs * 2;
+}
+
+/** The longest a voice run may take: its duration, then the last answers (a stream timeout each, two in a row). */
+export function voiceLimitMs(spec: Pick<VoiceRunSpec, 'durationMs' | 'streamTimeoutMs'>): number {
+  return spec.durationMs + spec.streamTimeoutMs * 2;
+}
+
 async function main(): Promise<void> {
   const tokens = Number(process.argv.find((a) => a.startsWith('--tokens='))?.slice(9) ?? 50);
   const delayMs = Number(process.argv.find((a) => a.startsWith('--delay-ms='))?.slice(11) ?? 20);
@@ -234,14 +231,14 @@ async function main(): Promise<void> {
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of rl) {
     if (line.trim() === '') continue;
-    const cmd = JSON.parse(line) as { cmd: 'run' | 'exit' } & Partial<BargeInRunSpec>;
+    const cmd = JSON.parse(line) as { cmd: 'run' | 'voice' | 'exit' };
     if (cmd.cmd === 'exit') break;
-    const spec = cmd as BargeInRunSpec;
+    const limitMs = cmd.cmd === 'voice' ? voiceLimitMs(cmd as unknown as VoiceRunSpec) : stormLimitMs(cmd as unknown as BargeInRunSpec);
     const limit = setTimeout(() => {
       process.stderr.write('barge-in-driver: run did not finish in time\n');
       exit(4);
-    }, spec.rampMs + spec.gapMs * spec.requestsPerSession + spec.streamTimeoutMs * 2 + 30_000);
-    const result = await runBargeIn(mock, spec);
+    }, limitMs + 30_000);
+    const result = cmd.cmd === 'voice' ? await runVoice(mock, cmd as unknown as VoiceRunSpec) : await runBargeIn(mock, cmd as unknown as BargeInRunSpec);
     clearTimeout(limit);
     // Forget this run's records: the next run must not pay for (or match against) them.
     mock.requests.length = 0;

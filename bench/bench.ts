@@ -12,6 +12,7 @@ import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runRelay, type RelayResult } from './scenarios/relay.js';
 import type { ScenarioContext } from './scenarios/stage.js';
 import { runTail, type TailResult } from './scenarios/tail.js';
+import { runVoiceScenario, type VoiceResult } from './scenarios/voice.js';
 import { GATEWAY_CPU, LOAD_CPU, buildJarvis } from './targets.js';
 
 export interface BenchResults {
@@ -26,6 +27,7 @@ export interface BenchResults {
   capacity?: CapacityResult;
   fanout?: FanoutResult;
   tail?: TailResult;
+  voice?: VoiceResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -44,6 +46,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   capacity: async (ctx, out) => void (out.capacity = await runCapacity(ctx)),
   fanout: async (ctx, out) => void (out.fanout = await runFanout(ctx)),
   tail: async (ctx, out) => void (out.tail = await runTail(ctx)),
+  voice: async (ctx, out) => void (out.voice = await runVoiceScenario(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

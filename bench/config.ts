@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
+import type { VoiceParams } from './scenarios/voice.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -20,6 +21,8 @@ export interface BenchParams {
   fanout: { subscribers: number; streams: number; tokens: number; delayMs: number; settleMs: number };
   /** 6. A first-token tail on one of two upstreams: no route, failover by deadline, hedging. */
   tail: { concurrency: number; tokens: number; delayMs: number; durationMs: number; tailEvery: number; tailTtftMs: number; firstTokenTimeoutMs: number; hedgeAfterMs: number };
+  /** 7. Voice-like sessions (bench/voice-run.ts), Jarvis against the floor relay. */
+  voice: VoiceParams;
   streamTimeoutMs: number;
 }
 
@@ -35,6 +38,8 @@ export const FULL: BenchParams = {
   fanout: { subscribers: 100, streams: 500, tokens: 100, delayMs: 20, settleMs: 500 },
   // One request in twenty waits 3 s for its first token: a p99 ruined by 5% of requests.
   tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 15_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },
+  // A person asks, hears an answer at speaking pace, pauses and asks again; one request in five talks over the answer.
+  voice: { sessions: 1000, rampMs: 4000, durationMs: 30_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
   streamTimeoutMs: 60_000,
 };
 
@@ -45,6 +50,7 @@ export const QUICK: BenchParams = {
   capacity: { streams: 200, tokens: 3, delayMs: 1000, rampMs: 500, scrapeEveryMs: 1000 },
   fanout: { subscribers: 5, streams: 20, tokens: 20, delayMs: 20, settleMs: 300 },
   tail: { concurrency: 4, tokens: 5, delayMs: 10, durationMs: 2000, tailEvery: 5, tailTtftMs: 1000, firstTokenTimeoutMs: 300, hedgeAfterMs: 100 },
+  voice: { sessions: 50, rampMs: 1000, durationMs: 5000, thinkMs: [500, 1000], answerTokens: [10, 30], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 2 },
   streamTimeoutMs: 30_000,
 };
 

@@ -8,6 +8,7 @@ import type { FanoutResult } from './scenarios/fanout.js';
 import type { LatencyResult } from './scenarios/latency.js';
 import type { RelayResult } from './scenarios/relay.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
+import type { VoiceRunResult } from './voice-run.js';
 import { ratio, spread, type Spread } from './stats.js';
 
 type Pick = (r: LoadResult) => number;
@@ -188,3 +189,21 @@ export function fanoutFigures(f: FanoutResult) {
     jarvisFailures: failures(f.runs, 'jarvis'),
   };
 }
+
+/** One value a run for each figure of the voice scenario (runs of one target, in order). */
+export function voiceFigures(runs: VoiceRunResult[]) {
+  return {
+    cores: runs.map((x) => x.gateway.cpuSec / (x.wallMs / 1000)),
+    usPerToken: runs.map((x) => (x.gateway.cpuSec / x.tokens) * 1e6),
+    rssMiB: runs.map((x) => x.gateway.rssPeakKiB / 1024),
+    ttftP50: runs.map((x) => x.ttft.p50),
+    ttftP99: runs.map((x) => x.ttft.p99),
+    closeP50: runs.map((x) => x.upstreamClose.p50),
+    closeP99: runs.map((x) => x.upstreamClose.p99),
+    loopP99: runs.map((x) => maxOf(x.gateway.metricSamples[LOOP_P99]) * 1000),
+    tokensPerSec: runs.map((x) => x.tokens / (x.wallMs / 1000)),
+    requests: runs.map((x) => x.requests),
+    driverCores: runs.map((x) => x.driverCores),
+  };
+}
+export type VoiceFigures = ReturnType<typeof voiceFigures>;

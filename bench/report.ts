@@ -11,6 +11,8 @@ import {
   cpuUsPerChunk,
   failures,
   fanoutFigures,
+  voiceFigures,
+  type VoiceFigures,
   gapP50,
   gapP99,
   ratioAcross,
@@ -25,6 +27,7 @@ import { stormRate, type BargeInResult, type StormRate, type StormRuns } from '.
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { spread } from './stats.js';
+import type { VoiceRunResult } from './voice-run.js';
 
 /** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
 const table = (head: string[], rows: string[][], align?: string) =>
@@ -300,6 +303,48 @@ function tailSection(r: BenchResults): string[] {
   ];
 }
 
+function voiceSection(r: BenchResults): string[] {
+  const v = r.voice;
+  if (!v) return [];
+  const p = v.params;
+  const f = { jarvis: voiceFigures(v.jarvis), floor: voiceFigures(v.floor) };
+  const row = (label: string, key: keyof VoiceFigures, unit: string, ratio = true) => [
+    label,
+    fmtSpread(spread(f.jarvis[key]), unit),
+    fmtSpread(spread(f.floor[key]), unit),
+    ratio ? fmtSpread(spread(f.jarvis[key].map((j, i) => j / (f.floor[key][i] ?? NaN))), '×') : '',
+  ];
+  const bad = (runs: VoiceRunResult[]) => runs.map((x) => `${x.badAnswers}/${x.requests - x.bargeIns}${Object.keys(x.badEndings).length ? ` (${Object.entries(x.badEndings).map(([k, n]) => `${n} ${k}`).join(', ')})` : ''}`).join('; ') || '–';
+  return [
+    '',
+    '## 7. Voice-like sessions (Jarvis and the floor relay)',
+    '',
+    `${p.sessions} sessions start over ${fmt(p.rampMs / 1000)} s and talk for ${fmt(p.durationMs / 1000)} s. Each asks a question, hears an answer of ${p.answerTokens.join('–')} tokens streamed at ${p.tokensPerSec.join('–')} tokens a second, pauses ${p.thinkMs.map((t) => fmt(t / 1000)).join('–')} s and asks again; one request in ${p.bargeEvery} is sent in the middle of the answer before it, with the same \`X-Session-Id\` (a barge-in). ${p.subscribers} \`/v1/events\` subscribers watch every session on Jarvis (the floor has no events). The schedule is seeded, so both get the same conversations; mock and client share the driver process and its clock. "Upstream close" runs from the barge-in request's headers reaching its socket to the old answer's upstream connection closing at the mock.`,
+    '',
+    table(
+      ['', 'Jarvis', 'floor', 'Jarvis / floor'],
+      [
+        row('Gateway CPU (cores)', 'cores', ''),
+        row('Gateway CPU per relayed token', 'usPerToken', 'µs'),
+        row('Peak RSS', 'rssMiB', 'MiB'),
+        row('TTFT p50', 'ttftP50', 'ms'),
+        row('TTFT p99', 'ttftP99', 'ms'),
+        row('Barge-in: upstream close p50', 'closeP50', 'ms'),
+        row('Barge-in: upstream close p99', 'closeP99', 'ms'),
+        row('Event loop p99 (worst 1 s window)', 'loopP99', 'ms'),
+        row('Tokens relayed a second', 'tokensPerSec', '', false),
+        row('Requests (barge-ins)', 'requests', '', false),
+        row('Driver CPU (cores; near 1 means the client was the limit)', 'driverCores', '', false),
+      ],
+      'lrrr',
+    ),
+    '',
+    `- Answers not interrupted that did not arrive whole: Jarvis ${bad(v.jarvis)}; floor ${bad(v.floor)}.`,
+    `- Events received by the subscribers (Jarvis): ${v.jarvis.map((x) => `${x.events.toLocaleString('en-US')} (${Number.isFinite(x.eventsDropped) ? x.eventsDropped : '?'} dropped)`).join('; ') || '–'}. Interrupted upstream requests left open: Jarvis ${v.jarvis.map((x) => x.unclosedUpstream).join('/') || '–'}, floor ${v.floor.map((x) => x.unclosedUpstream).join('/') || '–'}.`,
+    ...v.errors.map((e) => `- run failed: \`${e.slice(0, 300)}\``),
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -315,7 +360,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

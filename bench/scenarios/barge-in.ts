@@ -3,10 +3,10 @@
 // mock's connection times and the client's send times share one clock.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { BargeInRunResult, BargeInRunSpec } from '../barge-in-driver.js';
+import { stormLimitMs, type BargeInRunResult, type BargeInRunSpec } from '../barge-in-driver.js';
 import { parseResultLine } from '../load-client.js';
 import { REPO_DIR, parentWatchPreload } from '../preloads.js';
-import { spawnChild } from '../processes.js';
+import { spawnChild, type Child } from '../processes.js';
 import { LOAD_CPU, startFloor, startJarvis } from '../targets.js';
 import type { ScenarioContext } from './stage.js';
 
@@ -46,15 +46,8 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
   const { rampsMs, ...p } = ctx.opts.params.bargeIn;
   const empty = (): StormRuns => ({ runs: [], errors: [] });
   const out: BargeInResult = { ...p, rates: rampsMs.map((rampMs) => ({ rampMs, jarvis: empty(), floor: empty(), cross: empty() })) };
-  const driver = spawnChild(
-    'barge-in-driver',
-    process.execPath,
-    ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/barge-in-driver.ts', `--tokens=${p.tokens}`, `--delay-ms=${p.delayMs}`, '--watch-stdin'],
-    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
-  );
+  const { driver, upstreamBaseUrl } = await startDriver(p);
   try {
-    const ready = await driver.waitForLine(/^BENCH_READY (http:\/\/127\.0\.0\.1:\d+\/v1)$/, 30_000);
-    const upstreamBaseUrl = ready[1]!;
     // Every rate, `runs` times, against one running target. A failed run ends that target's storms: the driver may
     // still be inside it, and the next result line could be that run's.
     const storms = async (label: string, target: 'jarvis' | 'floor' | 'cross', origins: string[], pid: number | undefined, metricsUrl: string | undefined) => {
@@ -62,9 +55,8 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
         const into = rate[target];
         for (let run = 0; run < ctx.opts.runs; run++) {
           ctx.log(`  run ${run + 1}: barge-in ${label}, ${p.sessions} sessions x ${p.requestsPerSession} requests over ${rate.rampMs} ms`);
-          const limitMs = rate.rampMs + p.gapMs * p.requestsPerSession + ctx.opts.params.streamTimeoutMs * 2 + 60_000;
-          const line = driver.waitForLine(/^BENCH_RESULT .*$/, limitMs);
           const spec: BargeInRunSpec = { jarvisOrigin: origins[0]!, jarvisOrigins: origins, ...p, rampMs: rate.rampMs, streamTimeoutMs: ctx.opts.params.streamTimeoutMs, jarvisPid: pid, metricsUrl };
+          const line = driver.waitForLine(/^BENCH_RESULT .*$/, stormLimitMs(spec) + 60_000);
           driver.send(JSON.stringify({ cmd: 'run', ...spec }));
           try {
             const result = parseResultLine<BargeInRunResult>((await line)[0]);
@@ -109,7 +101,24 @@ export async function runBargeInScenario(ctx: ScenarioContext): Promise<BargeInR
   return out;
 }
 
-async function redisReachable(url: string): Promise<boolean> {
+/** The driver process (mock upstream and client on one clock) with the mock's default answer. */
+export async function startDriver(defaults: { tokens: number; delayMs: number }): Promise<{ driver: Child; upstreamBaseUrl: string }> {
+  const driver = spawnChild(
+    'barge-in-driver',
+    process.execPath,
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/barge-in-driver.ts', `--tokens=${defaults.tokens}`, `--delay-ms=${defaults.delayMs}`, '--watch-stdin'],
+    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
+  );
+  try {
+    const ready = await driver.waitForLine(/^BENCH_READY (http:\/\/127\.0\.0\.1:\d+\/v1)$/, 30_000);
+    return { driver, upstreamBaseUrl: ready[1]! };
+  } catch (err) {
+    await driver.stop(2000);
+    throw err;
+  }
+}
+
+export async function redisReachable(url: string): Promise<boolean> {
   const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
