@@ -8,6 +8,7 @@ import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscr
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
 import { SSE_HEADERS } from '../sse-writer.js';
+import { TurnWriter } from '../turn-writer.js';
 
 interface EventsQuery {
   session_id?: string;
@@ -111,15 +112,16 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       res.write(': connected\n\n');
       const conn = request.raw.socket;
       const gone = () => sub.close('client_disconnected');
+      const out = new TurnWriter(res);
       const sub = subscriber(request, {
-        send: (p) => res.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
+        send: (p) => out.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
         get buffered() {
-          return res.writableLength;
+          return out.buffered;
         },
-        ping: () => res.write(': ping\n\n'),
+        ping: () => out.write(': ping\n\n'),
         close: (reason) => {
           conn.off('close', gone);
-          if (!res.writableEnded) res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+          out.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
           // A slow consumer may never read its goodbye; its socket is freed regardless.
           if (reason === 'slow_consumer') setTimeout(() => res.destroy(), 1000).unref();
         },

@@ -1,0 +1,64 @@
+import { createServer, request, type ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { TurnWriter } from './turn-writer.js';
+
+describe('TurnWriter', () => {
+  const closers: Array<() => void> = [];
+  afterEach(() => {
+    for (const c of closers.splice(0)) c();
+  });
+
+  /** A real response on loopback, its write() counted. */
+  async function response(): Promise<{ res: ServerResponse; writes: string[]; body: Promise<string> }> {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(() => server.close());
+    const port = (server.address() as AddressInfo).port;
+    const req = request({ host: '127.0.0.1', port, path: '/' });
+    // The second test destroys the response: the client's hang-up is expected there.
+    req.on('error', () => {});
+    req.end();
+    const [, res] = (await once(server, 'request')) as [unknown, ServerResponse];
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    const writes: string[] = [];
+    const write = res.write.bind(res) as (chunk: string) => boolean;
+    res.write = ((chunk: string) => {
+      writes.push(chunk);
+      return write(chunk);
+    }) as typeof res.write;
+    const body = once(req, 'response').then(async ([incoming]) => {
+      let text = '';
+      for await (const c of incoming as AsyncIterable<Buffer>) text += c.toString();
+      return text;
+    });
+    return { res, writes, body };
+  }
+
+  it('sends the writes of one turn as one write, in order, and counts them as buffered until then', async () => {
+    const { res, writes, body } = await response();
+    const out = new TurnWriter(res);
+    out.write('a');
+    out.write('b');
+    out.write('c');
+    expect(writes).toEqual([]);
+    expect(out.buffered).toBeGreaterThanOrEqual(3);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual(['abc']);
+    out.write('d');
+    out.end('e');
+    expect(await body).toBe('abcde');
+  });
+
+  it('writes nothing once the response is gone', async () => {
+    const { res, writes, body } = await response();
+    body.catch(() => {});
+    const out = new TurnWriter(res);
+    out.write('a');
+    res.destroy();
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]);
+  });
+});
