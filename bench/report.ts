@@ -21,6 +21,7 @@ import {
   ttftP50,
   ttftP99,
 } from './figures.js';
+import { floorRows } from './floor-goals.js';
 import { fmt, fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
@@ -60,7 +61,7 @@ function header(r: BenchResults): string[] {
   return [
     '# Jarvis benchmark results',
     '',
-    `Written by \`npm run bench${r.options.quick ? ' -- --quick' : ''}\` on ${m.date} in ${r.durationS} s.${r.options.quick ? ' **Quick run: tiny loads, for checking the harness, not for conclusions.**' : ''}`,
+    `Written by \`npm run bench${r.options.quick ? ' -- --quick' : ''}\` on ${m.date} in ${r.durationS} s.${r.options.quick ? ' **Quick run: small loads; good for same-run ratios against the floor (a 20% regression shows), not for absolute figures.**' : ''}`,
     '',
     `- **Machine:** ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}; 1-min load average at start ${m.loadAtStart}`,
     `- **Pinning:** ${r.pinning}`,
@@ -75,6 +76,19 @@ function header(r: BenchResults): string[] {
 function headline(r: BenchResults): string[] {
   const rows = headlineRows(r).map((row) => [row.target, row.goal, fmtSpread(row.measured, row.unit), verdict(row.pass), row.note ?? '']);
   return ['', '## Headline', '', table(['Target', 'Goal', 'Measured: median (min–max)', '', 'Note'], rows, 'llrll'), '', '![Throughput relative to the direct path](latest.svg)'];
+}
+
+function againstFloor(r: BenchResults): string[] {
+  const rows = floorRows(r).map((row) => [row.target, fmtSpread(row.jarvis, row.figureUnit), fmtSpread(row.floor, row.figureUnit), fmtSpread(row.measured, row.unit), row.goal, verdict(row.pass)]);
+  if (rows.length === 0) return [];
+  return [
+    '',
+    '## Against the floor',
+    '',
+    'Goals set against the floor relay measured in the same run (issue 18): "Jarvis vs floor" is computed within each run (a ratio, or Jarvis minus the floor in ms), then its median and min–max across runs.',
+    '',
+    table(['Figure', 'Jarvis', 'floor', 'Jarvis vs floor', 'Goal', ''], rows, 'lrrrll'),
+  ];
 }
 
 function relaySection(r: BenchResults): string[] {
@@ -360,7 +374,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

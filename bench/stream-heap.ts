@@ -1,7 +1,8 @@
 // What an open stream holds in Jarvis's heap: a heap snapshot with a few streams warm, another with N idle streams
 // open (each past its first token, its upstream silent), and the difference per stream by object kind.
-//   npx tsx bench/stream-heap.ts [--streams 2000] [--keep DIR]
-// Jarvis runs as the bench runs it (dist/main.js, info logging to a temp file; npm run build first).
+//   npx tsx bench/stream-heap.ts [--streams 2000] [--floor] [--keep DIR]
+// Jarvis runs as the bench runs it (dist/main.js, info logging to a temp file; npm run build first); --floor measures
+// the floor relay (bench/bare-relay.ts) instead, for what any Node.js relay holds per stream.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,9 @@ import { Pool } from 'undici';
 import { startMockUpstream } from '../test/support/mock-upstream.js';
 import { killAllChildren } from './processes.js';
 import { chatBody } from './stream-client.js';
-import { startJarvis } from './targets.js';
+import { startFloor, startJarvis } from './targets.js';
 
-const { values } = parseArgs({ options: { streams: { type: 'string', default: '2000' }, keep: { type: 'string' } } });
+const { values } = parseArgs({ options: { streams: { type: 'string', default: '2000' }, floor: { type: 'boolean', default: false }, keep: { type: 'string' } } });
 const N = Number(values.streams);
 
 interface Kind {
@@ -45,23 +46,16 @@ function summarize(file: string): Map<string, Kind> {
   return out;
 }
 
-async function snapshot(pid: number, dir: string): Promise<string> {
+async function snapshot(pid: number, origin: string, dir: string): Promise<string> {
   const before = new Set(readdirSync(dir));
   process.kill(pid, 'SIGUSR2');
-  // The snapshot is written synchronously by the gateway; its file appears complete once the gateway answers again.
+  // The gateway writes the snapshot on its main thread: once it answers again, the file is whole.
   for (let i = 0; i < 600; i++) {
     await new Promise((r) => setTimeout(r, 100));
     const added = readdirSync(dir).filter((f) => !before.has(f) && f.endsWith('.heapsnapshot'));
-    if (added.length > 0) {
-      const file = join(dir, added[0]!);
-      const size = () => readFileSync(file).length;
-      let last = -1;
-      while (size() !== last) {
-        last = size();
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      return file;
-    }
+    if (added.length === 0) continue;
+    await fetch(`${origin}/metrics`);
+    return join(dir, added[0]!);
   }
   throw new Error('no heap snapshot appeared');
 }
@@ -69,7 +63,8 @@ async function snapshot(pid: number, dir: string): Promise<string> {
 async function main(): Promise<void> {
   const dir = values.keep ?? mkdtempSync(join(tmpdir(), 'jarvis-heap-'));
   const mock = await startMockUpstream({ host: '127.0.0.1', defaults: { tokens: 1000, delayMs: 120_000 } });
-  const jarvis = await startJarvis({ upstreamBaseUrl: mock.url, from: 'dist', nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`] });
+  const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${dir}`];
+  const jarvis = values.floor ? await startFloor(new URL(mock.url).origin, nodeArgs) : await startJarvis({ upstreamBaseUrl: mock.url, from: 'dist', nodeArgs });
   const pool = new Pool(jarvis.origin, { connections: N + 16, pipelining: 1 });
   const open: Array<{ abort(): void }> = [];
   /** Opens one stream and resolves once its first token arrived; the stream stays open. */
@@ -104,9 +99,9 @@ async function main(): Promise<void> {
     await Promise.all(warm);
     for (const c of open.splice(0)) c.abort();
     await new Promise((r) => setTimeout(r, 1000));
-    const base = summarize(await snapshot(jarvis.child.pid!, dir));
+    const base = summarize(await snapshot(jarvis.child.pid!, jarvis.origin, dir));
     for (let i = 0; i < N; i += 200) await Promise.all(Array.from({ length: Math.min(200, N - i) }, (_, j) => openStream(i + j)));
-    const full = summarize(await snapshot(jarvis.child.pid!, dir));
+    const full = summarize(await snapshot(jarvis.child.pid!, jarvis.origin, dir));
     const rows: Array<[string, number, number]> = [];
     let total = 0;
     for (const [key, k] of full) {
@@ -117,7 +112,7 @@ async function main(): Promise<void> {
       if (Math.abs(bytes) >= 8 || Math.abs(count) >= 0.5) rows.push([key, count, bytes]);
     }
     rows.sort((a, b) => b[2] - a[2]);
-    process.stdout.write(`${N} idle streams: ${total.toFixed(0)} heap bytes per stream (self sizes, snapshot difference)\n\n| object | per stream | bytes per stream |\n|---|--:|--:|\n`);
+    process.stdout.write(`${N} idle streams through ${values.floor ? 'the floor relay' : 'Jarvis'}: ${total.toFixed(0)} heap bytes per stream (self sizes, snapshot difference)\n\n| object | per stream | bytes per stream |\n|---|--:|--:|\n`);
     for (const [key, count, bytes] of rows) process.stdout.write(`| ${key.slice(0, 80).replace(/\|/g, '\\|')} | ${count.toFixed(2)} | ${bytes.toFixed(0)} |\n`);
   } finally {
     for (const c of open) c.abort();

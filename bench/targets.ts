@@ -43,8 +43,8 @@ export async function startMock(defaults: MockKnobs): Promise<Running & { baseUr
  * The floor (bench/bare-relay.ts): node:http in, node:http out, the response piped through untouched. What it
  * costs is what any Node.js gateway pays on this machine before doing anything of its own.
  */
-export async function startFloor(upstreamOrigin: string): Promise<Running & { metricsUrl: string; stop(): Promise<void> }> {
-  const child = spawnChild('floor', process.execPath, ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/bare-relay.ts', '--port', '0', '--upstream', upstreamOrigin], {
+export async function startFloor(upstreamOrigin: string, nodeArgs: string[] = []): Promise<Running & { metricsUrl: string; stop(): Promise<void> }> {
+  const child = spawnChild('floor', process.execPath, [...nodeArgs, '--import', 'tsx', '--import', parentWatchPreload(), 'bench/bare-relay.ts', '--port', '0', '--upstream', upstreamOrigin], {
     cpu: GATEWAY_CPU,
     cwd: REPO_DIR,
     stdout: 'lines',
