@@ -27,14 +27,14 @@ export interface BenchParams {
 }
 
 export const FULL: BenchParams = {
-  relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 5000 },
-  latency: { concurrency: 256, tokens: 100, pacingsMs: [20, 5], durationMs: 6000 },
+  relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 4000 },
+  latency: { concurrency: 256, tokens: 100, pacingsMs: [20, 5], durationMs: 5000 },
   // The sessions start over 5 and 20 s: 1,000 and 250 requests a second. (A 5,000-a-second storm was dropped to keep
   // the bench under 25 minutes: there even the floor relay queued for seconds, so it measured overload, not barge-in.)
   bargeIn: { sessions: 1000, requestsPerSession: 5, gapMs: 20, tokens: 50, delayMs: 20, rampsMs: [5000, 20_000] },
   // Opened at ~670 a second: a 2,000-a-second ramp measured how fast one core accepts connections (clients
-  // timed out), not how many streams it holds. All are open together from 15 s to 35 s.
-  capacity: { streams: 10_000, tokens: 35, delayMs: 1000, rampMs: 15_000, scrapeEveryMs: 1000 },
+  // timed out), not how many streams it holds. All are open together from 15 s to 30 s.
+  capacity: { streams: 10_000, tokens: 30, delayMs: 1000, rampMs: 15_000, scrapeEveryMs: 1000 },
   fanout: { subscribers: 100, streams: 500, tokens: 100, delayMs: 20, settleMs: 500 },
   // One request in twenty waits 3 s for its first token: a p99 ruined by 5% of requests.
   tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 10_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },

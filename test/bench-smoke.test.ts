@@ -50,3 +50,39 @@ it('runs the relay scenario against the direct path, Jarvis and the floor relay 
   expect(readFileSync(paths.svg, 'utf8')).toMatch(/^<svg[^>]*>/);
   expect(existsSync(paths.json)).toBe(true);
 }, 90_000);
+
+it('runs the voice scenario through Jarvis and the floor relay, with barge-ins and subscribers', async () => {
+  const opts: BenchOptions = {
+    scenarios: ['voice'],
+    runs: 1,
+    quick: true,
+    peer: false,
+    pin: false,
+    build: false,
+    jarvisFrom: 'source',
+    outDir,
+    params: {
+      ...QUICK,
+      // Answers of 20-30 tokens at 40 a second, a barge-in in one request of two: every session interrupts itself.
+      voice: { sessions: 4, rampMs: 100, durationMs: 2500, thinkMs: [50, 100], answerTokens: [20, 30], tokensPerSec: [40, 40], bargeEvery: 2, subscribers: 2 },
+      streamTimeoutMs: 10_000,
+    },
+  };
+  const results = await runBench(opts, () => {});
+
+  expect(results.failures).toEqual({});
+  expect(results.voice?.errors).toEqual([]);
+  for (const target of ['jarvis', 'floor'] as const) {
+    const run = results.voice?.[target][0];
+    expect(run?.requests).toBeGreaterThan(0);
+    expect(run?.bargeIns).toBeGreaterThan(0);
+    // Every answer that was not interrupted arrived whole, and every interrupted one's upstream request closed.
+    expect(run?.badAnswers).toBe(0);
+    expect(run?.unclosedUpstream).toBe(0);
+    expect(run?.upstreamClose.n).toBeGreaterThan(0);
+  }
+  // Only Jarvis has events; its subscribers saw the sessions.
+  expect(results.voice?.jarvis[0]?.events).toBeGreaterThan(0);
+  expect(results.voice?.floor[0]?.events).toBe(0);
+  expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toContain('## 7. Voice-like sessions');
+}, 90_000);
