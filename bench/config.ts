@@ -27,7 +27,7 @@ export interface BenchParams {
 }
 
 export const FULL: BenchParams = {
-  relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 4000 },
+  relay: { levels: [1, 64, 256, 1024], tokens: 200, durationMs: 3000 },
   latency: { concurrency: 256, tokens: 100, pacingsMs: [20, 5], durationMs: 5000 },
   // The sessions start over 5 and 20 s: 1,000 and 250 requests a second. (A 5,000-a-second storm was dropped to keep
   // the bench under 25 minutes: there even the floor relay queued for seconds, so it measured overload, not barge-in.)
@@ -39,7 +39,7 @@ export const FULL: BenchParams = {
   // One request in twenty waits 3 s for its first token: a p99 ruined by 5% of requests.
   tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 10_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },
   // A person asks, hears an answer at speaking pace, pauses and asks again; one request in five talks over the answer.
-  voice: { sessions: 1000, rampMs: 4000, durationMs: 20_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
+  voice: { sessions: 1000, rampMs: 4000, durationMs: 15_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
   streamTimeoutMs: 60_000,
 };
 

@@ -7,25 +7,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { runBench } from '../bench/bench.js';
-import { QUICK, type BenchOptions } from '../bench/config.js';
+import { QUICK, type BenchOptions, type BenchParams } from '../bench/config.js';
 import { writeReport } from '../bench/report.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-smoke-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 
+/** One run of `scenarios` from source, unpinned, without the peer, with QUICK's parameters but for `params`. */
+const smoke = (scenarios: BenchOptions['scenarios'], params: Partial<BenchParams>): BenchOptions => ({
+  scenarios,
+  runs: 1,
+  quick: true,
+  peer: false,
+  pin: false,
+  build: false,
+  jarvisFrom: 'source',
+  outDir,
+  params: { ...QUICK, ...params, streamTimeoutMs: 10_000 },
+});
+
 it('runs the relay scenario against the direct path, Jarvis and the floor relay and writes a report', async () => {
-  const opts: BenchOptions = {
-    scenarios: ['relay'],
-    runs: 1,
-    quick: true,
-    peer: false,
-    pin: false,
-    build: false,
-    jarvisFrom: 'source',
-    outDir,
-    params: { ...QUICK, relay: { levels: [2], tokens: 20, durationMs: 300 }, streamTimeoutMs: 10_000 },
-  };
-  const results = await runBench(opts, () => {});
+  const results = await runBench(smoke(['relay'], { relay: { levels: [2], tokens: 20, durationMs: 300 } }), () => {});
 
   expect(results.failures).toEqual({});
   expect(results.peer.available).toBe(false);
@@ -52,23 +54,9 @@ it('runs the relay scenario against the direct path, Jarvis and the floor relay 
 }, 90_000);
 
 it('runs the voice scenario through Jarvis and the floor relay, with barge-ins and subscribers', async () => {
-  const opts: BenchOptions = {
-    scenarios: ['voice'],
-    runs: 1,
-    quick: true,
-    peer: false,
-    pin: false,
-    build: false,
-    jarvisFrom: 'source',
-    outDir,
-    params: {
-      ...QUICK,
-      // Answers of 20-30 tokens at 40 a second, a barge-in in one request of two: every session interrupts itself.
-      voice: { sessions: 4, rampMs: 100, durationMs: 2500, thinkMs: [50, 100], answerTokens: [20, 30], tokensPerSec: [40, 40], bargeEvery: 2, subscribers: 2 },
-      streamTimeoutMs: 10_000,
-    },
-  };
-  const results = await runBench(opts, () => {});
+  // Answers of 20-30 tokens at 40 a second, a barge-in in one request of two: every session interrupts itself.
+  const voice: BenchParams['voice'] = { sessions: 4, rampMs: 100, durationMs: 2500, thinkMs: [50, 100], answerTokens: [20, 30], tokensPerSec: [40, 40], bargeEvery: 2, subscribers: 2 };
+  const results = await runBench(smoke(['voice'], { voice }), () => {});
 
   expect(results.failures).toEqual({});
   expect(results.voice?.errors).toEqual([]);
