@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { CoalescedWrites } from './coalesced-writes.js';
 import type { Heartbeat, HeartbeatTarget } from './heartbeat.js';
 
 export const SSE_HEADERS = {
@@ -24,13 +25,7 @@ export class SseWriter implements HeartbeatTarget {
    * Frames written in this tick, sent as one string on the next: a flood's upstream read yields dozens of
    * frames, and one socket write for all of them costs far less than one per frame (or a corked writev of many).
    */
-  #pending = '';
-  readonly #flush = () => {
-    if (this.#pending === '') return;
-    const out = this.#pending;
-    this.#pending = '';
-    if (this.writable) this.#res.write(out);
-  };
+  readonly #out: CoalescedWrites;
 
   /**
    * Joins the heartbeat at once: if a whole interval passes before the first output (a slow first token),
@@ -40,6 +35,7 @@ export class SseWriter implements HeartbeatTarget {
     this.#res = res;
     this.#heartbeat = opts.heartbeat;
     this.#openForPing = opts.openForPing;
+    this.#out = new CoalescedWrites(res, (flush) => process.nextTick(flush));
     this.#heartbeat.add(this);
   }
 
@@ -71,20 +67,15 @@ export class SseWriter implements HeartbeatTarget {
   write(frame: string): boolean {
     if (!this.writable) return false;
     this.active = true;
-    this.#append(frame);
+    this.#out.write(frame);
     return true;
-  }
-
-  #append(frame: string): void {
-    if (this.#pending === '') process.nextTick(this.#flush);
-    this.#pending += frame;
   }
 
   ping(): void {
     if (!this.writable) return;
     if (!this.#open) this.#openForPing();
     // Not a write for the heartbeat's purposes: `active` stays clear, so an idle stream pings every interval.
-    this.#append(PING);
+    this.#out.write(PING);
   }
 
   /**
@@ -125,10 +116,7 @@ export class SseWriter implements HeartbeatTarget {
   /** Leaves the heartbeat; ends the response if this writer opened it (else the caller answers some other way). */
   end(frame?: string): void {
     this.#heartbeat.delete(this);
-    const out = this.#pending + (frame ?? '');
-    this.#pending = '';
-    if (!this.#open || !this.writable) return;
-    if (out) this.#res.end(out);
-    else this.#res.end();
+    if (this.#open && this.writable) this.#out.end(frame);
+    else this.#out.discard();
   }
 }

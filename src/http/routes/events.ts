@@ -8,7 +8,7 @@ import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscr
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
 import { SSE_HEADERS } from '../sse-writer.js';
-import { TurnWriter } from '../turn-writer.js';
+import { CoalescedWrites } from '../coalesced-writes.js';
 
 interface EventsQuery {
   session_id?: string;
@@ -112,11 +112,12 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       res.write(': connected\n\n');
       const conn = request.raw.socket;
       const gone = () => sub.close('client_disconnected');
-      const out = new TurnWriter(res);
+      // A subscriber's events of one turn of the loop (every batch that fell due in it) go out as one write.
+      const out = new CoalescedWrites(res, setImmediate);
       const sub = subscriber(request, {
         send: (p) => out.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
         get buffered() {
-          return out.buffered;
+          return res.writableLength + out.pending;
         },
         ping: () => out.write(': ping\n\n'),
         close: (reason) => {

@@ -2,9 +2,9 @@ import { createServer, request, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TurnWriter } from './turn-writer.js';
+import { CoalescedWrites } from './coalesced-writes.js';
 
-describe('TurnWriter', () => {
+describe('CoalescedWrites', () => {
   const closers: Array<() => void> = [];
   afterEach(() => {
     for (const c of closers.splice(0)) c();
@@ -37,14 +37,14 @@ describe('TurnWriter', () => {
     return { res, writes, body };
   }
 
-  it('sends the writes of one turn as one write, in order, and counts them as buffered until then', async () => {
+  it('sends the writes made before its deferred flush as one write, in order, and counts them as pending until then', async () => {
     const { res, writes, body } = await response();
-    const out = new TurnWriter(res);
+    const out = new CoalescedWrites(res, setImmediate);
     out.write('a');
     out.write('b');
     out.write('c');
     expect(writes).toEqual([]);
-    expect(out.buffered).toBeGreaterThanOrEqual(3);
+    expect(out.pending).toBe(3);
     await new Promise((r) => setImmediate(r));
     expect(writes).toEqual(['abc']);
     out.write('d');
@@ -55,7 +55,7 @@ describe('TurnWriter', () => {
   it('writes nothing once the response is gone', async () => {
     const { res, writes, body } = await response();
     body.catch(() => {});
-    const out = new TurnWriter(res);
+    const out = new CoalescedWrites(res, setImmediate);
     out.write('a');
     res.destroy();
     await new Promise((r) => setImmediate(r));
