@@ -8,10 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { startMockUpstream, type MockUpstream, type RecordedRequest } from '../test/support/mock-upstream.js';
-import { REQUEST_HEADER, watchHeadersSent } from './headers-sent.js';
+import { startMockUpstream, type MockUpstream } from '../test/support/mock-upstream.js';
+import { REQUEST_HEADER, upstreamByTag, watchHeadersSent } from './tagged-requests.js';
 import { resultLine } from './load-client.js';
 import { runVoice, type VoiceRunSpec } from './voice-run.js';
 import { LOOP_MAX, LOOP_P99 } from './metrics-scrape.js';
@@ -123,10 +122,7 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
     const gateway = await monitor.stop();
 
     // Every upstream connection of this run must close; wait for that, bounded.
-    const upstream = mock.requests.slice(firstRecord);
-    await Promise.race([Promise.all(upstream.map((r) => r.closed)), sleep(10_000)]);
-    const byKey = new Map<string, RecordedRequest>();
-    for (const r of upstream) if (typeof r.body?.user === 'string') byKey.set(r.body.user as string, r);
+    const { upstream, byTag: byKey } = await upstreamByTag(mock, firstRecord);
 
     const closeAfterSend: number[] = [];
     const clientQueue: number[] = [];

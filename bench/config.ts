@@ -43,8 +43,8 @@ export const FULL: BenchParams = {
   streamTimeoutMs: 60_000,
 };
 
-// Small enough to finish in a few minutes, large enough that the same-run ratios against the floor hold still to
-// well within 20% from one invocation to the next (bench/README.md, "Quick runs"): later work checks itself with it.
+// Small enough to finish in a few minutes, large enough that the same-run CPU and memory ratios against the floor
+// hold within a few percent from one invocation to the next (bench/README.md, "Quick runs" has the spread of each).
 export const QUICK: BenchParams = {
   relay: { levels: [1, 64], tokens: 200, durationMs: 2000 },
   latency: { concurrency: 64, tokens: 50, pacingsMs: [20], durationMs: 3000 },

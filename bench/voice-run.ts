@@ -3,12 +3,12 @@
 // one request in `bargeEvery` interrupts the answer before it ends (a barge-in). Events subscribers watch it all.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { MockUpstream, RecordedRequest } from '../test/support/mock-upstream.js';
+import type { MockUpstream } from '../test/support/mock-upstream.js';
 import { LOOP_P99, EVENTS_DROPPED } from './metrics-scrape.js';
 import { GatewayMonitor, type MonitorResult } from './monitor.js';
 import { distribution, type Dist } from './stats.js';
 import { chatBody, runChatStream, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription } from './stream-client.js';
-import { REQUEST_HEADER, watchHeadersSent } from './headers-sent.js';
+import { REQUEST_HEADER, upstreamByTag, watchHeadersSent } from './tagged-requests.js';
 
 export interface VoiceRunSpec {
   origin: string;
@@ -128,10 +128,7 @@ export async function runVoice(mock: MockUpstream, spec: VoiceRunSpec): Promise<
     headersSent.stop();
     const gateway = await monitor.stop();
 
-    const upstream = mock.requests.slice(firstRecord);
-    await Promise.race([Promise.all(upstream.map((r) => r.closed)), sleep(10_000)]);
-    const byTag = new Map<string, RecordedRequest>();
-    for (const r of upstream) if (typeof r.body?.user === 'string') byTag.set(r.body.user as string, r);
+    const { byTag } = await upstreamByTag(mock, firstRecord);
 
     const ttft: number[] = [];
     const close: number[] = [];
