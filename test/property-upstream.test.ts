@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JarvisError } from '../src/errors.js';
-import { parseUpstreamStream } from '../src/providers/openai-compatible/sse-deltas.js';
+import { DeltaReader } from '../src/providers/openai-compatible/sse-deltas.js';
 import type { Delta } from '../src/providers/provider.js';
 import { orFail, user, waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
@@ -80,17 +80,17 @@ function split(wire: Buffer, cuts: number[]): Buffer[] {
   return out;
 }
 
-async function parse(reads: Buffer[]): Promise<{ deltas: Delta[]; error?: unknown }> {
-  async function* body() {
-    for (const r of reads) yield r;
-  }
+/** The reads fed to a reader one by one, as undici hands them over: the deltas, and how the stream ended. */
+function parse(reads: Buffer[]): { deltas: Delta[]; error?: unknown } {
+  const reader = new DeltaReader('chat');
   const deltas: Delta[] = [];
-  try {
-    for await (const batch of parseUpstreamStream(body(), new AbortController().signal)) deltas.push(...batch);
-    return { deltas };
-  } catch (error) {
-    return { deltas, error };
+  for (const r of reads) {
+    deltas.push(...(reader.feed(r) ?? []));
+    if (reader.failure) return { deltas, error: reader.failure };
+    if (reader.done) return { deltas };
   }
+  reader.end();
+  return { deltas, error: reader.failure };
 }
 
 const textsOf = (deltas: Delta[]) => deltas.flatMap((d) => (d.text !== '' ? [d.text] : []));
@@ -109,11 +109,11 @@ function expectWellTyped(result: { deltas: Delta[]; error?: unknown }): void {
   }
 }
 
-describe('parseUpstreamStream', () => {
-  it('on complete frames, split anywhere: exactly the texts of well-formed chunks, and a JarvisError otherwise', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(frame, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), async (frames, cuts) => {
-        const result = await parse(split(Buffer.from(frames.map((f) => f.wire).join('')), cuts));
+describe('DeltaReader', () => {
+  it('on complete frames, split anywhere: exactly the texts of well-formed chunks, and a JarvisError otherwise', () => {
+    fc.assert(
+      fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
+        const result = parse(split(Buffer.from(frames.map((f) => f.wire).join('')), cuts));
         expectWellTyped(result);
         const want = expected(frames);
         expect(textsOf(result.deltas)).toEqual(want.texts);
@@ -123,12 +123,12 @@ describe('parseUpstreamStream', () => {
     );
   });
 
-  it('with truncated frames mixed in: only JarvisErrors, only texts that were sent, and the same result however the bytes are split', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof(frame, truncated), { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), async (frames, cuts) => {
+  it('with truncated frames mixed in: only JarvisErrors, only texts that were sent, and the same result however the bytes are split', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(frame, truncated), { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
         const wire = Buffer.from(frames.map((f) => f.wire).join(''));
-        const whole = await parse([wire]);
-        const pieces = await parse(split(wire, cuts));
+        const whole = parse([wire]);
+        const pieces = parse(split(wire, cuts));
         expectWellTyped(pieces);
         expect(textsOf(pieces.deltas)).toEqual(textsOf(whole.deltas));
         expect(pieces.error === undefined).toBe(whole.error === undefined);

@@ -2,8 +2,8 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
 import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
 import { ModelCatalog } from './model-catalog.js';
-import { parseResponsesStream, parseUpstreamStream } from './sse-deltas.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
+import { UpstreamStream } from './upstream-stream.js';
 import { isObject } from '../../json.js';
 
 export interface OpenAICompatibleOptions {
@@ -41,7 +41,8 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const base = upstream.baseUrl.replace(/\/+$/, '');
   const auth: Record<string, string> = upstream.apiKey ? { authorization: `Bearer ${upstream.apiKey}` } : {};
-  const target: Target = { base, auth, dispatcher, name: upstream.name };
+  const url = new URL(base);
+  const target: Target = { base, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), auth, dispatcher, name: upstream.name };
   const catchAll = (upstream.models ?? []).includes('*');
   const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
   // Only a catch-all upstream is asked what it serves: an upstream with a model list gets only those models.
@@ -70,59 +71,51 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
 
 interface Target {
   base: string;
+  /** `base` split for undici's dispatch: scheme, host and port; and the path (no trailing slash). */
+  origin: string;
+  basePath: string;
   auth: Record<string, string>;
   dispatcher: Dispatcher;
   name: string;
 }
 
-/** POST `path` with Jarvis's headers last: nothing forwarded can replace the upstream's key or the content type. */
+/** Jarvis's headers last: nothing forwarded can replace the upstream's key or the content type. */
+function requestHeaders(target: Target, extra: Record<string, string> | undefined, accept: string): Record<string, string> {
+  return { ...forwarded(extra), 'content-type': 'application/json', accept, ...target.auth };
+}
+
+/** POST `path` (a relay: the answer's body as undici gives it). */
 async function post(target: Target, path: string, body: string, accept: string, extra: Record<string, string> | undefined, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-  const headers = { ...forwarded(extra), 'content-type': 'application/json', accept, ...target.auth };
   try {
-    return await request(`${target.base}/${path}`, { method: 'POST', headers, body, dispatcher: target.dispatcher, signal });
+    return await request(`${target.base}/${path}`, { method: 'POST', headers: requestHeaders(target, extra, accept), body, dispatcher: target.dispatcher, signal });
   } catch (err) {
     throw signal.aborted ? signal.reason : upstreamFailure(err, target.name, false);
   }
 }
 
-function streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
+function streamChat(req: ChatRequest, signal: AbortSignal, target: Target): AsyncIterable<Delta[]> {
   // Always stream from the upstream, and always ask for usage: non-stream clients are served by the same path,
   // and the client sees usage only when it asked for it. Its other stream_options go up as they are.
   const streamOptions = isObject(req.body.stream_options) ? req.body.stream_options : {};
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { ...streamOptions, include_usage: true } });
-  return streamFrom(target, 'chat/completions', body, req.headers, signal, parseUpstreamStream);
+  return streamFrom(target, 'chat/completions', body, req.headers, signal, 'chat');
 }
 
-function streamResponses(req: NativeResponsesRequest, signal: AbortSignal, target: Target): AsyncGenerator<Delta[]> {
-  return streamFrom(target, 'responses', JSON.stringify({ ...req.body, model: req.model, stream: true }), req.headers, signal, parseResponsesStream);
+function streamResponses(req: NativeResponsesRequest, signal: AbortSignal, target: Target): AsyncIterable<Delta[]> {
+  return streamFrom(target, 'responses', JSON.stringify({ ...req.body, model: req.model, stream: true }), req.headers, signal, 'responses');
 }
 
-async function* streamFrom(
-  target: Target,
-  path: string,
-  body: string,
-  headers: Record<string, string> | undefined,
-  signal: AbortSignal,
-  parse: (body: AsyncIterable<Buffer>, signal: AbortSignal) => AsyncGenerator<Delta[]>,
-): AsyncGenerator<Delta[]> {
-  const res = await post(target, path, body, 'text/event-stream', headers, signal);
-  let completed = false;
-  try {
-    if (res.statusCode >= 400) throw await statusError(res, target.name);
-    yield* parse(res.body, signal);
-    completed = true;
-  } catch (err) {
-    if (signal.aborted) throw signal.reason;
-    throw upstreamFailure(err, target.name, true);
-  } finally {
-    if (completed) {
-      // After [DONE] the body is all but over: read its last bytes so the connection goes back to the pool.
-      res.body.dump().catch(() => {});
-    } else if (!res.body.destroyed) {
-      // Leaving early (abort, error, consumer stopped) must close the upstream request so it stops generating.
-      res.body.destroy();
-    }
-  }
+function streamFrom(target: Target, path: string, body: string, headers: Record<string, string> | undefined, signal: AbortSignal, kind: 'chat' | 'responses'): AsyncIterable<Delta[]> {
+  return new UpstreamStream({
+    dispatcher: target.dispatcher,
+    origin: target.origin,
+    path: `${target.basePath}/${path}`,
+    headers: requestHeaders(target, headers, 'text/event-stream'),
+    body,
+    kind,
+    name: target.name,
+    signal,
+  });
 }
 
 async function relay(req: RelayRequest, signal: AbortSignal, target: Target): Promise<RelayResponse> {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JarvisError } from '../../errors.js';
 import type { Delta } from '../provider.js';
-import { parseUpstreamStream } from './sse-deltas.js';
+import { DeltaReader } from './sse-deltas.js';
 
 const chunk = (choice: object | null, extra: object = {}) =>
   `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: choice ? [{ index: 0, ...choice }] : [], ...extra })}\n\n`;
@@ -11,19 +11,19 @@ const STOP = chunk({ delta: {}, finish_reason: 'stop' });
 const USAGE = chunk(null, { usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } });
 const DONE = 'data: [DONE]\n\n';
 
-async function* body(...parts: (string | Buffer)[]): AsyncGenerator<Buffer> {
-  for (const p of parts) yield typeof p === 'string' ? Buffer.from(p) : p;
-}
+const body = (...parts: (string | Buffer)[]): Buffer[] => parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p));
 
-/** Every delta until the stream ends, and how it ended. */
-async function run(source: AsyncIterable<Buffer>, signal = new AbortController().signal): Promise<{ deltas: Delta[]; error?: unknown }> {
+/** Every delta until the stream ends, and how it ended: the reads fed one by one, as undici hands them over. */
+function run(reads: Buffer[]): { deltas: Delta[]; error?: unknown } {
+  const reader = new DeltaReader('chat');
   const deltas: Delta[] = [];
-  try {
-    for await (const batch of parseUpstreamStream(source, signal)) deltas.push(...batch);
-    return { deltas };
-  } catch (error) {
-    return { deltas, error };
+  for (const bytes of reads) {
+    deltas.push(...(reader.feed(bytes) ?? []));
+    if (reader.failure) return { deltas, error: reader.failure };
+    if (reader.done) return { deltas };
   }
+  reader.end();
+  return { deltas, error: reader.failure };
 }
 
 const streamError = expect.objectContaining({ name: 'JarvisError', code: 'upstream_stream_error', status: 502 });
@@ -32,9 +32,9 @@ const texts = (deltas: Delta[]) => deltas.filter((d) => d.text !== '').map((d) =
 /** What a client would get: each chunk's data as it was sent. */
 const data = (...frames: string[]) => frames.map((f) => f.slice(6, -2));
 
-describe('parseUpstreamStream', () => {
-  it('turns a well-formed stream into one delta per chunk, each with its data as sent, its text and its finish_reason', async () => {
-    const { deltas, error } = await run(body(ROLE, token('Hel'), token('lo'), STOP, USAGE, DONE));
+describe('DeltaReader', () => {
+  it('turns a well-formed stream into one delta per chunk, each with its data as sent, its text and its finish_reason', () => {
+    const { deltas, error } = run(body(ROLE, token('Hel'), token('lo'), STOP, USAGE, DONE));
     expect(error).toBeUndefined();
     expect(deltas.map((d) => d.data)).toEqual(data(ROLE, token('Hel'), token('lo'), STOP, USAGE));
     expect(deltas.map((d) => d.text)).toEqual(['', 'Hel', 'lo', '', '']);
@@ -42,85 +42,71 @@ describe('parseUpstreamStream', () => {
     expect(deltas[4]!.chunk).toMatchObject({ usage: { total_tokens: 5 } });
   });
 
-  it('follows choice 0 only: other choices are relayed, not counted', async () => {
+  it('follows choice 0 only: other choices are relayed, not counted', () => {
     const other = `data: ${JSON.stringify({ choices: [{ index: 1, delta: { content: 'B' }, finish_reason: 'stop' }] })}\n\n`;
-    const { deltas } = await run(body(token('A'), other, DONE));
+    const { deltas } = run(body(token('A'), other, DONE));
     expect(deltas.map((d) => [d.text, d.finish])).toEqual([['A', undefined], ['', undefined]]);
   });
 
-  it('reassembles events and UTF-8 characters split across network reads', async () => {
+  it('reassembles events and UTF-8 characters split across network reads', () => {
     const wire = Buffer.from(ROLE + token('héllo ✓') + token('🙂') + STOP + DONE);
     const bytes = [...wire].map((b) => Buffer.from([b]));
-    const { deltas, error } = await run(body(...bytes));
+    const { deltas, error } = run(body(...bytes));
     expect(error).toBeUndefined();
     expect(texts(deltas)).toEqual(['héllo ✓', '🙂']);
   });
 
-  it('ignores a byte order mark at the start of the stream, even split across reads, and only there', async () => {
+  it('ignores a byte order mark at the start of the stream, even split across reads, and only there', () => {
     const bom = Buffer.from([0xef, 0xbb, 0xbf]);
     const first = Buffer.from(token('a'));
-    const { deltas, error } = await run(body(bom.subarray(0, 1), Buffer.concat([bom.subarray(1), first.subarray(0, 5)]), first.subarray(5), token('\ufeffb'), STOP, DONE));
+    const { deltas, error } = run(body(bom.subarray(0, 1), Buffer.concat([bom.subarray(1), first.subarray(0, 5)]), first.subarray(5), token('\ufeffb'), STOP, DONE));
     expect(error).toBeUndefined();
     expect(texts(deltas)).toEqual(['a', '\ufeffb']);
   });
 
-  it('accepts CRLF line endings and comment lines', async () => {
-    const { deltas, error } = await run(body(': keep-alive\r\n\r\n', token('a').replaceAll('\n', '\r\n'), STOP, DONE));
+  it('accepts CRLF line endings and comment lines', () => {
+    const { deltas, error } = run(body(': keep-alive\r\n\r\n', token('a').replaceAll('\n', '\r\n'), STOP, DONE));
     expect(error).toBeUndefined();
     expect(texts(deltas)).toEqual(['a']);
   });
 
-  it('relays non-text chunks (tool calls) as they are', async () => {
+  it('relays non-text chunks (tool calls) as they are', () => {
     const toolCall = { tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] };
     const frames = [chunk({ delta: { role: 'assistant', content: null, ...toolCall }, finish_reason: null }), chunk({ delta: {}, finish_reason: 'tool_calls' })];
-    const { deltas } = await run(body(...frames, DONE));
+    const { deltas } = run(body(...frames, DONE));
     expect(deltas.map((d) => d.data)).toEqual(data(...frames));
     expect(deltas.map((d) => d.finish)).toEqual([undefined, 'tool_calls']);
   });
 
-  it('ends at [DONE] and ignores anything after it', async () => {
-    const { deltas, error } = await run(body(token('a') + DONE + token('late') + 'data: {broken\n\n'));
+  it('ends at [DONE] and ignores anything after it', () => {
+    const { deltas, error } = run(body(token('a') + DONE + token('late') + 'data: {broken\n\n'));
     expect(error).toBeUndefined();
     expect(texts(deltas)).toEqual(['a']);
     expect(deltas).toHaveLength(1);
   });
 
-  it('fails on a malformed event, after the deltas before it', async () => {
-    const { deltas, error } = await run(body(token('a'), 'data: {not json\n\n', token('b'), DONE));
+  it('fails on a malformed event, after the deltas before it', () => {
+    const { deltas, error } = run(body(token('a'), 'data: {not json\n\n', token('b'), DONE));
     expect(texts(deltas)).toEqual(['a']);
     expect(error).toBeInstanceOf(JarvisError);
     expect(error).toEqual(streamError);
   });
 
-  it("fails on an error event with the upstream's own error, carrying the event as it was sent", async () => {
+  it("fails on an error event with the upstream's own error, carrying the event as it was sent", () => {
     const event = '{"error":{"message":"overloaded","type":"server_error","code":"busy"}}';
-    const { deltas, error } = await run(body(token('a'), `data: ${event}\n\n`, DONE));
+    const { deltas, error } = run(body(token('a'), `data: ${event}\n\n`, DONE));
     expect(texts(deltas)).toEqual(['a']);
     expect(error).toMatchObject({ jarvisCode: 'JARVIS_ERR_UPSTREAM_REPORTED', status: 500, type: 'server_error', code: 'busy', message: 'overloaded', event });
   });
 
-  it('fails when the body ends without [DONE], even after a finish_reason', async () => {
-    const { deltas, error } = await run(body(token('a'), STOP));
+  it('fails when the body ends without [DONE], even after a finish_reason', () => {
+    const { deltas, error } = run(body(token('a'), STOP));
     expect(deltas.map((d) => [d.text, d.finish])).toEqual([['a', undefined], ['', 'stop']]);
     expect(error).toEqual(streamError);
     expect((error as Error).message).toMatch(/\[DONE\]/);
   });
 
-  it('fails on an empty body', async () => {
-    expect((await run(body())).error).toEqual(streamError);
-  });
-
-  it('stops with the abort reason once its signal is aborted', async () => {
-    const ac = new AbortController();
-    const reason = new Error('cancelled by test');
-    async function* endless(): AsyncGenerator<Buffer> {
-      for (let i = 0; ; i++) {
-        if (i === 2) ac.abort(reason);
-        yield Buffer.from(token(String(i)));
-      }
-    }
-    const { deltas, error } = await run(endless(), ac.signal);
-    expect(error).toBe(reason);
-    expect(deltas.length).toBeLessThanOrEqual(3);
+  it('fails on an empty body', () => {
+    expect(run(body()).error).toEqual(streamError);
   });
 });

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { createParser, type EventSourceMessage, type ParseError } from 'eventsource-parser';
+import { createParser, type EventSourceMessage, type EventSourceParser, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import type { ChatChunk, Delta } from '../provider.js';
 import { tokenChunkText } from './token-chunk.js';
@@ -13,59 +13,55 @@ import { isObject } from '../../json.js';
  */
 export const MAX_UPSTREAM_EVENT_CHARS = 1024 * 1024;
 
-/**
- * Turns an upstream's OpenAI SSE body into deltas, one batch per network read; ends at `[DONE]` and fails on
- * anything malformed or missing.
- */
-export async function* parseUpstreamStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta[]> {
-  yield* readEvents(body, signal, maxEventChars, 'upstream closed the stream before [DONE]', (event, s) => {
-    if (event.data === '[DONE]') {
-      s.done = true;
-      return;
-    }
-    const text = tokenChunkText(event.data);
-    if (text !== undefined) return { data: event.data, chunk: undefined, text, finish: undefined };
-    const chunk = parseObject(event.data, s);
-    if (!chunk) return;
-    // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
-    if (chunk.error) {
-      s.failure = reportedError(event.data, chunk.error);
-      return;
-    }
-    return deltaOf(event.data, chunk);
-  });
-}
-
-/** The events that end a Responses API stream (it has no [DONE]). */
-const RESPONSE_TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
-
-/**
- * A Responses API stream (an upstream that speaks it natively) as deltas: each event's data as sent, its text
- * when it is an output_text delta, and `finish` (the response's status) on the event that ends it. An `error`
- * event fails the stream with that event, to be relayed as it was sent.
- */
-export async function* parseResponsesStream(body: AsyncIterable<Buffer>, signal: AbortSignal, maxEventChars = MAX_UPSTREAM_EVENT_CHARS): AsyncGenerator<Delta[]> {
-  yield* readEvents(body, signal, maxEventChars, 'upstream closed the stream before the response ended', (event, s) => {
-    const chunk = parseObject(event.data, s);
-    if (!chunk) return;
-    const type = chunk.type;
-    if (type === 'error') {
-      s.failure = reportedError(event.data, chunk);
-      return;
-    }
-    const text = type === 'response.output_text.delta' && typeof chunk.delta === 'string' ? chunk.delta : '';
-    if (typeof type === 'string' && RESPONSE_TERMINAL.has(type)) {
-      s.done = true;
-      return { data: event.data, chunk, text, finish: type.slice('response.'.length) };
-    }
-    return { data: event.data, chunk, text, finish: undefined };
-  });
-}
+/** What one event of an upstream's stream is: a delta, nothing (a comment, `[DONE]`), or the end or a failure (set on `s`). */
+type OnEvent = (event: EventSourceMessage, s: ParseState) => Delta | undefined;
 
 interface ParseState {
   done: boolean;
   failure: JarvisError | undefined;
 }
+
+/** An OpenAI chat stream's events: ends at `[DONE]`, fails on anything malformed and on an error event. */
+const chatEvent: OnEvent = (event, s) => {
+  if (event.data === '[DONE]') {
+    s.done = true;
+    return;
+  }
+  const text = tokenChunkText(event.data);
+  if (text !== undefined) return { data: event.data, chunk: undefined, text, finish: undefined };
+  const chunk = parseObject(event.data, s);
+  if (!chunk) return;
+  // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
+  if (chunk.error) {
+    s.failure = reportedError(event.data, chunk.error);
+    return;
+  }
+  return deltaOf(event.data, chunk);
+};
+
+/** The events that end a Responses API stream (it has no [DONE]). */
+const RESPONSE_TERMINAL = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+/**
+ * A Responses API stream's events (an upstream that speaks it natively): each event's data as sent, its text
+ * when it is an output_text delta, and `finish` (the response's status) on the event that ends it. An `error`
+ * event fails the stream with that event, to be relayed as it was sent.
+ */
+const responsesEvent: OnEvent = (event, s) => {
+  const chunk = parseObject(event.data, s);
+  if (!chunk) return;
+  const type = chunk.type;
+  if (type === 'error') {
+    s.failure = reportedError(event.data, chunk);
+    return;
+  }
+  const text = type === 'response.output_text.delta' && typeof chunk.delta === 'string' ? chunk.delta : '';
+  if (typeof type === 'string' && RESPONSE_TERMINAL.has(type)) {
+    s.done = true;
+    return { data: event.data, chunk, text, finish: type.slice('response.'.length) };
+  }
+  return { data: event.data, chunk, text, finish: undefined };
+};
 
 function parseObject(data: string, s: ParseState): ChatChunk | undefined {
   let chunk: unknown;
@@ -83,54 +79,61 @@ function parseObject(data: string, s: ParseState): ChatChunk | undefined {
   return chunk;
 }
 
-/** An SSE body read one network read at a time, each event made a delta (or the end, or a failure) by `onEvent`. */
-async function* readEvents(
-  body: AsyncIterable<Buffer>,
-  signal: AbortSignal,
-  maxEventChars: number,
-  cutShort: string,
-  onEvent: (event: EventSourceMessage, s: ParseState) => Delta | undefined,
-): AsyncGenerator<Delta[]> {
-  let pending: Delta[] = [];
-  const state: ParseState = { done: false, failure: undefined };
-  const parser = createParser({
-    maxBufferSize: maxEventChars,
-    onError(error: ParseError) {
-      if (error.type === 'max-buffer-size-exceeded' && !state.failure) {
-        state.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent more than ${maxEventChars} characters without completing an event`);
-      }
-    },
-    onEvent(event: EventSourceMessage) {
-      if (state.done || state.failure) return;
-      const delta = onEvent(event, state);
-      if (delta) pending.push(delta);
-    },
-  });
+/**
+ * An upstream's SSE body, fed one network read at a time, as deltas: synchronous, so whoever reads the body
+ * (undici's parser callbacks, or any async iterable of bytes) hands each read straight to it. Once `done` (the
+ * stream's end event) or `failure` is set it reads nothing more; the deltas a read completed before either are
+ * still returned by that read's `feed`.
+ */
+export class DeltaReader implements ParseState {
+  done = false;
+  failure: JarvisError | undefined = undefined;
+  #pending: Delta[] = [];
+  #started = false;
   // StringDecoder rather than TextDecoder: it keeps a character split across reads just the same, at a sixth of
   // the cost per read (TextDecoder's streaming mode was 6% of a flood's CPU). It does not drop a leading byte
   // order mark, which an event stream must ignore, so that is done here.
-  const decoder = new StringDecoder('utf8');
-  let started = false;
-  // Iterated by hand: leaving a for-await early destroys the body, which builds an AbortError (stack and all) on
-  // every stream. The caller decides instead: drain the body after [DONE], destroy it on any other way out.
-  const chunks = body[Symbol.asyncIterator]();
-  for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
-    let text = decoder.write(next.value);
-    if (!started && text !== '') {
-      started = true;
+  readonly #decoder = new StringDecoder('utf8');
+  readonly #parser: EventSourceParser;
+  readonly #cutShort: string;
+
+  constructor(kind: 'chat' | 'responses', maxEventChars = MAX_UPSTREAM_EVENT_CHARS) {
+    const onEvent = kind === 'chat' ? chatEvent : responsesEvent;
+    this.#cutShort = kind === 'chat' ? 'upstream closed the stream before [DONE]' : 'upstream closed the stream before the response ended';
+    this.#parser = createParser({
+      maxBufferSize: maxEventChars,
+      onError: (error: ParseError) => {
+        if (error.type === 'max-buffer-size-exceeded' && !this.failure) {
+          this.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent more than ${maxEventChars} characters without completing an event`);
+        }
+      },
+      onEvent: (event: EventSourceMessage) => {
+        if (this.done || this.failure) return;
+        const delta = onEvent(event, this);
+        if (delta) this.#pending.push(delta);
+      },
+    });
+  }
+
+  /** One network read: the deltas it completed (none: undefined). */
+  feed(bytes: Buffer): Delta[] | undefined {
+    if (this.done || this.failure) return undefined;
+    let text = this.#decoder.write(bytes);
+    if (!this.#started && text !== '') {
+      this.#started = true;
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
     }
-    parser.feed(text);
-    if (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      yield batch;
-    }
-    if (state.failure) throw state.failure;
-    if (state.done) return;
-    signal.throwIfAborted();
+    this.#parser.feed(text);
+    if (this.#pending.length === 0) return undefined;
+    const batch = this.#pending;
+    this.#pending = [];
+    return batch;
   }
-  throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', cutShort);
+
+  /** The body ended: a stream that had not reached its end event was cut short. */
+  end(): void {
+    if (!this.done && !this.failure) this.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', this.#cutShort);
+  }
 }
 
 /** Choice 0's text and finish_reason in a parsed chunk: what events and barge-in follow (see Delta). */

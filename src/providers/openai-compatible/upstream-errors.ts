@@ -2,7 +2,8 @@ import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { JarvisError } from '../../errors.js';
 import { isObject } from '../../json.js';
 
-const MAX_ERROR_BODY = 64 * 1024;
+/** The most of an error body read: an error object is small; a proxy's page need not be read whole. */
+export const MAX_ERROR_BODY = 64 * 1024;
 
 /** Headers of an upstream error that tell a client when to retry; the SDKs read them exactly as they do OpenAI's. */
 const RETRY_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'] as const;
@@ -64,17 +65,24 @@ function fieldsOf(error: Record<string, unknown>) {
  * neither its key nor quotes the upstream's message (which names the key's last characters).
  */
 export async function statusError(res: Dispatcher.ResponseData, name: string): Promise<JarvisError> {
-  const status = res.statusCode;
-  if (status === 401 || status === 403) {
+  let text = '';
+  if (res.statusCode === 401 || res.statusCode === 403) {
     await res.body.dump().catch(() => {});
+  } else {
+    for await (const chunk of res.body) {
+      text += chunk;
+      if (text.length > MAX_ERROR_BODY) break;
+    }
+  }
+  return statusErrorOf(res.statusCode, res.headers, text, name);
+}
+
+/** As statusError, from the status, headers and (the first MAX_ERROR_BODY characters of) the body already read. */
+export function statusErrorOf(status: number, resHeaders: Record<string, string | string[] | undefined>, text: string, name: string): JarvisError {
+  if (status === 401 || status === 403) {
     return new JarvisError('JARVIS_ERR_UPSTREAM_AUTH', `The gateway's upstream refused its credentials (HTTP ${status}). This is a gateway configuration error, not a problem with your API key.`, {
       cause: new Error(`upstream ${name} answered HTTP ${status}`),
     });
-  }
-  let text = '';
-  for await (const chunk of res.body) {
-    text += chunk;
-    if (text.length > MAX_ERROR_BODY) break;
   }
   let error: Record<string, unknown> = {};
   try {
@@ -86,7 +94,7 @@ export async function statusError(res: Dispatcher.ResponseData, name: string): P
   }
   const headers: Record<string, string> = {};
   for (const h of RETRY_HEADERS) {
-    const v = res.headers[h];
+    const v = resHeaders[h];
     if (typeof v === 'string') headers[h] = v;
   }
   const body = openAIShaped(error, status, `upstream answered HTTP ${status}`);
