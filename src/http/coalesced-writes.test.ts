@@ -11,13 +11,13 @@ describe('CoalescedWrites', () => {
   });
 
   /** A real response on loopback, its write() counted. */
-  async function response(): Promise<{ res: ServerResponse; writes: string[]; body: Promise<string> }> {
+  async function response(method = 'GET'): Promise<{ res: ServerResponse; writes: string[]; body: Promise<string> }> {
     const server = createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     closers.push(() => server.close());
     const port = (server.address() as AddressInfo).port;
-    const req = request({ host: '127.0.0.1', port, path: '/' });
+    const req = request({ host: '127.0.0.1', port, path: '/', method });
     // The second test destroys the response: the client's hang-up is expected there.
     req.on('error', () => {});
     req.end();
@@ -60,5 +60,40 @@ describe('CoalescedWrites', () => {
     res.destroy();
     await new Promise((r) => setImmediate(r));
     expect(writes).toEqual([]);
+  });
+
+  it('sends the flushes after the first as chunks of their own, straight to the socket, and the client reads the same body', async () => {
+    const { res, writes, body } = await response();
+    const out = new CoalescedWrites(res, setImmediate);
+    const flushed = () => new Promise((r) => setImmediate(r));
+    out.write('head');
+    await flushed();
+    out.write('✓ é');
+    out.write('x'.repeat(70_000));
+    await flushed();
+    out.write('tail');
+    await flushed();
+    out.end('!');
+    expect(writes).toEqual(['head']);
+    expect(await body).toBe('head✓ é' + 'x'.repeat(70_000) + 'tail!');
+  });
+
+  it('never writes a body to the socket for a HEAD request', async () => {
+    const { res, body } = await response('HEAD');
+    const socketWrites: unknown[] = [];
+    const socket = res.socket!;
+    const write = socket.write.bind(socket) as (chunk: unknown) => boolean;
+    socket.write = ((chunk: unknown) => {
+      socketWrites.push(chunk);
+      return write(chunk);
+    }) as typeof socket.write;
+    const out = new CoalescedWrites(res, setImmediate);
+    out.write('a');
+    await new Promise((r) => setImmediate(r));
+    out.write('b');
+    await new Promise((r) => setImmediate(r));
+    out.end();
+    expect(await body).toBe('');
+    expect(socketWrites.join('')).not.toMatch(/\r\nb\r\n/);
   });
 });

@@ -10,11 +10,26 @@ export class CoalescedWrites {
   readonly #res: ServerResponse;
   readonly #defer: (flush: () => void) => void;
   #pending = '';
+  /** The response's head has been written and its body is chunked: what follows can go to the socket itself. */
+  #direct = false;
   readonly #flush = () => {
     if (this.#pending === '') return;
     const out = this.#pending;
     this.#pending = '';
-    if (!this.#res.writableEnded && !this.#res.destroyed) this.#res.write(out);
+    const res = this.#res;
+    if (res.writableEnded || res.destroyed) return;
+    const socket = res.socket;
+    if (this.#direct && socket !== null && !socket.destroyed) {
+      // One chunk of the chunked body, framed here and written in one piece. res.write sends the same bytes as
+      // four buffered writes, corks the socket and uncorks it on the next tick for one writev: a fifth of what a
+      // paced chunk allocated. The socket is this response's alone until it ends (a response pipelined behind
+      // another has no socket yet and goes through res.write), and res.writableLength counts what it holds.
+      socket.write(`${Buffer.byteLength(out).toString(16)}\r\n${out}\r\n`);
+      return;
+    }
+    res.write(out);
+    // Not chunked: an HTTP/1.0 client, or a HEAD request (no body at all).
+    this.#direct = res.chunkedEncoding;
   };
 
   constructor(res: ServerResponse, defer: (flush: () => void) => void) {

@@ -102,13 +102,17 @@ export class SseWriter implements HeartbeatTarget {
         if (now >= last) return onStall();
         last = now;
       }, stallMs);
+      // Frames after the first go to the socket itself (CoalescedWrites), so it is the socket that drains.
+      const socket = this.#res.socket;
       const cleanup = () => {
         clearInterval(timer);
         this.#res.off('drain', done);
+        socket?.off('drain', done);
         signal.removeEventListener('abort', aborted);
       };
       if (signal.aborted) return aborted();
       this.#res.on('drain', done);
+      socket?.on('drain', done);
       signal.addEventListener('abort', aborted, { once: true });
     });
   }
