@@ -64,6 +64,25 @@ describe('the flush window', () => {
     expect(batcher.timers).toBe(0);
   });
 
+  it("schedules each of a slow stream's batches flushMs after its own first token", () => {
+    const { batcher, published } = setup();
+    for (const [i, word] of ['one', 'two', 'three'].entries()) {
+      vi.advanceTimersByTime(200);
+      batcher.add(meta('r1'), word);
+      expect(batcher.timers).toBe(1);
+      vi.advanceTimersByTime(74);
+      expect(published()).toHaveLength(i);
+      vi.advanceTimersByTime(1);
+      expect(published()).toHaveLength(i + 1);
+      expect(batcher.timers).toBe(0);
+    }
+    // After a batch that went at once (past flushBytes), the next is scheduled as usual.
+    batcher.add(meta('r1'), 'x'.repeat(2000));
+    batcher.add(meta('r1'), 'four');
+    vi.advanceTimersByTime(75);
+    expect(published().map((p) => p.text)).toEqual(['one', 'two', 'three', 'x'.repeat(2000), 'four']);
+  });
+
   it('joins tokens added during the window into the same batch, in order, with one timer', () => {
     const { batcher, published, msgs, flushes } = setup();
     batcher.add(meta('r1'), 'The');

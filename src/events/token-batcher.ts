@@ -15,7 +15,13 @@ interface Batch {
   text: string;
   bytes: number;
   tokens: number;
+  /**
+   * The stream's one flush timer, re-armed with refresh() for each batch: a slow stream's every token is a batch
+   * of its own, and a new Timeout and closure for each lived long enough (flushMs) to be promoted and collected
+   * by a full GC. Undefined once cleared; `armed` says whether it is pending.
+   */
   timer: NodeJS.Timeout | undefined;
+  armed: boolean;
 }
 
 /**
@@ -43,7 +49,7 @@ export class TokenBatcher {
   add(meta: StreamMeta, text: string): void {
     let batch = this.#batches.get(meta.request_id);
     if (!batch) {
-      batch = { meta, text: '', bytes: 0, tokens: 0, timer: undefined };
+      batch = { meta, text: '', bytes: 0, tokens: 0, timer: undefined, armed: false };
       this.#batches.set(meta.request_id, batch);
     }
     batch.text += text;
@@ -55,8 +61,10 @@ export class TokenBatcher {
       if (this.#clearTimer(batch)) log.info({ request_id }, 'flush_cancelled');
       log.info({ request_id, size: batch.bytes }, 'flush_immediate');
       this.#publish(batch, 'immediate');
-    } else if (!batch.timer) {
-      batch.timer = setTimeout(() => this.#onTimer(request_id), this.#opts.flushMs);
+    } else if (!batch.armed) {
+      if (batch.timer) batch.timer.refresh();
+      else batch.timer = setTimeout(() => this.#onTimer(request_id), this.#opts.flushMs);
+      batch.armed = true;
       this.#timers++;
       log.info({ request_id }, 'flush_scheduled');
     }
@@ -95,7 +103,7 @@ export class TokenBatcher {
   #onTimer(requestId: string): void {
     const batch = this.#batches.get(requestId);
     if (!batch) return;
-    batch.timer = undefined;
+    batch.armed = false;
     this.#timers--;
     if (batch.tokens === 0) return;
     this.#opts.log.info({ request_id: requestId, size: batch.bytes }, 'flush_start');
@@ -113,9 +121,10 @@ export class TokenBatcher {
   }
 
   #clearTimer(batch: Batch): boolean {
-    if (!batch.timer) return false;
+    if (!batch.armed) return false;
     clearTimeout(batch.timer);
     batch.timer = undefined;
+    batch.armed = false;
     this.#timers--;
     return true;
   }
