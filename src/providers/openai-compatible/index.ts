@@ -1,6 +1,7 @@
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
 import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
+import { IdlePool } from './idle-pool.js';
 import { ModelCatalog } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
 import { UpstreamStream } from './upstream-stream.js';
@@ -37,11 +38,11 @@ function forwarded(headers: Record<string, string> | undefined): Record<string, 
 
 /** Any server speaking the OpenAI API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */
 export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAICompatibleOptions): Provider {
-  // One pooled keep-alive dispatcher per upstream; connections are reused across streams.
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const base = upstream.baseUrl.replace(/\/+$/, '');
   const auth: Record<string, string> = upstream.apiKey ? { authorization: `Bearer ${upstream.apiKey}` } : {};
   const url = new URL(base);
+  // One pool of keep-alive connections per upstream, reused across streams.
+  const dispatcher = new IdlePool(url.origin, { keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const target: Target = { base, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), auth, dispatcher, name: upstream.name };
   const catchAll = (upstream.models ?? []).includes('*');
   const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
