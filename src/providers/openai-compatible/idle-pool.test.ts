@@ -80,6 +80,25 @@ describe('IdlePool', () => {
     await pool.close();
   });
 
+  it('serves a request that takes a connection just freed by an aborted one (a barge-in), though that connection drops', async () => {
+    const pool = new IdlePool(origin, { keepAliveTimeout: 10_000 });
+    for (let i = 0; i < 20; i++) {
+      hold = true;
+      const ac = new AbortController();
+      const old = request(`${origin}/`, { dispatcher: pool, signal: ac.signal }).then((r) => r.body.text());
+      while (held.length === 0) await new Promise((r) => setImmediate(r));
+      hold = false;
+      ac.abort(new Error('barged in'));
+      // As a barge-in does: the next request goes out at once, and takes the connection the aborted one freed
+      // (free again a microtask after the abort), whose socket closes only later.
+      const next = Promise.resolve().then(() => get(pool));
+      await expect(old).rejects.toThrow('barged in');
+      expect(await next).toMatch(/^port /);
+      held = [];
+    }
+    await pool.close();
+  });
+
   it('refuses requests once closed', async () => {
     const pool = new IdlePool(origin, {});
     await get(pool);

@@ -5,8 +5,8 @@ import { Client, Dispatcher, errors } from 'undici';
  * undici's Pool looks for a free connection by walking all of them, twice per request: with thousands of streams
  * open that walk was 3-4% of a gateway holding 10,000 of them, and it grows with the square of the streams as
  * they open. The most recently freed connection goes first (its socket is the likeliest to be warm); a connection
- * that drops (an aborted stream, the upstream's keep-alive timeout, a failed connect) is destroyed and forgotten,
- * so a burst of streams leaves no thousands of idle clients behind.
+ * that drops while idle (the upstream's keep-alive timeout, a failed connect) is closed and forgotten, so a burst
+ * of streams leaves no thousands of idle clients behind.
  */
 export class IdlePool extends Dispatcher {
   readonly #origin: string;
@@ -16,6 +16,8 @@ export class IdlePool extends Dispatcher {
   readonly #idle: Client[] = [];
   readonly #isIdle = new WeakSet<Client>();
   #closed = false;
+  /** Places in #idle whose client has gone since. */
+  #stale = 0;
 
   constructor(origin: string, options: Client.Options) {
     super();
@@ -31,7 +33,10 @@ export class IdlePool extends Dispatcher {
   override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.#closed) throw new errors.ClientClosedError();
     let client = this.#idle.pop();
-    while (client && !this.#clients.has(client)) client = this.#idle.pop();
+    while (client && !this.#isIdle.has(client)) {
+      this.#stale--;
+      client = this.#idle.pop();
+    }
     if (client) this.#isIdle.delete(client);
     else client = this.#create();
     // With one request per connection (no pipelining) a client takes one and is busy until it emits 'drain'.
@@ -43,13 +48,27 @@ export class IdlePool extends Dispatcher {
     const client = new Client(this.#origin, this.#options);
     this.#clients.add(client);
     client.on('drain', () => this.#release(client));
+    // Only an idle client is forgotten when its connection drops. One that took a request meanwhile (its socket
+    // was closing when the request came: the keep-alive timeout, an aborted stream) connects again for it, and
+    // destroying it would fail that request.
     const drop = () => {
-      if (!this.#clients.delete(client)) return;
-      void client.destroy().catch(() => {});
+      if (!this.#isIdle.has(client)) return;
+      this.#isIdle.delete(client);
+      this.#clients.delete(client);
+      void client.close().catch(() => {});
+      // Its place in #idle is skipped when reached; the stack is swept once stale places are half of it.
+      if (++this.#stale > this.#idle.length / 2) this.#sweep();
     };
     client.on('disconnect', drop);
     client.on('connectionError', drop);
     return client;
+  }
+
+  #sweep(): void {
+    let kept = 0;
+    for (const c of this.#idle) if (this.#isIdle.has(c)) this.#idle[kept++] = c;
+    this.#idle.length = kept;
+    this.#stale = 0;
   }
 
   #release(client: Client): void {
