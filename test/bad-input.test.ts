@@ -33,6 +33,9 @@ const CASES: Case[] = [
   { name: 'negative max_tokens', send: chat({ ...ok, max_tokens: -1 }), ...invalid('max_tokens') },
   { name: 'max_tokens: "5" (a string)', send: chat({ ...ok, max_tokens: '5' }), ...invalid('max_tokens') },
   { name: 'temperature: 3', send: chat({ ...ok, temperature: 3 }), ...invalid('temperature') },
+  // OpenAI's own bound. Unbounded, n: 1e308 passed as an integer and the simulator built choices until the heap ran out.
+  { name: 'n: 1e308', send: chat({ ...ok, n: 1e308 }), ...invalid('n') },
+  { name: 'n: 129', send: chat({ ...ok, n: 129 }), ...invalid('n') },
   { name: 'stream: "yes"', send: chat({ ...ok, stream: 'yes' }), ...invalid('stream') },
   { name: 'X-Session-Id of 200 characters', send: chat(ok, { 'x-session-id': 'a'.repeat(200) }), status: 400, type: 'invalid_request_error', code: 'invalid_session_id', param: 'X-Session-Id' },
   { name: 'X-Session-Id with a space', send: chat(ok, { 'x-session-id': 'two words' }), status: 400, type: 'invalid_request_error', code: 'invalid_session_id', param: 'X-Session-Id' },

@@ -25,7 +25,8 @@ export const ChatCompletionRequest = Type.Object(
     max_completion_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
     temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
     top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
-    n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+    // OpenAI's bound: the choices of one request are generated (by the simulator) and buffered together.
+    n: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 128 }), Type.Null()])),
     stop: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 4 }), Type.Null()])),
     user: Type.Optional(Type.String()),
   },
