@@ -4,9 +4,9 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JarvisError } from '../src/errors.js';
-import { DeltaReader } from '../src/providers/openai-compatible/sse-deltas.js';
 import type { Delta } from '../src/providers/provider.js';
 import { orFail, user, waitForIdle } from './support/chat.js';
+import { readDeltas } from './support/delta-reads.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { startRawUpstream, type RawUpstream } from './support/raw-peers.js';
 
@@ -80,19 +80,6 @@ function split(wire: Buffer, cuts: number[]): Buffer[] {
   return out;
 }
 
-/** The reads fed to a reader one by one, as undici hands them over: the deltas, and how the stream ended. */
-function parse(reads: Buffer[]): { deltas: Delta[]; error?: unknown } {
-  const reader = new DeltaReader('chat');
-  const deltas: Delta[] = [];
-  for (const r of reads) {
-    deltas.push(...(reader.feed(r) ?? []));
-    if (reader.failure) return { deltas, error: reader.failure };
-    if (reader.done) return { deltas };
-  }
-  reader.end();
-  return { deltas, error: reader.failure };
-}
-
 const textsOf = (deltas: Delta[]) => deltas.flatMap((d) => (d.text !== '' ? [d.text] : []));
 
 function expectWellTyped(result: { deltas: Delta[]; error?: unknown }): void {
@@ -113,7 +100,7 @@ describe('DeltaReader', () => {
   it('on complete frames, split anywhere: exactly the texts of well-formed chunks, and a JarvisError otherwise', () => {
     fc.assert(
       fc.property(fc.array(frame, { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
-        const result = parse(split(Buffer.from(frames.map((f) => f.wire).join('')), cuts));
+        const result = readDeltas(split(Buffer.from(frames.map((f) => f.wire).join('')), cuts));
         expectWellTyped(result);
         const want = expected(frames);
         expect(textsOf(result.deltas)).toEqual(want.texts);
@@ -127,8 +114,8 @@ describe('DeltaReader', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(frame, truncated), { maxLength: 12 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
         const wire = Buffer.from(frames.map((f) => f.wire).join(''));
-        const whole = parse([wire]);
-        const pieces = parse(split(wire, cuts));
+        const whole = readDeltas([wire]);
+        const pieces = readDeltas(split(wire, cuts));
         expectWellTyped(pieces);
         expect(textsOf(pieces.deltas)).toEqual(textsOf(whole.deltas));
         expect(pieces.error === undefined).toBe(whole.error === undefined);
