@@ -36,6 +36,10 @@ afterEach(async () => {
   server.close();
 });
 
+/** Until `n` requests wait at the server. */
+const untilHeld = async (n: number) => {
+  while (held.length < n) await new Promise((r) => setImmediate(r));
+};
 const get = async (pool: IdlePool) => (await request(`${origin}/`, { dispatcher: pool })).body.text();
 
 describe('IdlePool', () => {
@@ -54,13 +58,13 @@ describe('IdlePool', () => {
     hold = true;
     const wave = () => Array.from({ length: 20 }, () => get(pool));
     const first = wave();
-    while (held.length < 20) await new Promise((r) => setImmediate(r));
+    await untilHeld(20);
     for (const answer of held.splice(0)) answer();
     await Promise.all(first);
     await new Promise((r) => setImmediate(r));
     expect(pool.size).toBe(20);
     const second = wave();
-    while (held.length < 20) await new Promise((r) => setImmediate(r));
+    await untilHeld(20);
     for (const answer of held.splice(0)) answer();
     await Promise.all(second);
     expect(connections).toBe(20);
@@ -86,7 +90,7 @@ describe('IdlePool', () => {
       hold = true;
       const ac = new AbortController();
       const old = request(`${origin}/`, { dispatcher: pool, signal: ac.signal }).then((r) => r.body.text());
-      while (held.length === 0) await new Promise((r) => setImmediate(r));
+      await untilHeld(1);
       hold = false;
       ac.abort(new Error('barged in'));
       // As a barge-in does: the next request goes out at once, and takes the connection the aborted one freed
