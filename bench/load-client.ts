@@ -24,8 +24,13 @@ export interface LoadSpec {
   durationMs: number;
   /** Worker i starts i * rampMs / concurrency after the measured phase begins. */
   rampMs: number;
-  /** Concurrent warm-up streams (max_tokens 1) before measuring, so connections and JITs are warm; 0 for none. */
+  /** Concurrent warm-up streams (max_tokens 1) before measuring, so every connection is open; 0 for none. */
   warmupStreams: number;
+  /**
+   * Then, for this long, a closed loop of short streams on those connections: a gateway's first few thousand
+   * requests run partly unoptimised code on a heap still sizing itself, and a bigger code base takes longer to warm.
+   */
+  warmupMs?: number;
   recordGaps: boolean;
   streamTimeoutMs: number;
   /** Hard cap on measured streams. */
@@ -79,6 +84,13 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 async function warmUp(pool: Pool, spec: LoadSpec): Promise<void> {
   const body = chatBody({ ...spec.body, max_tokens: 1 });
   await Promise.all(Array.from({ length: spec.warmupStreams }, () => runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs })));
+  if (!spec.warmupMs) return;
+  const short = chatBody({ ...spec.body, max_tokens: 4 });
+  const until = performance.now() + spec.warmupMs;
+  const worker = async () => {
+    while (performance.now() < until) await runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs });
+  };
+  await Promise.all(Array.from({ length: spec.warmupStreams }, worker));
 }
 
 async function measure(pool: Pool, spec: LoadSpec): Promise<LoadResult> {

@@ -114,7 +114,7 @@ function relaySection(r: BenchResults): string[] {
     '',
     '## 1. Relay throughput (flood)',
     '',
-    `Closed loop: each of N connections starts a new ${relay.tokens}-token stream as soon as its last one ends, for ${relay.durationMs / 1000} s; the mock sends without delay. Tokens/s counts content chunks received by the client. CPU µs/chunk = gateway CPU seconds (all threads, from /proc/PID/task/*/schedstat) per million relayed tokens. "floor" is bench/bare-relay.ts (node:http piping the upstream's bytes through, nothing else): what any Node.js gateway pays here.${relay.peerError ? ` Peer: ${relay.peerError}` : ''}`,
+    `Closed loop: each of N connections starts a new ${relay.tokens}-token stream as soon as its last one ends, for ${relay.durationMs / 1000} s; the mock sends without delay. Before each party's first level, ${relay.warmupMs / 1000} s of 4-token streams warm it up. Tokens/s counts content chunks received by the client. CPU µs/chunk = gateway CPU seconds (all threads, from /proc/PID/task/*/schedstat) per million relayed tokens. "floor" is bench/bare-relay.ts (node:http piping the upstream's bytes through, nothing else): what any Node.js gateway pays here.${relay.peerError ? ` Peer: ${relay.peerError}` : ''}`,
     '',
     table(['Streams', 'direct tok/s', 'Jarvis tok/s', 'peer tok/s', 'Jarvis/direct', 'Jarvis/peer', 'peer/direct', 'Jarvis streams/s', 'Jarvis CPU µs/chunk', 'peer CPU µs/chunk', 'floor/direct', 'floor CPU µs/chunk', 'Jarvis added TTFT p50', 'bad streams J / P'], rows),
     ...failureNotes(relay.levels.flatMap((l) => l.runs), 'relay'),
@@ -128,7 +128,7 @@ function latencySection(r: BenchResults): string[] {
     '',
     '## 2. Added latency (paced)',
     '',
-    `${lat.concurrency} concurrent streams of ${lat.tokens} tokens in a closed loop for ${lat.durationMs / 1000} s, after a warm-up stream per connection. TTFT: request sent → first content chunk. Gap: between consecutive content chunks (chunks that arrive in one read count as 0 ms apart). "added" = gateway − direct, per run.`,
+    `${lat.concurrency} concurrent streams of ${lat.tokens} tokens in a closed loop for ${lat.durationMs / 1000} s, after a warm-up (a stream per connection, then ${lat.warmupMs / 1000} s of 4-token streams before each party's first run in a stage). TTFT: request sent → first content chunk. Gap: between consecutive content chunks (chunks that arrive in one read count as 0 ms apart). "added" = gateway − direct, per run.`,
   ];
   for (const p of lat.pacings) {
     const row = (name: string, f: (r: LoadResult) => number, unit: string, added = true) => [

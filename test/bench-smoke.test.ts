@@ -27,7 +27,7 @@ const smoke = (scenarios: BenchOptions['scenarios'], params: Partial<BenchParams
 });
 
 it('runs the relay scenario against the direct path, Jarvis and the floor relay and writes a report', async () => {
-  const results = await runBench(smoke(['relay'], { relay: { levels: [2], tokens: 20, durationMs: 300 } }), () => {});
+  const results = await runBench(smoke(['relay'], { relay: { levels: [2], tokens: 20, durationMs: 300, warmupMs: 100 } }), () => {});
 
   expect(results.failures).toEqual({});
   expect(results.peer.available).toBe(false);

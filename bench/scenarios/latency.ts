@@ -6,6 +6,7 @@ export interface LatencyResult {
   concurrency: number;
   tokens: number;
   durationMs: number;
+  warmupMs: number;
   pacings: { delayMs: number; runs: RunResults[]; peerError: string | undefined }[];
 }
 
@@ -29,6 +30,7 @@ export async function runLatency(ctx: ScenarioContext): Promise<LatencyResult> {
               durationMs: p.durationMs,
               rampMs: 0,
               warmupStreams: p.concurrency,
+              warmupMs: run === 0 ? p.warmupMs : 0,
               recordGaps: true,
               streamTimeoutMs: ctx.opts.params.streamTimeoutMs,
               maxStreams: 5_000_000,
@@ -40,5 +42,5 @@ export async function runLatency(ctx: ScenarioContext): Promise<LatencyResult> {
       }),
     );
   }
-  return { concurrency: p.concurrency, tokens: p.tokens, durationMs: p.durationMs, pacings };
+  return { concurrency: p.concurrency, tokens: p.tokens, durationMs: p.durationMs, warmupMs: p.warmupMs, pacings };
 }

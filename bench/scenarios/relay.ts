@@ -5,6 +5,7 @@ import { measureTargets, withStage, type RunResults, type ScenarioContext, type 
 export interface RelayResult {
   tokens: number;
   durationMs: number;
+  warmupMs: number;
   levels: { concurrency: number; runs: RunResults[] }[];
   peerError: string | undefined;
 }
@@ -27,6 +28,7 @@ export async function runRelay(ctx: ScenarioContext): Promise<RelayResult> {
             durationMs: p.durationMs,
             rampMs: 0,
             warmupStreams: c,
+            warmupMs: run === 0 && c === p.levels[0] ? p.warmupMs : 0,
             recordGaps: false,
             streamTimeoutMs: ctx.opts.params.streamTimeoutMs,
             maxStreams: 5_000_000,
@@ -35,6 +37,6 @@ export async function runRelay(ctx: ScenarioContext): Promise<RelayResult> {
         );
       }
     }
-    return { tokens: p.tokens, durationMs: p.durationMs, levels, peerError: stage.peerError };
+    return { tokens: p.tokens, durationMs: p.durationMs, warmupMs: p.warmupMs, levels, peerError: stage.peerError };
   });
 }
