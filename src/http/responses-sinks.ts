@@ -36,7 +36,7 @@ abstract class ResponsesSink implements StreamSink {
 
   chunk(d: Delta): void {
     this.#bound.add(d);
-    if (this.emit(this.builder.add(d.chunk ?? (JSON.parse(d.data) as ChatChunk)))) countDelivered(this.delivered, d);
+    if (this.emit(d.chunk ? this.builder.add(d.chunk) : this.builder.text(d.text))) countDelivered(this.delivered, d);
   }
 
   /** Sends the events; false when the client is not there to get them. */

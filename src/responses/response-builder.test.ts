@@ -1,5 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ResponseBuilder } from './response-builder.js';
+
+if (process.env.CI) fc.configureGlobal({ seed: 20261202 });
 
 const head = { id: 'resp_abc123', created_at: 1, model: 'm', request: { input: 'hi' } };
 const chunk = (delta: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) => ({ choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
@@ -64,5 +67,26 @@ describe('ResponseBuilder', () => {
     const events = cut.incomplete('interrupted');
     expect(events.map((e) => e.type)).toEqual(['response.output_text.done', 'response.content_part.done', 'response.output_item.done', 'response.incomplete']);
     expect(cut.response()).toMatchObject({ status: 'incomplete', incomplete_details: { reason: 'interrupted' }, output: [{ status: 'incomplete', content: [{ text: 'Half a sen' }] }] });
+  });
+
+  it("builds from a token chunk's text what it builds from the chunk parsed", () => {
+    // The stream hands token chunks over unparsed (token-chunk.ts): text() must stand in for add() on them exactly.
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'grapheme', maxLength: 6 }), { maxLength: 8 }), (texts) => {
+        const parsed = new ResponseBuilder(head);
+        const unparsed = new ResponseBuilder(head);
+        const a = [...parsed.start(), ...parsed.add(chunk({ role: 'assistant', content: '' }))];
+        const b = [...unparsed.start(), ...unparsed.text('')];
+        for (const t of texts) {
+          a.push(...parsed.add(chunk({ content: t })));
+          b.push(...unparsed.text(t));
+        }
+        a.push(...parsed.add(chunk({}, 'stop')), ...parsed.end());
+        b.push(...unparsed.add(chunk({}, 'stop')), ...unparsed.end());
+        expect(b).toEqual(a);
+        expect(unparsed.response()).toEqual(parsed.response());
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -78,6 +78,14 @@ export class ResponseBuilder {
     return [this.#event('response.created', { response: this.response() }), this.#event('response.in_progress', { response: this.response() })];
   }
 
+  /**
+   * The events a chunk of exactly the token-chunk shape makes (token-chunk.ts; the stream passes it unparsed): what
+   * add() makes of it, without parsing it again, since that shape carries choice 0's text and nothing else.
+   */
+  text(text: string): ResponseEvent[] {
+    return text === '' ? [] : this.#messageDelta('output_text', text);
+  }
+
   /** The events one chunk makes. */
   add(chunk: ChatChunk): ResponseEvent[] {
     const out: ResponseEvent[] = [];
