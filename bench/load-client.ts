@@ -10,7 +10,7 @@ import { createParser } from 'eventsource-parser';
 import type { Pool } from 'undici';
 import { GatewayMonitor, type MonitorResult, type MonitorSpec } from './monitor.js';
 import { Samples, distribution, type Dist } from './stats.js';
-import { chatBody, runChatStream, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription } from './stream-client.js';
+import { chatBody, closedLoop, runChatStream, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription } from './stream-client.js';
 
 export interface LoadSpec {
   label: string;
@@ -86,11 +86,7 @@ async function warmUp(pool: Pool, spec: LoadSpec): Promise<void> {
   await Promise.all(Array.from({ length: spec.warmupStreams }, () => runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs })));
   if (!spec.warmupMs) return;
   const short = chatBody({ ...spec.body, max_tokens: 4 });
-  const until = performance.now() + spec.warmupMs;
-  const worker = async () => {
-    while (performance.now() < until) await runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs });
-  };
-  await Promise.all(Array.from({ length: spec.warmupStreams }, worker));
+  await closedLoop(spec.warmupStreams, spec.warmupMs, () => runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs }));
 }
 
 async function measure(pool: Pool, spec: LoadSpec): Promise<LoadResult> {

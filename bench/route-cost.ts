@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { cpuSeconds, rssKiB } from './proc-stats.js';
 import { pinningAvailable, setPinning, stopAll } from './processes.js';
 import { distribution, spread } from './stats.js';
-import { streamPool } from './stream-client.js';
+import { closedLoop, streamPool } from './stream-client.js';
 import { startJarvis, startMock } from './targets.js';
 
 const { values } = parseArgs({
@@ -32,14 +32,14 @@ interface Route {
   name: string;
   path: string;
   body: string;
-  /** Marks the first chunk that carries answer text. */
-  firstText: string;
+  /** Matches the first chunk that carries answer text. */
+  firstText: RegExp;
 }
 const messages = [{ role: 'user', content: 'benchmark' }];
 const ALL_ROUTES: Route[] = [
-  { key: 'chat', name: 'chat completions', path: '/v1/chat/completions', body: JSON.stringify({ model: 'mock-model', stream: true, messages }), firstText: '"content":"' },
-  { key: 'responses', name: 'responses, stored', path: '/v1/responses', body: JSON.stringify({ model: 'mock-model', stream: true, input: 'benchmark' }), firstText: 'response.output_text.delta' },
-  { key: 'responses-unstored', name: 'responses, store: false', path: '/v1/responses', body: JSON.stringify({ model: 'mock-model', stream: true, store: false, input: 'benchmark' }), firstText: 'response.output_text.delta' },
+  { key: 'chat', name: 'chat completions', path: '/v1/chat/completions', body: JSON.stringify({ model: 'mock-model', stream: true, messages }), firstText: /"content":"[^"]/ },
+  { key: 'responses', name: 'responses, stored', path: '/v1/responses', body: JSON.stringify({ model: 'mock-model', stream: true, input: 'benchmark' }), firstText: /response\.output_text\.delta/ },
+  { key: 'responses-unstored', name: 'responses, store: false', path: '/v1/responses', body: JSON.stringify({ model: 'mock-model', stream: true, store: false, input: 'benchmark' }), firstText: /response\.output_text\.delta/ },
 ];
 const wanted = values.routes.split(',');
 const ROUTES = ALL_ROUTES.filter((r) => wanted.includes(r.key));
@@ -55,7 +55,7 @@ async function ask(route: Route): Promise<number> {
   const sentAt = performance.now();
   const res = await pool.request({ path: route.path, method: 'POST', headers: { 'content-type': 'application/json' }, body: route.body, signal: AbortSignal.timeout(30_000) });
   let first = NaN;
-  for await (const chunk of res.body) if (Number.isNaN(first) && String(chunk).includes(route.firstText)) first = performance.now() - sentAt;
+  for await (const chunk of res.body) if (Number.isNaN(first) && route.firstText.test(String(chunk))) first = performance.now() - sentAt;
   return res.statusCode === 200 ? first : NaN;
 }
 
@@ -63,17 +63,12 @@ async function ask(route: Route): Promise<number> {
 async function phase(route: Route, ms: number) {
   const ttfts: number[] = [];
   let failed = 0;
-  const until = performance.now() + ms;
   const cpu0 = cpuSeconds(jarvis.child.pid);
-  await Promise.all(
-    Array.from({ length: streams }, async () => {
-      while (performance.now() < until) {
-        const t = await ask(route).catch(() => NaN);
-        if (Number.isFinite(t)) ttfts.push(t);
-        else failed++;
-      }
-    }),
-  );
+  await closedLoop(streams, ms, async () => {
+    const t = await ask(route).catch(() => NaN);
+    if (Number.isFinite(t)) ttfts.push(t);
+    else failed++;
+  });
   const cpuUsPerToken = ((cpuSeconds(jarvis.child.pid) - cpu0) * 1e6) / (ttfts.length * tokens);
   return { cpuUsPerToken, ttft: distribution(ttfts), failed, rssMiB: rssKiB(jarvis.child.pid) / 1024 };
 }

@@ -5,14 +5,13 @@
 // node:http chat route could save at most. Not part of `npm run bench`; bench/README.md, tenth round.
 //   npx tsx bench/route-path.ts [--connections 16] [--phase-ms 4000] [--rounds 3]
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { cpuSeconds } from './proc-stats.js';
 import { REPO_DIR } from './preloads.js';
 import type { Pool } from 'undici';
 import { pinningAvailable, setPinning, spawnChild, stopAll, type Child } from './processes.js';
 import { spread } from './stats.js';
-import { chatBody, streamPool } from './stream-client.js';
+import { chatBody, closedLoop, streamPool } from './stream-client.js';
 import { GATEWAY_CPU } from './targets.js';
 
 const { values } = parseArgs({
@@ -105,17 +104,12 @@ if (values.serve) {
   /** A closed loop of requests for `ms`: the server's CPU µs per request. */
   const phase = async (s: (typeof servers)[number], ms: number) => {
     let done = 0;
-    const until = performance.now() + ms;
     const cpu0 = cpuSeconds(s.child.pid);
-    await Promise.all(
-      Array.from({ length: connections }, async () => {
-        while (performance.now() < until) {
-          const res = await s.pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
-          await res.body.text();
-          if (res.statusCode === 200) done++;
-        }
-      }),
-    );
+    await closedLoop(connections, ms, async () => {
+      const res = await s.pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      await res.body.text();
+      if (res.statusCode === 200) done++;
+    });
     return ((cpuSeconds(s.child.pid) - cpu0) * 1e6) / done;
   };
   for (const s of servers) await phase(s, 2000);

@@ -38,6 +38,15 @@ export function streamPool(origin: string, connections: number): Pool {
   });
 }
 
+/** `workers` loops that each run `step` again and again until `ms` have passed: a closed-loop load. */
+export async function closedLoop(workers: number, ms: number, step: () => Promise<unknown>): Promise<void> {
+  const until = performance.now() + ms;
+  const worker = async () => {
+    while (performance.now() < until) await step();
+  };
+  await Promise.all(Array.from({ length: workers }, worker));
+}
+
 export function chatBody(extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'benchmark' }], stream: true, ...extra });
 }
