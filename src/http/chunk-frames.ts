@@ -12,6 +12,16 @@ export function dataFrame(data: string): string {
   return data.includes('\n') ? `data: ${data.replaceAll('\n', '\ndata: ')}\n\n` : `data: ${data}\n\n`;
 }
 
+const LINE_BREAKS = /[\r\n]/g;
+
+/**
+ * A named event (`event:`, then its data as dataFrame frames it): a native Responses upstream's events, relayed.
+ * A line break in the name (the upstream's `type`) would end the line, and could end the event: it becomes a space.
+ */
+export function eventFrame(type: string, data: string): string {
+  return `event: ${type.replace(LINE_BREAKS, ' ')}\n${dataFrame(data)}`;
+}
+
 /**
  * A chunk's data without its top-level `usage`, or undefined for the usage chunk itself (no choices): what a
  * client that did not ask for usage gets, since Jarvis asks every upstream for it. `"usage":null`, which OpenAI

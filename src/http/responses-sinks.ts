@@ -5,6 +5,7 @@ import { NativeTracker } from '../responses/native-tracker.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
 import type { Item } from '../responses/translate.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
+import { eventFrame } from './chunk-frames.js';
 import { sendError } from './errors.js';
 import type { Heartbeat } from './heartbeat.js';
 import { SseWriter } from './sse-writer.js';
@@ -201,7 +202,7 @@ export class ResponsesNativeSink implements StreamSink {
     let written = !this.#reply.raw.destroyed;
     if (this.#writer) {
       this.#open();
-      written = this.#writer.write(`event: ${String(event.type)}\ndata: ${d.data}\n\n`);
+      written = this.#writer.write(eventFrame(String(event.type), d.data));
     } else {
       this.#bound.add(d);
     }
@@ -228,7 +229,7 @@ export class ResponsesNativeSink implements StreamSink {
     if (this.#writer?.opened) {
       // The upstream's own error event as it sent it, else one of Jarvis's in the Responses API's shape.
       const body = error.toJSON().error;
-      this.#writer.write(error.event !== undefined ? `event: error\ndata: ${error.event}\n\n` : `event: error\ndata: ${JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })}\n\n`);
+      this.#writer.write(eventFrame('error', error.event ?? JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })));
     }
     this.#finish(undefined);
   }

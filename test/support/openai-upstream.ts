@@ -384,7 +384,7 @@ function responsesPrompt(body: Json): string {
 /**
  * POST /v1/responses as OpenAI answers it, for a text answer (the same words as chat: `scenario:long tokens:<n>`,
  * `delay:<ms>`): the semantic events numbered, or the Response object. The events are written out by hand, as
- * OpenAI sends them.
+ * OpenAI sends them (`scenario:pretty`: their data pretty-printed over several `data:` lines).
  */
 function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
   const prompt = responsesPrompt(body);
@@ -405,7 +405,8 @@ function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequ
   const item = (status: string, t: string) => ({ id: msg, type: 'message', status, role: 'assistant', content: t === '' && status === 'in_progress' ? [] : [part(t)] });
   const usage = { input_tokens: 9, input_tokens_details: { cached_tokens: 0 }, output_tokens: words.length, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 9 + words.length };
   let seq = 0;
-  const ev = (type: string, fields: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`;
+  // `scenario:pretty`: each event's data pretty-printed, so it spans several `data:` lines (SSE joins them with \n).
+  const ev = (type: string, fields: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields }, null, scenario === 'pretty' ? 2 : undefined).replaceAll('\n', '\ndata: ')}\n\n`;
   if (toolResult === undefined && Array.isArray(body.tools) && body.tools.length > 0) {
     // A request with tools gets a call of the first one, as the chat answer does.
     const name = String((body.tools[0] as Json).name ?? 'tool');
