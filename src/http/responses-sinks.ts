@@ -197,14 +197,15 @@ export class ResponsesNativeSink implements StreamSink {
   }
 
   chunk(d: Delta): void {
+    // The tracker keeps the stream's items and text (to end an interrupted response, to store it), streaming or
+    // not: bounded as the other sinks bound what they keep, before any of it is kept or relayed.
+    this.#bound.add(d);
     const event = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
     this.#tracker.add(event);
     let written = !this.#reply.raw.destroyed;
     if (this.#writer) {
       this.#open();
       written = this.#writer.write(eventFrame(String(event.type), d.data));
-    } else {
-      this.#bound.add(d);
     }
     if (written) countDelivered(this.delivered, d);
   }

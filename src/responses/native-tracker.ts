@@ -6,7 +6,8 @@ import { isObject, type Obj } from '../json.js';
  * Follows a native Responses stream (an upstream's own events, relayed as sent) to know what Jarvis itself needs:
  * the response as it stands, each output item, and the text of each message as far as it reached the client, so
  * that an interrupted response can be ended (`response.incomplete`, numbered after the upstream's last event)
- * and stored with what was delivered.
+ * and stored with what was delivered. It keeps what it is given: its sink (ResponsesNativeSink) bounds that, every
+ * event counted against JARVIS_MAX_ANSWER_BYTES before it gets here, streaming or not.
  */
 export class NativeTracker {
   #snapshot: Obj | undefined;
