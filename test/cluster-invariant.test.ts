@@ -160,13 +160,23 @@ describe('one generating stream per session, checked at random under Redis fault
     // Every upstream request is closed, superseded ones included.
     await orFail(Promise.all(mock.requests.map((r) => r.closed)), `every upstream request closed (${report()})`, 15_000);
 
+    // The run checked something: faults were injected while sessions ran, and streams of one session did overlap.
+    expect(faults.length, `faults injected (${report()})`).toBeGreaterThan(0);
+    let pairs = 0;
     const bySession = new Map<string, Sent[]>();
     for (const e of sent) bySession.set(e.session, [...(bySession.get(e.session) ?? []), e]);
     for (const [session, requests] of bySession) {
+      const got = () => `got ${requests.map((r) => `${r.tag}:${r.result?.status ?? '-'}/${r.result?.finishReason ?? r.result?.error?.code ?? (r.aborted ? 'aborted' : '?')}`).join(' ')} (${report()})`;
+      // Its newest request is one its client kept (the burst never aborts its last one): a session whose every
+      // request was aborted would check nothing, so it fails here instead of passing vacuously.
       const candidates = newestOf(requests).filter((r) => !r.aborted);
-      if (candidates.length > 0) {
-        const completed = candidates.filter((r) => r.result?.finishReason === 'stop');
-        expect(completed.length, `${session}: the newest request completes; got ${requests.map((r) => `${r.tag}:${r.result?.status ?? '-'}/${r.result?.finishReason ?? r.result?.error?.code ?? (r.aborted ? 'aborted' : '?')}`).join(' ')} (${report()})`).toBeGreaterThan(0);
+      expect(candidates.length, `${session}: a newest request its client did not abort; ${got()}`).toBeGreaterThan(0);
+      // And one of those really ran to completion: the whole answer, generated upstream to its end, relayed to [DONE].
+      const completed = candidates.filter((r) => r.result?.status === 200 && r.result.finishReason === 'stop' && r.result.done);
+      expect(completed.length, `${session}: the newest request completes; ${got()}`).toBeGreaterThan(0);
+      for (const r of completed) {
+        expect(r.result!.chunks.filter((c) => c.choices?.[0]?.delta.content).length, `${r.tag}: every token relayed (${report()})`).toBe(TOKENS);
+        expect((upstream.get(r.tag) ?? []).some((u) => u.finished && u.tokensSent === TOKENS), `${r.tag}: generated upstream to its end (${report()})`).toBe(true);
       }
       // Stale requests (a seq below the highest seen) were refused before reaching the upstream.
       for (const r of requests) {
@@ -177,11 +187,13 @@ describe('one generating stream per session, checked at random under Redis fault
       for (let i = 0; i < generating.length; i++) {
         for (let j = i + 1; j < generating.length; j++) {
           const [a, b] = [generating[i]!, generating[j]!];
+          pairs++;
           const overlap = Math.min(a.to, b.to) - Math.max(a.from, b.from);
           expect(overlap, `${a.tag} and ${b.tag} generated together for ${Math.round(overlap)} ms (${report()})`).toBeLessThanOrEqual(OVERLAP_BOUND_MS);
         }
       }
     }
+    expect(pairs, `sessions with two upstream requests to compare (${report()})`).toBeGreaterThan(0);
     const outcomes = new Map<string, number>();
     for (const e of sent) {
       const k = e.aborted ? 'aborted' : e.result?.status === 200 ? String(e.result.finishReason) : String(e.result?.error?.code ?? e.result?.status);
