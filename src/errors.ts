@@ -46,6 +46,14 @@ export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
+/** An error as an upstream of another wire sent it: its status, its error body, and its stream event's data. */
+export interface NativeError {
+  wire: string;
+  status: number;
+  body: Record<string, unknown>;
+  event?: string | undefined;
+}
+
 export class JarvisError extends Error {
   override readonly name = 'JarvisError';
   readonly jarvisCode: JarvisErrorCode;
@@ -59,6 +67,11 @@ export class JarvisError extends Error {
   readonly body: Record<string, unknown> | undefined;
   /** An upstream's error event, the data of its SSE line as sent: what a streaming client gets. */
   readonly event: string | undefined;
+  /**
+   * An upstream's error in its own wire when that is not OpenAI's (`body` and `event` then hold its OpenAI form):
+   * a client of that wire gets it as the upstream sent it, with the upstream's own status.
+   */
+  readonly native: NativeError | undefined;
 
   constructor(
     jarvisCode: JarvisErrorCode,
@@ -73,6 +86,7 @@ export class JarvisError extends Error {
       retryable?: boolean;
       body?: Record<string, unknown>;
       event?: string;
+      native?: NativeError;
     } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -87,6 +101,7 @@ export class JarvisError extends Error {
     this.headers = opts.headers ?? {};
     this.body = opts.body;
     this.event = opts.event;
+    this.native = opts.native;
   }
 
   toJSON(): OpenAIErrorBody {

@@ -37,6 +37,7 @@ function headOf(d: Delta): ChunkHead {
  * broken stream.
  */
 export class SseChatSink implements StreamSink {
+  readonly wire = 'openai.chat' as const;
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
   readonly #writer: SseWriter;
@@ -118,6 +119,7 @@ export class SseChatSink implements StreamSink {
 
 /** `stream: false`: the same stream, assembled into one `chat.completion`, within `maxBytes` of chunks. */
 export class JsonChatSink implements StreamSink {
+  readonly wire = 'openai.chat' as const;
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
   readonly #opts: SinkOptions & { maxBytes: number };

@@ -54,7 +54,7 @@ describe('relayFrame', () => {
         const data = token(content, tail);
         const t = tokenChunkText(data);
         expect(t).toBe(content);
-        expect(relayFrame({ data, chunk: undefined, text: t!, finish: undefined }, includeUsage)).toBe(relayFrame(parsed(data), includeUsage));
+        expect(relayFrame({ wire: 'openai.chat', data, chunk: undefined, text: t!, finish: undefined }, includeUsage)).toBe(relayFrame(parsed(data), includeUsage));
       }),
       { numRuns: 2000 },
     );

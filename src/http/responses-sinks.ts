@@ -24,6 +24,8 @@ const frame = (e: ResponseEvent) => `event: ${e.type}\ndata: ${JSON.stringify(e)
 
 /** The Chat Completions chunks a stream yields, as a Response: counted, bounded, built (response-builder.ts). */
 abstract class ResponsesSink implements StreamSink {
+  // Built from Chat Completions chunks (response-builder.ts): any other wire is transcoded into them first.
+  readonly wire = 'openai.chat' as const;
   readonly delivered = { tokens: 0, chars: 0 };
   protected readonly builder: ResponseBuilder;
   protected readonly opts: ResponsesSinkOptions;
@@ -171,6 +173,7 @@ export interface NativeSinkOptions {
  * upstream's last event; `stream: false` gets the response the upstream ended with (or that one).
  */
 export class ResponsesNativeSink implements StreamSink {
+  readonly wire = 'openai.responses' as const;
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
   readonly #opts: NativeSinkOptions;

@@ -30,6 +30,13 @@ export interface ChatRequest {
   hedge?: boolean;
   /** Which upstream and model served the answer, when a route chose among several (set by the route). */
   served?: { upstream: string; model: string };
+  /**
+   * The client's request in its own wire, when that is not Chat Completions: a provider that speaks that wire
+   * sends it (model aside) instead of encoding `body`, so nothing is lost in translation.
+   */
+  native?: { wire: Wire; body: Record<string, unknown>; headers?: Record<string, string> } | undefined;
+  /** Told the parameters a provider left out (an upstream's `dropParams`), before the answer's headers go out. */
+  onDropped?: ((names: string[]) => void) | undefined;
 }
 
 export interface Usage {
@@ -48,20 +55,67 @@ export interface ChatChunk {
 }
 
 /**
- * One chunk of an answer. `data` is the chunk's JSON exactly as the upstream sent it: streaming clients get it
- * unchanged, so tool calls, reasoning, logprobs and fields no one knows yet reach them whole. What Jarvis itself
- * follows is choice 0 (events, barge-in and delivered counts): `text`, its content in this chunk ('' when none),
- * and `finish`, its finish_reason once it has one.
+ * The wire format a delta is in: what its `data` is. A client API whose wire is the same gets `data` byte for
+ * byte; any other gets it re-encoded from its parts (streams/transcode.ts).
+ */
+export type Wire = 'openai.chat' | 'openai.responses' | 'anthropic.messages';
+
+/**
+ * Why an answer ended, in one vocabulary whatever the wire (Chat Completions' own): what `chat.end` says and
+ * what an encoder maps into its wire. An upstream's own reason stays in the finish part's `native`.
+ */
+export type Finish = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'cancelled' | (string & {});
+
+/** Token counts in one vocabulary. `input` counts every input token, cached or not; the others are shares of it or of `output`. */
+export interface TokenUsage {
+  input: number;
+  output: number;
+  /** Input tokens read from a prompt cache. */
+  cacheRead?: number;
+  /** Input tokens written to a prompt cache (Anthropic bills them apart). */
+  cacheWrite?: number;
+  /** Output tokens spent reasoning. */
+  reasoning?: number;
+}
+
+/**
+ * What a delta says, decoded from its wire into neutral pieces: what every encoder builds its own wire from.
+ * Tool calls are fragments by index: the first of a call carries its id and name, the rest argument text in order.
+ */
+export type Part =
+  | { type: 'start'; id?: string | undefined; model?: string | undefined; usage?: TokenUsage | undefined }
+  | { type: 'text'; text: string }
+  | { type: 'refusal'; text: string }
+  | { type: 'reasoning'; text: string }
+  /** The signature that closes a reasoning block (Anthropic's thinking): the next turn must send it back. */
+  | { type: 'reasoning_signature'; signature: string }
+  /** Reasoning the upstream keeps encrypted (Anthropic's redacted_thinking): sent back as it came. */
+  | { type: 'reasoning_redacted'; data: string }
+  | { type: 'tool_call'; index: number; id?: string | undefined; name?: string | undefined; arguments: string }
+  | { type: 'finish'; reason: Finish; native: string; stopSequence?: string | null | undefined }
+  | { type: 'usage'; usage: TokenUsage };
+
+/**
+ * One piece of an answer, in the wire its upstream speaks. `data` is the piece exactly as the upstream sent it:
+ * a client of the same wire gets it unchanged, so tool calls, reasoning, logprobs and fields no one knows yet
+ * reach it whole. What Jarvis itself follows is choice 0 (events, barge-in and delivered counts): `text`, its
+ * answer text in this piece ('' when none), and `finish`, normalised, once it has one. Nothing on the token
+ * path decodes more than that; `parts` (partsOf) are decoded only when another wire needs them.
  */
 export interface Delta {
+  readonly wire: Wire;
   readonly data: string;
   /**
-   * The chunk parsed. Undefined only for a chunk of exactly the token-chunk shape (token-chunk.ts), which the hot
+   * The data parsed. Undefined only for a chunk of exactly the token-chunk shape (token-chunk.ts), which the hot
    * path recognises without parsing; every other chunk comes parsed.
    */
   readonly chunk: ChatChunk | undefined;
   readonly text: string;
-  readonly finish: string | undefined;
+  readonly finish: Finish | undefined;
+  /** The SSE event name, for wires that name their events (Anthropic's, the Responses API's). */
+  readonly event?: string | undefined;
+  /** Parts decoded already, by a decoder that keeps state across events (Anthropic's block indexes). */
+  readonly parts?: readonly Part[] | undefined;
 }
 
 export interface ModelInfo {
@@ -99,6 +153,8 @@ export interface NativeResponsesRequest {
 
 export interface Provider {
   readonly id: string;
+  /** The wires its streams are in; a route's are those every one of its targets speaks. */
+  readonly wires: readonly Wire[];
   /** It serves POST /responses itself (configured per upstream): /v1/responses is relayed there, not translated. */
   readonly nativeResponses?: boolean;
   /**
@@ -120,6 +176,8 @@ export interface Provider {
    * error status rejects with its JarvisError, as stream() does); aborting `signal` releases the upstream request.
    */
   relay(request: RelayRequest, opts: { signal: AbortSignal }): Promise<RelayResponse>;
+  /** The input tokens of a turn as the upstream counts them, for one that can (Anthropic's count_tokens). */
+  countTokens?(request: ChatRequest, opts: { signal: AbortSignal }): Promise<number>;
   /** Resolves when the provider can serve; rejects with a reason when it cannot. */
   ready(opts: { signal: AbortSignal }): Promise<void>;
   close?(): Promise<void>;

@@ -5,7 +5,10 @@ import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
-import { lastUserText, type ChatRequest, type Delta, type Provider } from '../providers/provider.js';
+import { transcoderFor } from '../apis/transcoders.js';
+import { lastUserText, promptText, type ChatRequest, type Delta, type Provider, type TokenUsage } from '../providers/provider.js';
+import { partsOf } from './parts.js';
+import type { Transcoder } from './transcode.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
 import type { LiveStreams } from './live-streams.js';
 import type { StreamSink } from './stream-sink.js';
@@ -17,6 +20,9 @@ export interface StreamObserver {
   firstToken(totalMs: number, providerMs: number): void;
   ended(outcome: StreamOutcome['kind'], durationMs: number, tokens: number, reason?: string): void;
 }
+
+/** Token counts of an answer: as its upstream reported them, or estimated by Jarvis (`estimated`) when it did not. */
+export type AnswerUsage = TokenUsage & { estimated: boolean };
 
 export interface StreamDeps {
   sessions: SessionRegistry;
@@ -43,11 +49,17 @@ export interface StreamSpec {
   upstream?: ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
 }
 
-export type StreamOutcome =
+/** How a stream ended, with what it cost (usage), which upstream served it (route targets), and when. */
+export type StreamOutcome = (
   | { kind: 'end'; finishReason: string }
   | { kind: 'cancelled'; reason: CancelReason }
   | { kind: 'error'; error: JarvisError }
-  | { kind: 'rejected'; error: JarvisError };
+  | { kind: 'rejected'; error: JarvisError }
+) & {
+  usage?: AnswerUsage | undefined;
+  served?: { upstream: string; model: string } | undefined;
+  timings?: { firstTokenMs: number | undefined; durationMs: number } | undefined;
+};
 
 function asJarvisError(err: unknown): JarvisError {
   if (err instanceof JarvisError) return err;
@@ -91,7 +103,17 @@ export class ChatStream {
     let lease: SessionLease | undefined;
     let published = false;
     let generated = 0;
+    let firstTokenMs: number | undefined;
+    let usage: TokenUsage | undefined;
     let outcome: StreamOutcome;
+    const sink = this.#sink;
+    // Created on the first delta of another wire than the client's (an answer from an upstream of another API).
+    let transcoder: Transcoder | undefined;
+    const deliver = (d: Delta): void => {
+      if (d.wire === sink.wire) return sink.chunk(d);
+      transcoder ??= transcoderFor(sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimateInput(request) });
+      for (const t of transcoder.delta(d)) sink.chunk(t);
+    };
 
     // Only with logContent: conversations stay out of the logs by default.
     const completion = this.#deps.logContent ? new ContentExcerpt() : undefined;
@@ -146,10 +168,15 @@ export class ChatStream {
           signal.throwIfAborted();
           if (d.text !== '' && generated === 0) {
             const received = performance.now();
-            this.#sink.chunk(d);
-            observer?.firstToken(performance.now() - started, received - providerStarted);
+            deliver(d);
+            firstTokenMs = performance.now() - started;
+            observer?.firstToken(firstTokenMs, received - providerStarted);
           } else {
-            this.#sink.chunk(d);
+            deliver(d);
+          }
+          // Only parsed deltas can report usage: the token path (unparsed) never looks.
+          if (d.chunk !== undefined && (d.parts !== undefined || d.chunk.usage)) {
+            for (const p of partsOf(d)) if (p.type === 'usage') usage = p.usage;
           }
           if (d.text !== '') {
             generated++;
@@ -164,6 +191,7 @@ export class ChatStream {
       }
       // A provider that returns normally after an abort still counts as cancelled.
       signal.throwIfAborted();
+      if (transcoder) for (const t of transcoder.end()) sink.chunk(t);
       batcher.end(meta.request_id);
       this.#sink.end();
       outcome = { kind: 'end', finishReason };
@@ -180,11 +208,15 @@ export class ChatStream {
         this.#sink.fail(outcome.error);
       }
     } finally {
+      const durationMs = performance.now() - started;
+      outcome!.usage = usage ? { ...usage, estimated: false } : published ? { input: estimateInput(request), output: generated, estimated: true } : undefined;
+      outcome!.served = request.served;
+      outcome!.timings = { firstTokenMs, durationMs };
       batcher.cleanupRequestBuffers(meta.request_id);
       log.info({ trace: meta.trace, request_id: meta.request_id }, 'event_buffers_cleaned');
       if (published) this.#publishFinal(outcome!, generated);
       live.delete(this);
-      const duration_ms = Math.round(performance.now() - started);
+      const duration_ms = Math.round(durationMs);
       observer?.ended(outcome!.kind, duration_ms, generated, outcome!.kind === 'cancelled' ? outcome!.reason : undefined);
       log.info(
         {
@@ -195,6 +227,7 @@ export class ChatStream {
           duration_ms,
           tokens: generated,
           delivered_tokens: this.#sink.delivered.tokens,
+          ...(outcome!.usage ? { input_tokens: outcome!.usage.input, output_tokens: outcome!.usage.output, usage_estimated: outcome!.usage.estimated } : {}),
           // The route's choice, when a route chose (the target that served, and its model).
           ...(request.served ? { upstream: request.served.upstream, upstream_model: request.served.model } : {}),
           ...(completion ? { completion: completion.text } : {}),
@@ -212,7 +245,12 @@ export class ChatStream {
     const counts = { generated_tokens: generated, delivered_tokens: this.#sink.delivered.tokens, delivered_chars: this.#sink.delivered.chars };
     switch (outcome.kind) {
       case 'end':
-        this.#deps.bus.publish(meta, 'chat.end', { finish_reason: outcome.finishReason, ...counts, ...(request.served ? { upstream: request.served.upstream, model: request.served.model } : {}) });
+        this.#deps.bus.publish(meta, 'chat.end', {
+          finish_reason: outcome.finishReason,
+          ...counts,
+          ...(outcome.usage ? { usage: { input_tokens: outcome.usage.input, output_tokens: outcome.usage.output, estimated: outcome.usage.estimated } } : {}),
+          ...(request.served ? { upstream: request.served.upstream, model: request.served.model } : {}),
+        });
         break;
       case 'cancelled':
         // Heard: what the person can have heard, as far as Jarvis knows, which is what reached the client. A speech
@@ -225,6 +263,11 @@ export class ChatStream {
         break;
     }
   }
+}
+
+/** Input tokens as Jarvis estimates them (four characters a token) for an upstream that reports none. */
+function estimateInput(request: ChatRequest): number {
+  return Math.max(1, Math.ceil(promptText(request.messages).length / 4));
 }
 
 /** Resolves in the check phase after the event loop's next poll phase: what a socket received meanwhile has been read. */

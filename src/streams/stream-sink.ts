@@ -1,11 +1,13 @@
 import { JarvisError, type CancelReason } from '../errors.js';
-import type { Delta } from '../providers/provider.js';
+import type { Delta, Wire } from '../providers/provider.js';
 
 /**
  * Where a stream's answer goes: the HTTP layer implements it for SSE and for plain JSON. The stream module
  * decides what happens; the sink only knows the wire format.
  */
 export interface StreamSink {
+  /** The wire its client speaks: deltas of another are transcoded into it before they reach the sink. */
+  readonly wire: Wire;
   /** One chunk of the answer. Throws a JarvisError when the answer cannot be delivered (too large to assemble). */
   chunk(delta: Delta): void;
   /**

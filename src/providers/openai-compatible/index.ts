@@ -4,6 +4,7 @@ import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, R
 import { IdlePool } from './idle-pool.js';
 import { ModelCatalog } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
+import { CHAT_EVENTS, RESPONSES_EVENTS, type EventDecoder } from './sse-deltas.js';
 import { UpstreamStream } from './upstream-stream.js';
 import { isObject } from '../../json.js';
 
@@ -51,6 +52,7 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
 
   return {
     id: `upstream:${upstream.name}`,
+    wires: ['openai.chat'],
     async models(): Promise<ModelInfo[]> {
       const reported = (await catalog?.get()) ?? [];
       const byId = new Map(reported.map((m) => [m.id, m]));
@@ -99,21 +101,21 @@ function streamChat(req: ChatRequest, signal: AbortSignal, target: Target): Asyn
   // and the client sees usage only when it asked for it. Its other stream_options go up as they are.
   const streamOptions = isObject(req.body.stream_options) ? req.body.stream_options : {};
   const body = JSON.stringify({ ...req.body, model: req.model, stream: true, stream_options: { ...streamOptions, include_usage: true } });
-  return streamFrom(target, 'chat/completions', body, req.headers, signal, 'chat');
+  return streamFrom(target, 'chat/completions', body, req.headers, signal, CHAT_EVENTS);
 }
 
 function streamResponses(req: NativeResponsesRequest, signal: AbortSignal, target: Target): AsyncIterable<Delta[]> {
-  return streamFrom(target, 'responses', JSON.stringify({ ...req.body, model: req.model, stream: true }), req.headers, signal, 'responses');
+  return streamFrom(target, 'responses', JSON.stringify({ ...req.body, model: req.model, stream: true }), req.headers, signal, RESPONSES_EVENTS);
 }
 
-function streamFrom(target: Target, path: string, body: string, headers: Record<string, string> | undefined, signal: AbortSignal, kind: 'chat' | 'responses'): AsyncIterable<Delta[]> {
+function streamFrom(target: Target, path: string, body: string, headers: Record<string, string> | undefined, signal: AbortSignal, decoder: EventDecoder): AsyncIterable<Delta[]> {
   return new UpstreamStream({
     dispatcher: target.dispatcher,
     origin: target.origin,
     path: `${target.basePath}/${path}`,
     headers: requestHeaders(target, headers, 'text/event-stream'),
     body,
-    kind,
+    decoder,
     name: target.name,
     signal,
   });

@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { createParser, type EventSourceMessage, type EventSourceParser, type ParseError } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
-import type { ChatChunk, Delta } from '../provider.js';
+import type { ChatChunk, Delta, Finish } from '../provider.js';
 import { tokenChunkText } from './token-chunk.js';
 import { reportedError } from './upstream-errors.js';
 import { isObject } from '../../json.js';
@@ -14,11 +14,18 @@ import { isObject } from '../../json.js';
 export const MAX_UPSTREAM_EVENT_CHARS = 1024 * 1024;
 
 /** What one event of an upstream's stream is: a delta, nothing (a comment, `[DONE]`), or the end or a failure (set on `s`). */
-type OnEvent = (event: EventSourceMessage, s: ParseState) => Delta | undefined;
+export type OnEvent = (event: EventSourceMessage, s: ParseState) => Delta | undefined;
 
-interface ParseState {
+export interface ParseState {
   done: boolean;
   failure: JarvisError | undefined;
+}
+
+/** How one wire's stream is read: its events into deltas (a new one per stream when it keeps state), and what a cut-short stream is. */
+export interface EventDecoder {
+  readonly onEvent: OnEvent;
+  /** The failure's message for a body that ended before the stream's end event. */
+  readonly cutShort: string;
 }
 
 /** An OpenAI chat stream's events: ends at `[DONE]`, fails on anything malformed and on an error event. */
@@ -28,7 +35,7 @@ const chatEvent: OnEvent = (event, s) => {
     return;
   }
   const text = tokenChunkText(event.data);
-  if (text !== undefined) return { data: event.data, chunk: undefined, text, finish: undefined };
+  if (text !== undefined) return { wire: 'openai.chat', data: event.data, chunk: undefined, text, finish: undefined };
   const chunk = parseObject(event.data, s);
   if (!chunk) return;
   // An `error` member that says something (an object, a message) is an error event; null, false or "" is not.
@@ -56,12 +63,24 @@ const responsesEvent: OnEvent = (event, s) => {
     return;
   }
   const text = type === 'response.output_text.delta' && typeof chunk.delta === 'string' ? chunk.delta : '';
-  if (typeof type === 'string' && RESPONSE_TERMINAL.has(type)) {
+  const name = typeof type === 'string' ? type : undefined;
+  if (name !== undefined && RESPONSE_TERMINAL.has(name)) {
     s.done = true;
-    return { data: event.data, chunk, text, finish: type.slice('response.'.length) };
+    return { wire: 'openai.responses', event: name, data: event.data, chunk, text, finish: responseFinish(name, chunk.response) };
   }
-  return { data: event.data, chunk, text, finish: undefined };
+  return { wire: 'openai.responses', event: name, data: event.data, chunk, text, finish: undefined };
 };
+
+/** A Responses API ending in the one finish vocabulary: completed is stop; incomplete says why; failed is an error. */
+function responseFinish(type: string, response: unknown): Finish {
+  if (type === 'response.completed') return 'stop';
+  if (type === 'response.failed') return 'error';
+  const reason = isObject(response) && isObject(response.incomplete_details) ? response.incomplete_details.reason : undefined;
+  return reason === 'content_filter' ? 'content_filter' : 'length';
+}
+
+export const CHAT_EVENTS: EventDecoder = { onEvent: chatEvent, cutShort: 'upstream closed the stream before [DONE]' };
+export const RESPONSES_EVENTS: EventDecoder = { onEvent: responsesEvent, cutShort: 'upstream closed the stream before the response ended' };
 
 function parseObject(data: string, s: ParseState): ChatChunk | undefined {
   let chunk: unknown;
@@ -97,9 +116,9 @@ export class DeltaReader implements ParseState {
   readonly #parser: EventSourceParser;
   readonly #cutShort: string;
 
-  constructor(kind: 'chat' | 'responses', maxEventChars = MAX_UPSTREAM_EVENT_CHARS) {
-    const onEvent = kind === 'chat' ? chatEvent : responsesEvent;
-    this.#cutShort = kind === 'chat' ? 'upstream closed the stream before [DONE]' : 'upstream closed the stream before the response ended';
+  constructor(decoder: EventDecoder, maxEventChars = MAX_UPSTREAM_EVENT_CHARS) {
+    const onEvent = decoder.onEvent;
+    this.#cutShort = decoder.cutShort;
     this.#parser = createParser({
       maxBufferSize: maxEventChars,
       onError: (error: ParseError) => {
@@ -149,5 +168,5 @@ export function deltaOf(data: string, chunk: ChatChunk): Delta {
       if (typeof choice.finish_reason === 'string') finish = choice.finish_reason;
     }
   }
-  return { data, chunk, text, finish };
+  return { wire: 'openai.chat', data, chunk, text, finish };
 }

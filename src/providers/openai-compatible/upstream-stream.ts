@@ -1,8 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { JarvisError } from '../../errors.js';
 import type { Delta } from '../provider.js';
-import { DeltaReader } from './sse-deltas.js';
+import { DeltaReader, type EventDecoder } from './sse-deltas.js';
 import { MAX_ERROR_BODY, statusErrorOf, upstreamFailure } from './upstream-errors.js';
+
+/** An error status's JarvisError, from the status, headers and (the first MAX_ERROR_BODY characters of) the body. */
+export type StatusErrorOf = (status: number, headers: Record<string, string | string[] | undefined>, text: string, name: string) => JarvisError;
 
 /** Data held for a consumer that is behind before the upstream socket is paused (what request()'s body held). */
 const HIGH_WATER_CHARS = 64 * 1024;
@@ -18,7 +21,10 @@ export interface UpstreamStreamOptions {
   path: string;
   headers: Record<string, string>;
   body: string;
-  kind: 'chat' | 'responses';
+  /** How the stream's events are read (a new decoder per stream). */
+  decoder: EventDecoder;
+  /** How an error status is read; OpenAI's error shape by default. */
+  statusError?: StatusErrorOf | undefined;
   /** The upstream's name, for errors. */
   name: string;
   signal: AbortSignal;
@@ -38,6 +44,7 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
   readonly #reader: DeltaReader;
   readonly #signal: AbortSignal;
   readonly #name: string;
+  readonly #statusError: StatusErrorOf;
   #controller: Dispatcher.DispatchController | undefined;
   /** The request is over at undici (ended, failed or aborted): nothing more will be called. */
   #settled = false;
@@ -54,7 +61,8 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
   #afterEnd = 0;
 
   constructor(opts: UpstreamStreamOptions) {
-    this.#reader = new DeltaReader(opts.kind);
+    this.#reader = new DeltaReader(opts.decoder);
+    this.#statusError = opts.statusError ?? statusErrorOf;
     this.#signal = opts.signal;
     this.#name = opts.name;
     if (opts.signal.aborted) {
@@ -102,7 +110,7 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#status >= 400) {
       if (this.#errorBody.length <= MAX_ERROR_BODY) this.#errorBody += chunk;
-      else this.#fail(statusErrorOf(this.#status, this.#headers, this.#errorBody, this.#name));
+      else this.#fail(this.#statusError(this.#status, this.#headers, this.#errorBody, this.#name));
       return;
     }
     if (this.#end !== undefined) {
@@ -126,7 +134,7 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
   onResponseEnd(): void {
     this.#settle();
     if (this.#end !== undefined) return;
-    if (this.#status >= 400) return this.#fail(statusErrorOf(this.#status, this.#headers, this.#errorBody, this.#name));
+    if (this.#status >= 400) return this.#fail(this.#statusError(this.#status, this.#headers, this.#errorBody, this.#name));
     this.#reader.end();
     this.#fail(this.#reader.failure as JarvisError);
   }

@@ -3,6 +3,7 @@ import type { RouteConfig } from '../../config.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse } from '../provider.js';
 import type { Circuit } from './circuit.js';
+import { partsOf } from '../../streams/parts.js';
 
 /** A 429 whose retry-after is at most this long is waited out and retried at the same target; a longer one moves on. */
 export const RETRY_AFTER_MAX_MS = 2000;
@@ -37,9 +38,10 @@ export interface RoutingDeps {
   random?: () => number;
 }
 
-/** Whether a delta commits the answer: anything the client would see beyond an empty role chunk. */
+/** Whether a delta commits the answer: anything the client would see beyond an empty role chunk (or message start). */
 function commits(d: Delta): boolean {
   if (d.text !== '' || d.finish !== undefined) return true;
+  if (d.wire !== 'openai.chat') return partsOf(d).some((p) => p.type !== 'start' && p.type !== 'usage' && !((p.type === 'reasoning' || p.type === 'text') && p.text === ''));
   const choices = d.chunk?.choices;
   if (!Array.isArray(choices)) return d.chunk === undefined ? false : d.chunk.usage === undefined;
   for (const c of choices as unknown[]) {
@@ -263,6 +265,8 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
 
   return {
     id: `route:${route.model}`,
+    // What every target speaks: an answer may come from any of them.
+    wires: targets.map((t) => t.provider.wires).reduce((all, w) => all.filter((x) => w.includes(x))),
     models: async (): Promise<ModelInfo[]> => [{ id: route.model, owned_by: 'jarvis' }],
     stream: (req, { signal }) => stream(req, signal),
     // Relays (completions, embeddings) go to the first target whose circuit lets them: no failover mid-answer.

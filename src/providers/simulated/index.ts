@@ -17,6 +17,7 @@ export function simulatedProvider(opts: SimulatedOptions): Provider {
   const gapMs = 1000 / opts.tokensPerSec;
   return {
     id: 'simulated',
+    wires: ['openai.chat'],
     models: async () => [{ id: SIMULATED_MODEL, owned_by: 'jarvis', description: 'Jarvis built-in simulator (not a language model): deterministic text for demos, tests and load tests' }],
     ready: async () => {},
     stream: (request, { signal }) => generate(request, signal, opts.ttftMs, gapMs),
@@ -51,16 +52,16 @@ class SimulatedChunks {
 
   #parsed(rest: Record<string, unknown>, finish?: string): Delta {
     const chunk = { ...this.#top, ...rest };
-    return { data: JSON.stringify(chunk), chunk, text: '', finish };
+    return { wire: 'openai.chat', data: JSON.stringify(chunk), chunk, text: '', finish };
   }
 
   role(index: number): Delta {
-    return { data: `${this.#head}[{"index":${index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`, chunk: undefined, text: '', finish: undefined };
+    return { wire: 'openai.chat', data: `${this.#head}[{"index":${index},"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}`, chunk: undefined, text: '', finish: undefined };
   }
 
   token(index: number, text: string): Delta {
     const data = `${this.#head}[{"index":${index},"delta":{"content":${JSON.stringify(text)}},"logprobs":null,"finish_reason":null}]}`;
-    return { data, chunk: undefined, text: index === 0 ? text : '', finish: undefined };
+    return { wire: 'openai.chat', data, chunk: undefined, text: index === 0 ? text : '', finish: undefined };
   }
 
   finish(index: number, reason: string): Delta {
