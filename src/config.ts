@@ -8,6 +8,14 @@ import { KeyEntry, resolveKeys } from './access/keys.js';
 import { readKeysFile } from './access/keys-file.js';
 
 export const SESSION_POLICIES = ['cancel-previous', 'queue', 'reject', 'parallel'] as const;
+
+/** The upstream APIs Jarvis speaks natively (`upstreams[].provider`). */
+export const UPSTREAM_PROVIDERS = ['openai', 'anthropic'] as const;
+export type UpstreamProvider = (typeof UPSTREAM_PROVIDERS)[number];
+/** The anthropic-version an Anthropic upstream gets by default: what the current @anthropic-ai/sdk sends. */
+export const ANTHROPIC_VERSION = '2026-10-21';
+/** max_tokens for an Anthropic request that names none. */
+export const ANTHROPIC_DEFAULT_MAX_TOKENS = 4096;
 export type SessionPolicy = (typeof SESSION_POLICIES)[number];
 
 /** Every object in the configuration refuses keys it does not know: a typo must stop Jarvis, not be ignored. */
@@ -24,6 +32,14 @@ const Upstream = Type.Object(
     circuit: Type.Optional(Type.Object({ failures: Type.Integer({ minimum: 1 }), cooldownMs: Type.Integer({ minimum: 100 }) }, STRICT)),
     /** How /v1/responses reaches it: translated to Chat Completions (any server), or relayed to its own /responses. */
     responses: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('native')])),
+    /** The API it speaks: OpenAI's (any OpenAI-compatible server, the default) or Anthropic's Messages API. */
+    provider: Type.Optional(Type.Union(UPSTREAM_PROVIDERS.map((p) => Type.Literal(p)))),
+    /** Anthropic: the anthropic-version header sent (default ANTHROPIC_VERSION, what the current SDK sends). */
+    anthropicVersion: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' })),
+    /** Anthropic: max_tokens for a request that names none (Anthropic requires one). */
+    maxTokens: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Leave out parameters the upstream's API version refuses, instead of a 400 (named in x-jarvis-dropped-params). */
+    dropParams: Type.Optional(Type.Boolean()),
   },
   STRICT,
 );
@@ -380,6 +396,8 @@ export function loadConfig(env: Env): Config {
     if (key) upstream.apiKey = key;
     const responses = str(env, 'JARVIS_UPSTREAM_RESPONSES');
     if (responses) upstream.responses = responses as UpstreamConfig['responses'];
+    const provider = str(env, 'JARVIS_UPSTREAM_PROVIDER');
+    if (provider) upstream.provider = provider as UpstreamProvider;
     config.upstreams = [...config.upstreams, upstream];
     if (!defaultModel && !file) throw new ConfigError('JARVIS_DEFAULT_MODEL is required with JARVIS_UPSTREAM_BASE_URL (the model the upstream serves)');
   }
@@ -396,6 +414,12 @@ export function validateConfig(config: unknown): Config {
       new URL(u.baseUrl);
     } catch {
       throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (expected http(s)://host[:port]/path)`);
+    }
+    if (u.provider === 'anthropic' && u.responses === 'native') {
+      throw new ConfigError(`upstreams.${u.name}.responses: native is for OpenAI upstreams; an Anthropic upstream's /v1/responses is translated`);
+    }
+    if (u.provider !== 'anthropic' && (u.anthropicVersion !== undefined || u.maxTokens !== undefined)) {
+      throw new ConfigError(`upstreams.${u.name}: anthropicVersion and maxTokens are for provider: anthropic`);
     }
   }
   const routed = new Set<string>();

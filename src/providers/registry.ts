@@ -1,5 +1,6 @@
 import { SIMULATED_MODEL, type Config } from '../config.js';
 import { JarvisError } from '../errors.js';
+import { anthropicProvider } from './anthropic/index.js';
 import { openAICompatibleProvider } from './openai-compatible/index.js';
 import pino, { type Logger } from 'pino';
 import type { ModelInfo, Provider } from './provider.js';
@@ -36,11 +37,12 @@ export class ProviderRegistry {
     const byName = new Map<string, { provider: Provider; circuit: Circuit | undefined }>();
     const log = deps?.log ?? silentLog;
     for (const upstream of config.upstreams) {
-      const provider = openAICompatibleProvider(upstream, {
+      const opts = {
         timeoutMs: config.upstreamTimeoutMs,
         idleMs: config.upstreamIdleMs,
         advertise: config.defaultModel === SIMULATED_MODEL ? [] : [config.defaultModel],
-      });
+      };
+      const provider = upstream.provider === 'anthropic' ? anthropicProvider(upstream, opts) : openAICompatibleProvider(upstream, opts);
       const circuit = upstream.circuit
         ? new Circuit(upstream.name, { ...upstream.circuit, log, onChange: (state) => deps?.observer?.circuit(upstream.name, state) })
         : undefined;
