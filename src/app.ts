@@ -15,6 +15,7 @@ import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
 import { chatCompletionsRoute } from './http/routes/chat-completions.js';
 import { responsesRoutes } from './http/routes/responses.js';
+import { messagesRoutes } from './http/routes/messages.js';
 import { consoleRoutes } from './http/routes/console.js';
 import { RedisResponseStore } from './responses/redis-store.js';
 import { MemoryResponseStore } from './responses/response-store.js';
@@ -148,6 +149,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     chat.addHook('onRequest', requireScope(ctx.keys, 'chat'));
     chatCompletionsRoute(chat, ctx);
     responsesRoutes(chat, ctx, responses);
+    messagesRoutes(chat, ctx);
     relayRoutes(chat, ctx);
     modelsRoute(chat, ctx);
   });

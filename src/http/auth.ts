@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { resolveKeys, sha256Hex, type ApiKeyIdentity, type KeySources, type Scope } from '../access/keys.js';
 import { JarvisError } from '../errors.js';
+import { apiOf } from './errors.js';
 
 export type { ApiKeyIdentity } from '../access/keys.js';
 
@@ -27,8 +28,11 @@ export class ApiKeys {
     if (!this.enabled) return null;
     const header = request.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-    if (!match) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', 'Missing API key: send it as "Authorization: Bearer <key>".');
-    const identity = this.#byDigest.get(sha256Hex(match[1]!));
+    // The Anthropic SDK sends its key as x-api-key (or as a bearer token): the Messages API takes either.
+    const anthropicKey = !match && apiOf(request) === 'anthropic.messages' ? request.headers['x-api-key'] : undefined;
+    const key = match?.[1] ?? (typeof anthropicKey === 'string' && anthropicKey !== '' ? anthropicKey.trim() : undefined);
+    if (key === undefined) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', apiOf(request) === 'anthropic.messages' ? 'Missing API key: send it as "x-api-key: <key>" or "Authorization: Bearer <key>".' : 'Missing API key: send it as "Authorization: Bearer <key>".');
+    const identity = this.#byDigest.get(sha256Hex(key));
     if (!identity) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', 'Incorrect API key provided.');
     return identity;
   }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { JarvisError } from '../errors.js';
+import { messagesError } from '../apis/anthropic-messages/errors.js';
 import { retryHeaders } from './retry-headers.js';
 
 /**
@@ -12,7 +13,18 @@ export async function rejectEmptyBody(request: FastifyRequest): Promise<void> {
   if (request.body === undefined) throw new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is empty; expected a JSON object.');
 }
 
+/** The client API a route serves (its Fastify route config), which decides the shape of its errors. */
+export function apiOf(request: FastifyRequest): string | undefined {
+  return (request.routeOptions.config as { api?: string } | undefined)?.api;
+}
+
+/** An error in the shape of the client API the route serves: Anthropic's for the Messages API, OpenAI's otherwise. */
 export function sendError(reply: FastifyReply, error: JarvisError): void {
+  if (apiOf(reply.request) === 'anthropic.messages') {
+    const { status, body } = messagesError(error);
+    void reply.code(status).headers({ ...retryHeaders(error), ...error.headers }).send(body);
+    return;
+  }
   void reply.code(error.status).headers({ ...retryHeaders(error), ...error.headers }).send(error.toJSON());
 }
 

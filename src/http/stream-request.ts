@@ -78,10 +78,24 @@ export async function serveStream(
     messages: ChatMessage[];
     body: Record<string, unknown>;
     sink: (c: SinkContext) => StreamSink;
+    /** The client's request in its own wire, when it is not Chat Completions (ChatRequest.native). */
+    native?: ChatRequest['native'];
     /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
     upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
   },
 ): Promise<StreamOutcome> {
+  // The key's quotas come first: what follows runs synchronously up to stream.run(), and the stream slot taken
+  // here is freed however it ends (a refusal, an error, the stream's end).
+  const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+  try {
+    return await admitAndRun(ctx, request, reply, p);
+  } finally {
+    releaseQuota();
+  }
+}
+
+/** Admission (load, limits, session headers, the model and the key's access to it), then the stream. */
+async function admitAndRun(ctx: JarvisContext, request: FastifyRequest, reply: FastifyReply, p: Parameters<typeof serveStream>[3]): Promise<StreamOutcome> {
   const shedAbove = ctx.config.shedEventLoopDelayMs;
   if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
     throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
@@ -107,6 +121,9 @@ export async function serveStream(
     created,
     ...(maxTokens ? { maxTokens } : {}),
     ...(header(request, 'x-jarvis-hedge')?.toLowerCase() === 'off' ? { hedge: false } : {}),
+    native: p.native,
+    // Before the answer's headers: a sink opens its response on the first chunk, after the provider was asked.
+    onDropped: (names) => reply.raw.setHeader('x-jarvis-dropped-params', names.join(',')),
   };
   const owner = request.apiKey?.id ?? null;
   const meta = { request_id: requestId, session_id: sessionId ?? requestId, trace: traceOf(request, ctx.ids), owner };

@@ -12,33 +12,26 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     // Taken before anything that may wait (the quotas may ask Redis): a session keeps the order requests arrived in.
     // The wall clock to the microsecond, so two requests in one millisecond still have an order.
     const arrivedAt = performance.timeOrigin + performance.now();
-    // The key's quotas come first, apart from serveStream(): what it checks runs synchronously up to stream.run(),
-    // and the stream slot taken here is freed however it ends (a refusal, an error, the stream's end).
-    const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
-    try {
-      const body = request.body;
-      await serveStream(ctx, request, reply, {
-        arrivedAt,
-        model: body.model,
-        messages: body.messages as ChatRequest['messages'],
-        body,
-        sink: ({ model, requestId, completionId, created, onStall }) => {
-          const sinkOpts = { id: completionId, model, created, requestId };
-          return body.stream === true
-            ? new SseChatSink(reply, {
-                ...sinkOpts,
-                includeUsage: body.stream_options?.include_usage === true,
-                heartbeat: ctx.heartbeat,
-                maxBufferedBytes: ctx.config.maxClientBufferBytes,
-                stallMs: ctx.config.clientStallMs,
-                onStall,
-              })
-            : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
-        },
-      });
-      return reply;
-    } finally {
-      releaseQuota();
-    }
+    const body = request.body;
+    await serveStream(ctx, request, reply, {
+      arrivedAt,
+      model: body.model,
+      messages: body.messages as ChatRequest['messages'],
+      body,
+      sink: ({ model, requestId, completionId, created, onStall }) => {
+        const sinkOpts = { id: completionId, model, created, requestId };
+        return body.stream === true
+          ? new SseChatSink(reply, {
+              ...sinkOpts,
+              includeUsage: body.stream_options?.include_usage === true,
+              heartbeat: ctx.heartbeat,
+              maxBufferedBytes: ctx.config.maxClientBufferBytes,
+              stallMs: ctx.config.clientStallMs,
+              onStall,
+            })
+          : new JsonChatSink(reply, { ...sinkOpts, maxBytes: ctx.config.maxAnswerBytes });
+      },
+    });
+    return reply;
   });
 }

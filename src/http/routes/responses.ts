@@ -127,13 +127,8 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
         },
       };
     }
-    const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
-    try {
-      await serveStream(ctx, request, reply, { arrivedAt, model, ...plan });
-      return reply;
-    } finally {
-      releaseQuota();
-    }
+    await serveStream(ctx, request, reply, { arrivedAt, model, ...plan });
+    return reply;
   });
 
   const stored = async (request: FastifyRequest<{ Params: { id: string } }>): Promise<StoredResponse> => {

@@ -1,0 +1,165 @@
+import type { FastifyReply } from 'fastify';
+import { messagesEvent } from '../apis/anthropic-messages/encoder.js';
+import { MessageAssembler } from '../apis/anthropic-messages/assembler.js';
+import { messagesErrorEvent } from '../apis/anthropic-messages/errors.js';
+import type { CancelReason, JarvisError } from '../errors.js';
+import { isObject } from '../json.js';
+import type { Delta } from '../providers/provider.js';
+import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
+import { eventFrame } from './chunk-frames.js';
+import { sendError } from './errors.js';
+import type { SseFlow } from './responses-sinks.js';
+import { SseWriter } from './sse-writer.js';
+
+/**
+ * The stop reason of a Messages answer Jarvis cut short (barge-in, the client's backpressure, shutdown). Anthropic
+ * has none for it; `end_turn` is the one every client of the Messages API handles (strictly typed ones refuse an
+ * unknown value). `chat.cancelled` says it was an interruption, with what was heard (docs/providers.md).
+ */
+export const INTERRUPTED_STOP_REASON = 'end_turn';
+
+export interface MessagesSinkOptions {
+  /** What names an answer that sends no event of its own (cancelled before its first). */
+  id: string;
+  model: string;
+  requestId: string;
+}
+
+
+/**
+ * `stream: true`: Anthropic's events, relayed as an Anthropic upstream sent them or built by the encoder from
+ * another wire. An answer Jarvis cuts short still ends as Anthropic ends a stream: its open blocks stopped, a
+ * message_delta (INTERRUPTED_STOP_REASON), message_stop.
+ */
+export class MessagesSseSink implements StreamSink {
+  readonly wire = 'anthropic.messages' as const;
+  readonly delivered = { tokens: 0, chars: 0 };
+  readonly #reply: FastifyReply;
+  readonly #writer: SseWriter;
+  readonly #opts: MessagesSinkOptions & SseFlow;
+  #started = false;
+  #stopped = false;
+  readonly #open = new Set<number>();
+
+  constructor(reply: FastifyReply, opts: MessagesSinkOptions & SseFlow) {
+    this.#reply = reply;
+    this.#opts = opts;
+    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#openResponse() });
+  }
+
+  #openResponse(): void {
+    if (this.#writer.opened) return;
+    this.#reply.hijack();
+    this.#writer.open({ 'x-request-id': this.#opts.requestId });
+  }
+
+  chunk(d: Delta): void {
+    this.#openResponse();
+    const e = d.chunk;
+    if (e) {
+      switch (e.type) {
+        case 'message_start':
+          this.#started = true;
+          break;
+        case 'content_block_start':
+          if (typeof e.index === 'number') this.#open.add(e.index);
+          break;
+        case 'content_block_stop':
+          if (typeof e.index === 'number') this.#open.delete(e.index);
+          break;
+        case 'message_delta':
+        case 'message_stop':
+          this.#stopped = true;
+          break;
+      }
+    }
+    if (this.#writer.write(eventFrame(d.event ?? String(e?.type ?? 'message'), d.data))) countDelivered(this.delivered, d);
+  }
+
+  flush(signal: AbortSignal): Promise<void> | undefined {
+    if (this.#writer.unsent <= this.#opts.maxBufferedBytes) return undefined;
+    return this.#writer.drained(this.#opts.maxBufferedBytes, this.#opts.stallMs, this.#opts.onStall, signal);
+  }
+
+  end(): void {
+    this.#openResponse();
+    this.#writer.end();
+  }
+
+  cancelled(reason: CancelReason): void {
+    if (reason === 'client_backpressure') {
+      this.#writer.end();
+      this.#reply.raw.destroy();
+      return;
+    }
+    if (!this.#writer.writable) return this.#writer.end();
+    this.#openResponse();
+    const out: Delta[] = [];
+    if (!this.#started) {
+      out.push(messagesEvent('message_start', { message: { id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }));
+    }
+    for (const index of [...this.#open].sort((a, b) => a - b)) out.push(messagesEvent('content_block_stop', { index }));
+    if (!this.#stopped) out.push(messagesEvent('message_delta', { delta: { stop_reason: INTERRUPTED_STOP_REASON, stop_sequence: null }, usage: { output_tokens: this.delivered.tokens } }));
+    out.push(messagesEvent('message_stop', {}));
+    for (const d of out) this.#writer.write(eventFrame(d.event!, d.data));
+    this.#writer.end();
+  }
+
+  fail(error: JarvisError): void {
+    if (!this.#writer.opened && error.native?.event === undefined && error.event === undefined) {
+      this.#writer.end();
+      return sendError(this.#reply, error);
+    }
+    this.#openResponse();
+    this.#writer.write(eventFrame('error', messagesErrorEvent(error)));
+    this.#writer.end();
+  }
+}
+
+/** `stream: false`: the same events assembled into one Message, within `maxBytes`. */
+export class MessagesJsonSink implements StreamSink {
+  readonly wire = 'anthropic.messages' as const;
+  readonly delivered = { tokens: 0, chars: 0 };
+  readonly #reply: FastifyReply;
+  readonly #opts: MessagesSinkOptions;
+  readonly #answer = new MessageAssembler();
+  readonly #bound: AnswerBound;
+
+  constructor(reply: FastifyReply, opts: MessagesSinkOptions & { maxBytes: number }) {
+    this.#reply = reply;
+    this.#opts = opts;
+    this.#bound = new AnswerBound(opts.maxBytes, 'for a non-streaming request; ask with stream: true.');
+  }
+
+  chunk(d: Delta): void {
+    this.#bound.add(d);
+    const e = d.chunk ?? (JSON.parse(d.data) as Record<string, unknown>);
+    if (isObject(e)) this.#answer.add(e);
+    countDelivered(this.delivered, d);
+  }
+
+  flush(): undefined {
+    return undefined;
+  }
+
+  #send(stopReason?: string): void {
+    if (this.#reply.sent || this.#reply.raw.destroyed) {
+      this.delivered.tokens = this.delivered.chars = 0;
+      return;
+    }
+    void this.#reply.send(this.#answer.message({ id: this.#opts.id, model: this.#opts.model }, stopReason));
+  }
+
+  end(): void {
+    this.#send();
+  }
+
+  cancelled(): void {
+    this.#send(INTERRUPTED_STOP_REASON);
+  }
+
+  fail(error: JarvisError): void {
+    this.delivered.tokens = this.delivered.chars = 0;
+    if (!this.#reply.sent && !this.#reply.raw.destroyed) sendError(this.#reply, error);
+  }
+}
