@@ -124,6 +124,7 @@ export class MessagesJsonSink implements StreamSink {
   readonly #opts: MessagesSinkOptions;
   readonly #answer = new MessageAssembler();
   readonly #bound: AnswerBound;
+  #stopped = false;
 
   constructor(reply: FastifyReply, opts: MessagesSinkOptions & { maxBytes: number }) {
     this.#reply = reply;
@@ -134,7 +135,10 @@ export class MessagesJsonSink implements StreamSink {
   chunk(d: Delta): void {
     this.#bound.add(d);
     const e = d.chunk ?? (JSON.parse(d.data) as Record<string, unknown>);
-    if (isObject(e)) this.#answer.add(e);
+    if (isObject(e)) {
+      this.#answer.add(e);
+      if (e.type === 'message_delta') this.#stopped = true;
+    }
     countDelivered(this.delivered, d);
   }
 
@@ -155,6 +159,8 @@ export class MessagesJsonSink implements StreamSink {
   }
 
   cancelled(): void {
+    // Cut before its message_delta: the usage says what was delivered, as an interrupted stream's ending does.
+    if (!this.#stopped) this.#answer.add({ type: 'message_delta', delta: {}, usage: { output_tokens: this.delivered.tokens } });
     this.#send(INTERRUPTED_STOP_REASON);
   }
 
