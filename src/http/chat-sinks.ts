@@ -5,8 +5,7 @@ import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-
 import { cancelledFrame, DONE_FRAME, errorFrame, relayFrame, type ChunkHead } from './chunk-frames.js';
 import { CompletionAssembler } from './completion-assembler.js';
 import { sendError } from './errors.js';
-import type { Heartbeat } from './heartbeat.js';
-import { SseWriter } from './sse-writer.js';
+import { SseTransport, type SseFlow } from './sse-transport.js';
 
 export interface SinkOptions {
   /** What names an answer that sends no chunk of its own (cancelled before its first). */
@@ -16,14 +15,8 @@ export interface SinkOptions {
   requestId: string;
 }
 
-export interface SseSinkOptions extends SinkOptions {
+export interface SseSinkOptions extends SinkOptions, SseFlow {
   includeUsage: boolean;
-  heartbeat: Heartbeat;
-  /** Unread bytes past which the stream stops reading its upstream until the client catches up. */
-  maxBufferedBytes: number;
-  /** How long a client that is behind may take nothing at all before it counts as gone (`onStall`). */
-  stallMs: number;
-  onStall: () => void;
 }
 
 function headOf(d: Delta): ChunkHead {
@@ -39,8 +32,7 @@ function headOf(d: Delta): ChunkHead {
 export class SseChatSink implements StreamSink {
   readonly wire = 'openai.chat' as const;
   readonly delivered = { tokens: 0, chars: 0 };
-  readonly #reply: FastifyReply;
-  readonly #writer: SseWriter;
+  readonly #sse: SseTransport;
   readonly #opts: SseSinkOptions;
   #head: ChunkHead | undefined;
   /**
@@ -50,19 +42,11 @@ export class SseChatSink implements StreamSink {
   #choices: Map<number, boolean> | undefined;
 
   constructor(reply: FastifyReply, opts: SseSinkOptions) {
-    this.#reply = reply;
     this.#opts = opts;
-    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#open() });
-  }
-
-  #open(): void {
-    if (this.#writer.opened) return;
-    this.#reply.hijack();
-    this.#writer.open({ 'x-request-id': this.#opts.requestId });
+    this.#sse = new SseTransport(reply, opts);
   }
 
   chunk(d: Delta): void {
-    this.#open();
     this.#head ??= headOf(d);
     // A token chunk (not parsed) is choice 0 still going; only parsed chunks can begin or end choices.
     if (d.chunk && Array.isArray(d.chunk.choices)) {
@@ -75,45 +59,34 @@ export class SseChatSink implements StreamSink {
       }
     }
     const frame = relayFrame(d, this.#opts.includeUsage);
-    if (frame !== undefined && this.#writer.write(frame)) countDelivered(this.delivered, d);
+    if (frame === undefined) return this.#sse.open();
+    if (this.#sse.write(frame)) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
-    if (this.#writer.unsent <= this.#opts.maxBufferedBytes) return undefined;
-    return this.#writer.drained(this.#opts.maxBufferedBytes, this.#opts.stallMs, this.#opts.onStall, signal);
+    return this.#sse.flush(signal);
   }
 
   end(): void {
-    this.#open();
-    this.#writer.end(DONE_FRAME);
+    this.#sse.end(DONE_FRAME);
   }
 
   cancelled(reason: CancelReason): void {
-    if (reason === 'client_backpressure') {
-      // It is not reading: a goodbye would only join the unread bytes. Free the socket now.
-      this.#writer.end();
-      this.#reply.raw.destroy();
-      return;
-    }
-    if (!this.#writer.writable) return this.#writer.end();
-    this.#open();
+    if (reason === 'client_backpressure') return this.#sse.drop();
+    if (!this.#sse.writable) return this.#sse.close();
     const open = this.#choices ? [...this.#choices].filter(([, finished]) => !finished).map(([i]) => i).sort((a, b) => a - b) : [0];
     const head = this.#head ?? { id: this.#opts.id, created: this.#opts.created, model: this.#opts.model };
     // Every choice already finished (cancelled between the last chunk and [DONE]): nothing is left to end.
-    if (open.length > 0) this.#writer.write(cancelledFrame(head, open));
-    this.#writer.end(DONE_FRAME);
+    if (open.length > 0) this.#sse.write(cancelledFrame(head, open));
+    this.#sse.end(DONE_FRAME);
   }
 
   fail(error: JarvisError): void {
     // An upstream's error event before anything else still answers 200: the upstream opened its stream, and a
     // client that is told of the failure in the stream (rather than by a 502) does not retry it as a new request.
-    if (!this.#writer.opened && error.event === undefined) {
-      this.#writer.end();
-      return sendError(this.#reply, error);
-    }
-    this.#open();
-    this.#writer.write(errorFrame(error));
-    this.#writer.end(DONE_FRAME);
+    if (error.event === undefined && this.#sse.refuse(error)) return;
+    this.#sse.write(errorFrame(error));
+    this.#sse.end(DONE_FRAME);
   }
 }
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import type { ChatChunk, Delta } from '../providers/provider.js';
 import { deltaOf } from '../providers/openai-compatible/sse-deltas.js';
 import { tokenChunkText } from '../providers/openai-compatible/token-chunk.js';
-import { dataFrame, relayFrame, withoutUsage } from './chunk-frames.js';
+import { relayFrame, withoutUsage } from './chunk-frames.js';
+import { dataFrame } from './sse-frames.js';
 
 if (process.env.CI) fc.configureGlobal({ seed: 20261201 });
 

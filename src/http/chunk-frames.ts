@@ -1,26 +1,12 @@
 import type { JarvisError } from '../errors.js';
 import type { ChatChunk, Delta } from '../providers/provider.js';
+import { dataFrame } from './sse-frames.js';
 
 export const DONE_FRAME = 'data: [DONE]\n\n';
 
 /** Every key named `usage`, at any depth: a bare `"usage"` followed by a colon can only be a key. */
 const USAGE_KEY = /"usage"\s*:/g;
 const USAGE_NULL = '"usage":null';
-
-/** An event's data as SSE lines: data with newlines in it (pretty-printed JSON) takes one `data:` line each. */
-export function dataFrame(data: string): string {
-  return data.includes('\n') ? `data: ${data.replaceAll('\n', '\ndata: ')}\n\n` : `data: ${data}\n\n`;
-}
-
-const LINE_BREAKS = /[\r\n]/g;
-
-/**
- * A named event (`event:`, then its data as dataFrame frames it): a native Responses upstream's events, relayed.
- * A line break in the name (the upstream's `type`) would end the line, and could end the event: it becomes a space.
- */
-export function eventFrame(type: string, data: string): string {
-  return `event: ${type.replace(LINE_BREAKS, ' ')}\n${dataFrame(data)}`;
-}
 
 /**
  * A chunk's data without its top-level `usage`, or undefined for the usage chunk itself (no choices): what a

@@ -6,10 +6,9 @@ import type { CancelReason, JarvisError } from '../errors.js';
 import { isObject } from '../json.js';
 import type { Delta } from '../providers/provider.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
-import { eventFrame } from './chunk-frames.js';
+import { eventFrame } from './sse-frames.js';
 import { sendError } from './errors.js';
-import type { SseFlow } from './responses-sinks.js';
-import { SseWriter } from './sse-writer.js';
+import { SseTransport, type SseFlow } from './sse-transport.js';
 
 /**
  * The stop reason of a Messages answer Jarvis cut short (barge-in, the client's backpressure, shutdown). Anthropic
@@ -34,27 +33,18 @@ export interface MessagesSinkOptions {
 export class MessagesSseSink implements StreamSink {
   readonly wire = 'anthropic.messages' as const;
   readonly delivered = { tokens: 0, chars: 0 };
-  readonly #reply: FastifyReply;
-  readonly #writer: SseWriter;
+  readonly #sse: SseTransport;
   readonly #opts: MessagesSinkOptions & SseFlow;
   #started = false;
   #stopped = false;
   readonly #open = new Set<number>();
 
   constructor(reply: FastifyReply, opts: MessagesSinkOptions & SseFlow) {
-    this.#reply = reply;
     this.#opts = opts;
-    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#openResponse() });
-  }
-
-  #openResponse(): void {
-    if (this.#writer.opened) return;
-    this.#reply.hijack();
-    this.#writer.open({ 'x-request-id': this.#opts.requestId });
+    this.#sse = new SseTransport(reply, opts);
   }
 
   chunk(d: Delta): void {
-    this.#openResponse();
     const e = d.chunk;
     if (e) {
       switch (e.type) {
@@ -73,27 +63,20 @@ export class MessagesSseSink implements StreamSink {
           break;
       }
     }
-    if (this.#writer.write(eventFrame(d.event ?? String(e?.type ?? 'message'), d.data))) countDelivered(this.delivered, d);
+    if (this.#sse.write(eventFrame(d.event ?? String(e?.type ?? 'message'), d.data))) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
-    if (this.#writer.unsent <= this.#opts.maxBufferedBytes) return undefined;
-    return this.#writer.drained(this.#opts.maxBufferedBytes, this.#opts.stallMs, this.#opts.onStall, signal);
+    return this.#sse.flush(signal);
   }
 
   end(): void {
-    this.#openResponse();
-    this.#writer.end();
+    this.#sse.end();
   }
 
   cancelled(reason: CancelReason): void {
-    if (reason === 'client_backpressure') {
-      this.#writer.end();
-      this.#reply.raw.destroy();
-      return;
-    }
-    if (!this.#writer.writable) return this.#writer.end();
-    this.#openResponse();
+    if (reason === 'client_backpressure') return this.#sse.drop();
+    if (!this.#sse.writable) return this.#sse.close();
     const out: Delta[] = [];
     if (!this.#started) {
       out.push(messagesEvent('message_start', { message: { id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }));
@@ -101,18 +84,15 @@ export class MessagesSseSink implements StreamSink {
     for (const index of [...this.#open].sort((a, b) => a - b)) out.push(messagesEvent('content_block_stop', { index }));
     if (!this.#stopped) out.push(messagesEvent('message_delta', { delta: { stop_reason: INTERRUPTED_STOP_REASON, stop_sequence: null }, usage: { output_tokens: this.delivered.tokens } }));
     out.push(messagesEvent('message_stop', {}));
-    for (const d of out) this.#writer.write(eventFrame(d.event!, d.data));
-    this.#writer.end();
+    for (const d of out) this.#sse.write(eventFrame(d.event!, d.data));
+    this.#sse.end();
   }
 
   fail(error: JarvisError): void {
-    if (!this.#writer.opened && error.native?.event === undefined && error.event === undefined) {
-      this.#writer.end();
-      return sendError(this.#reply, error);
-    }
-    this.#openResponse();
-    this.#writer.write(eventFrame('error', messagesErrorEvent(error)));
-    this.#writer.end();
+    // An upstream's error event before anything else still answers 200, as for chat (chat-sinks.ts).
+    if (error.native?.event === undefined && error.event === undefined && this.#sse.refuse(error)) return;
+    this.#sse.write(eventFrame('error', messagesErrorEvent(error)));
+    this.#sse.end();
   }
 }
 

@@ -5,10 +5,9 @@ import { NativeTracker } from '../responses/native-tracker.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
 import type { Item } from '../responses/translate.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
-import { eventFrame } from './chunk-frames.js';
+import { eventFrame } from './sse-frames.js';
 import { sendError } from './errors.js';
-import type { Heartbeat } from './heartbeat.js';
-import { SseWriter } from './sse-writer.js';
+import { SseTransport, type SseFlow } from './sse-transport.js';
 
 /** What becomes of a response once its stream is over: it is stored (or not) with what the client received. */
 export type ResponseSettled = (response: Record<string, unknown>, builder: ResponseBuilder) => void;
@@ -68,14 +67,6 @@ abstract class ResponsesSink implements StreamSink {
   }
 }
 
-/** How an SSE response keeps up with its client (sse-writer.ts): the heartbeat, and when a client is behind or gone. */
-export interface SseFlow {
-  heartbeat: Heartbeat;
-  maxBufferedBytes: number;
-  stallMs: number;
-  onStall: () => void;
-}
-
 export type ResponsesSseOptions = ResponsesSinkOptions & SseFlow;
 
 /**
@@ -83,46 +74,33 @@ export type ResponsesSseOptions = ResponsesSinkOptions & SseFlow;
  * `response.created` at once, so the client knows the response's id before the first token.
  */
 export class ResponsesSseSink extends ResponsesSink {
-  readonly #reply: FastifyReply;
-  readonly #writer: SseWriter;
-  readonly #sse: ResponsesSseOptions;
+  readonly #sse: SseTransport;
 
   constructor(reply: FastifyReply, opts: ResponsesSseOptions) {
     super(opts);
-    this.#reply = reply;
-    this.#sse = opts;
-    this.#writer = new SseWriter(reply.raw, { heartbeat: opts.heartbeat, openForPing: () => this.#open() });
-  }
-
-  #open(): void {
-    if (this.#writer.opened) return;
-    this.#reply.hijack();
-    this.#writer.open({ 'x-request-id': this.opts.requestId });
-    for (const e of this.builder.start()) this.#writer.write(frame(e));
+    this.#sse = new SseTransport(reply, opts, () => this.builder.start().map(frame));
   }
 
   protected emit(events: ResponseEvent[]): boolean {
-    this.#open();
+    this.#sse.open();
     let written = true;
-    for (const e of events) written = this.#writer.write(frame(e)) && written;
+    for (const e of events) written = this.#sse.write(frame(e)) && written;
     return written && events.length > 0;
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
-    if (this.#writer.unsent <= this.#sse.maxBufferedBytes) return undefined;
-    return this.#writer.drained(this.#sse.maxBufferedBytes, this.#sse.stallMs, this.#sse.onStall, signal);
+    return this.#sse.flush(signal);
   }
 
   protected close(): void {
-    this.#writer.end();
+    this.#sse.close();
   }
 
   override fail(error: JarvisError): void {
     // Refused before anything was sent (an upstream's 4xx, a session busy): a plain HTTP error, as for chat.
-    if (!this.#writer.opened && error.event === undefined) {
-      this.#writer.end();
+    if (error.event === undefined && this.#sse.refuse(error)) {
       this.opts.onSettled(this.builder.response(), this.builder);
-      return sendError(this.#reply, error);
+      return;
     }
     super.fail(error);
   }
@@ -177,8 +155,8 @@ export class ResponsesNativeSink implements StreamSink {
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #reply: FastifyReply;
   readonly #opts: NativeSinkOptions;
-  readonly #sse: SseFlow | undefined;
-  readonly #writer: SseWriter | undefined;
+  /** `stream: true` only. */
+  readonly #sse: SseTransport | undefined;
   readonly #tracker = new NativeTracker();
   readonly #bound: AnswerBound;
   #failed: JarvisError | undefined;
@@ -186,17 +164,8 @@ export class ResponsesNativeSink implements StreamSink {
   constructor(reply: FastifyReply, opts: NativeSinkOptions, sse?: SseFlow) {
     this.#reply = reply;
     this.#opts = opts;
-    this.#sse = sse;
     this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
-    if (sse) {
-      this.#writer = new SseWriter(reply.raw, { heartbeat: sse.heartbeat, openForPing: () => this.#open() });
-    }
-  }
-
-  #open(): void {
-    if (!this.#writer || this.#writer.opened) return;
-    this.#reply.hijack();
-    this.#writer.open({ 'x-request-id': this.#opts.requestId });
+    this.#sse = sse ? new SseTransport(reply, { ...sse, requestId: opts.requestId }) : undefined;
   }
 
   chunk(d: Delta): void {
@@ -205,17 +174,12 @@ export class ResponsesNativeSink implements StreamSink {
     this.#bound.add(d);
     const event = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
     this.#tracker.add(event);
-    let written = !this.#reply.raw.destroyed;
-    if (this.#writer) {
-      this.#open();
-      written = this.#writer.write(eventFrame(String(event.type), d.data));
-    }
+    const written = this.#sse ? this.#sse.write(eventFrame(String(event.type), d.data)) : !this.#reply.raw.destroyed;
     if (written) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
-    if (!this.#writer || !this.#sse || this.#writer.unsent <= this.#sse.maxBufferedBytes) return undefined;
-    return this.#writer.drained(this.#sse.maxBufferedBytes, this.#sse.stallMs, this.#sse.onStall, signal);
+    return this.#sse?.flush(signal);
   }
 
   end(): void {
@@ -224,25 +188,23 @@ export class ResponsesNativeSink implements StreamSink {
 
   cancelled(): void {
     const { event, response } = this.#tracker.interrupted();
-    if (this.#writer?.opened) this.#writer.write(frame(event as ResponseEvent));
+    if (this.#sse?.opened) this.#sse.write(frame(event as ResponseEvent));
     this.#finish(response);
   }
 
   fail(error: JarvisError): void {
     this.#failed = error;
-    if (this.#writer?.opened) {
+    if (this.#sse?.opened) {
       // The upstream's own error event as it sent it, else one of Jarvis's in the Responses API's shape.
       const body = error.toJSON().error;
-      this.#writer.write(eventFrame('error', error.event ?? JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })));
+      this.#sse.write(eventFrame('error', error.event ?? JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })));
     }
     this.#finish(undefined);
   }
 
   #finish(response: Record<string, unknown> | undefined): void {
-    if (this.#writer) {
-      const opened = this.#writer.opened;
-      this.#writer.end();
-      if (!opened && this.#failed && !this.#reply.sent) sendError(this.#reply, this.#failed);
+    if (this.#sse) {
+      if (!(this.#failed && !this.#reply.sent && this.#sse.refuse(this.#failed))) this.#sse.close();
     } else if (!this.#reply.sent && !this.#reply.raw.destroyed) {
       if (this.#failed) sendError(this.#reply, this.#failed);
       else if (response) void this.#reply.send(response);

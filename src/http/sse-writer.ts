@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { CoalescedWrites } from './coalesced-writes.js';
+import { PING_FRAME } from './sse-frames.js';
 import type { Heartbeat, HeartbeatTarget } from './heartbeat.js';
 
 export const SSE_HEADERS = {
@@ -9,7 +10,6 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-const PING = ': ping\n\n';
 
 /**
  * An SSE response. Writes never wait; instead the writer says when the client is behind, so the stream can stop
@@ -75,7 +75,7 @@ export class SseWriter implements HeartbeatTarget {
     if (!this.writable) return;
     if (!this.#open) this.#openForPing();
     // Not a write for the heartbeat's purposes: `active` stays clear, so an idle stream pings every interval.
-    this.#out.write(PING);
+    this.#out.write(PING_FRAME);
   }
 
   /**

@@ -7,6 +7,7 @@ import { SentenceTransport } from '../../events/sentence-batcher.js';
 import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscribers.js';
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
+import { commentFrame, eventFrame, PING_FRAME } from '../sse-frames.js';
 import { SSE_HEADERS } from '../sse-writer.js';
 import { CoalescedWrites } from '../coalesced-writes.js';
 
@@ -109,20 +110,20 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       const res = reply.raw;
       reply.hijack();
       res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': request.id });
-      res.write(': connected\n\n');
+      res.write(commentFrame('connected'));
       const conn = request.raw.socket;
       const gone = () => sub.close('client_disconnected');
       // A subscriber's events of one turn of the loop (every batch that fell due in it) go out as one write.
       const out = new CoalescedWrites(res, setImmediate);
       const sub = subscriber(request, {
-        send: (p) => out.write(`id: ${p.event.id}\nevent: ${p.event.type}\ndata: ${p.json}\n\n`),
+        send: (p) => out.write(eventFrame(p.event.type, p.json, p.event.id)),
         get buffered() {
           return res.writableLength + out.pending;
         },
-        ping: () => out.write(': ping\n\n'),
+        ping: () => out.write(PING_FRAME),
         close: (reason) => {
           conn.off('close', gone);
-          out.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+          out.end(eventFrame('close', JSON.stringify({ reason })));
           // A slow consumer may never read its goodbye; its socket is freed regardless.
           if (reason === 'slow_consumer') setTimeout(() => res.destroy(), 1000).unref();
         },

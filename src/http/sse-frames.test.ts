@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventFrame } from './chunk-frames.js';
+import { eventFrame } from './sse-frames.js';
 
 /** The events a client's SSE parser reads from `text`: each block's event name and its data lines joined. */
 function parse(text: string): { event: string | undefined; data: string }[] {
