@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Heartbeat } from './heartbeat.js';
 import { SseWriter } from './sse-writer.js';
 
@@ -43,11 +43,19 @@ describe('SseWriter', () => {
     const w = writerFor(res);
     res.writableLength = 10_000;
     let stalls = 0;
-    const drained = w.drained(1000, 5, () => stalls++, new AbortController().signal);
-    // A slow reader: a little at a time, always something within each interval.
-    const reading = setInterval(() => res.take(500), 2);
-    await drained;
-    clearInterval(reading);
+    // Fake timers: the reader's pace against the stall check is the test's to set, not the machine's (a busy
+    // machine ran a real 2 ms reader late past a 5 ms check, and the test saw a stall that was not there).
+    vi.useFakeTimers();
+    try {
+      const drained = w.drained(1000, 5, () => stalls++, new AbortController().signal);
+      // A slow reader: a little at a time, always something within each interval.
+      const reading = setInterval(() => res.take(500), 2);
+      await vi.advanceTimersByTimeAsync(100);
+      await drained;
+      clearInterval(reading);
+    } finally {
+      vi.useRealTimers();
+    }
     expect(stalls).toBe(0);
     expect(res.listenerCount('drain')).toBe(0);
     w.end();
