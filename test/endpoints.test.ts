@@ -1,6 +1,8 @@
 // The other endpoints a client expects of an OpenAI-compatible gateway: the model list as the upstreams report
 // it, one model by id, and /v1/completions and /v1/embeddings relayed to the upstream that serves the model (or
 // answered by the simulator where it can), each as the upstream answers it directly.
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, waitForIdle } from './support/chat.js';
@@ -90,6 +92,23 @@ describe('POST /v1/completions', () => {
     await orFail(rec.closed, 'the upstream request closing');
     expect(rec.clientClosed).toBe(true);
     await jarvis.waitForLog((l) => /relay_end .*endpoint=completions .*outcome=client_disconnected/.test(l));
+    await waitForIdle(jarvis.url);
+  });
+
+  it('closes the upstream request when the client half-closes mid-stream, as a chat stream does', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', prompt: 'scenario:long tokens:500 delay:20 #half-close-completion', stream: true });
+    const { port } = new URL(jarvis.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write(`POST /v1/completions HTTP/1.1\r\nhost: j\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    // The answer has begun: then the client sends its FIN and reads on.
+    await once(socket, 'data');
+    socket.end();
+    socket.resume();
+    const rec = up.requestsFor('#half-close-completion')[0]!;
+    await orFail(rec.closed, 'the upstream request closing');
+    expect(rec.clientClosed).toBe(true);
+    await jarvis.waitForLog((l) => /relay_end .*endpoint=completions .*outcome=client_disconnected/.test(l));
+    socket.destroy();
     await waitForIdle(jarvis.url);
   });
 

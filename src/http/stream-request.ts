@@ -9,6 +9,7 @@ import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
 import type { StreamSink } from '../streams/stream-sink.js';
 import { checkModelAllowed } from './auth.js';
 import { SESSION_ID } from './chat-request.js';
+import { watchClientGone } from './client-gone.js';
 import { checkChatLimits, checkStreamCapacity } from './request-limits.js';
 import { upstreamHeaders, validTraceparent } from './upstream-headers.js';
 
@@ -134,22 +135,10 @@ async function admitAndRun(ctx: JarvisContext, request: FastifyRequest, reply: F
     { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, arrivedAt: p.arrivedAt, seq, provider, request: chatRequest, upstream: p.upstream?.(provider, model, chatRequest.headers ?? {}) },
     sink,
   );
-  const onClose = () => {
-    if (!reply.raw.writableFinished) stream.cancel('client_disconnected');
-  };
-  // The response alone can miss its client leaving: one queued behind another on the same connection (HTTP
-  // pipelining) gets no 'close' until its turn comes, so the connection is watched too (as the events route does).
-  const socket = request.raw.socket;
-  reply.raw.once('close', onClose);
-  socket.once('close', onClose);
-  // A client that half-closes has left (Node does not keep half-open HTTP connections): 'end' says so before 'close'.
-  socket.once('end', onClose);
+  const unwatch = watchClientGone(request, reply, () => stream.cancel('client_disconnected'));
   try {
-    if (socket.destroyed) onClose();
     return await stream.run();
   } finally {
-    reply.raw.removeListener('close', onClose);
-    socket.removeListener('close', onClose);
-    socket.removeListener('end', onClose);
+    unwatch();
   }
 }

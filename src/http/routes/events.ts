@@ -7,6 +7,7 @@ import { SentenceTransport } from '../../events/sentence-batcher.js';
 import { BoundedSubscriber, type SubscriberTransport } from '../../events/subscribers.js';
 import type { EventFilter } from '../../events/types.js';
 import { SESSION_ID } from '../chat-request.js';
+import { watchClientGone } from '../client-gone.js';
 import { commentFrame, eventFrame, PING_FRAME } from '../sse-frames.js';
 import { SSE_HEADERS } from '../sse-writer.js';
 import { CoalescedWrites } from '../coalesced-writes.js';
@@ -111,8 +112,9 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
       reply.hijack();
       res.writeHead(200, { ...SSE_HEADERS, 'x-request-id': request.id });
       res.write(commentFrame('connected'));
-      const conn = request.raw.socket;
       const gone = () => sub.close('client_disconnected');
+      // Set once watching starts; a client gone already is closed from within watchClientGone, before it returns.
+      let unwatch = () => {};
       // A subscriber's events of one turn of the loop (every batch that fell due in it) go out as one write.
       const out = new CoalescedWrites(res, setImmediate);
       const sub = subscriber(request, {
@@ -122,18 +124,15 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
         },
         ping: () => out.write(PING_FRAME),
         close: (reason) => {
-          conn.off('close', gone);
+          unwatch();
           out.end(eventFrame('close', JSON.stringify({ reason })));
           // A slow consumer may never read its goodbye; its socket is freed regardless.
           if (reason === 'slow_consumer') setTimeout(() => res.destroy(), 1000).unref();
         },
       });
-      res.once('close', gone);
-      // The response alone can miss its client leaving: a response queued behind another on the same connection
-      // (HTTP pipelining) gets no 'close' when the connection goes, and a connection that went away while an
-      // asynchronous hook ran closes before anyone listens. Either way the subscriber would stay forever.
-      conn.once('close', gone);
-      if (conn.destroyed) return gone();
+      unwatch = watchClientGone(request, reply, gone);
+      // Gone already (it left while an asynchronous hook ran): closed above, nothing to attach.
+      if (request.raw.socket.destroyed) return unwatch();
       sub.attach(ctx.bus, afterId);
     },
     wsHandler: (socket: WebSocket, request: FastifyRequest<{ Querystring: EventsQuery }>) => {

@@ -6,6 +6,7 @@ import type { JarvisContext } from '../../context.js';
 import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from '../../errors.js';
 import type { RelayEndpoint, RelayResponse } from '../../providers/provider.js';
 import { checkModelAllowed } from '../auth.js';
+import { watchClientGone } from '../client-gone.js';
 import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
 import { rejectEmptyBody } from '../errors.js';
 import { checkStreamCapacity } from '../request-limits.js';
@@ -52,18 +53,12 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
     const controller = new AbortController();
     const cancel = (reason: CancelReason) => controller.abort(new StreamCancelled(reason));
     const live = { requestId: request.id, cancel };
-    const onClose = () => {
-      if (!reply.raw.writableFinished) cancel('client_disconnected');
-    };
-    const socket = request.raw.socket;
     const started = performance.now();
     let status = 0;
     let outcome = 'end';
     ctx.live.add(live);
-    reply.raw.once('close', onClose);
-    socket.once('close', onClose);
+    const unwatch = watchClientGone(request, reply, () => cancel('client_disconnected'));
     try {
-      if (socket.destroyed) onClose();
       const res = await provider.relay({ endpoint, model, body: request.body, headers: upstreamHeaders(request) }, { signal: controller.signal });
       status = res.status;
       reply.hijack();
@@ -91,8 +86,7 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       if (err instanceof JarvisError) status = err.status;
       throw err;
     } finally {
-      reply.raw.removeListener('close', onClose);
-      socket.removeListener('close', onClose);
+      unwatch();
       ctx.live.delete(live);
       ctx.log.info({ request_id: request.id, endpoint, model, status, outcome, duration_ms: Math.round(performance.now() - started) }, 'relay_end');
     }
