@@ -13,6 +13,7 @@ import { runRelay, type RelayResult } from './scenarios/relay.js';
 import type { ScenarioContext } from './scenarios/stage.js';
 import { runTail, type TailResult } from './scenarios/tail.js';
 import { runVoiceScenario, type VoiceResult } from './scenarios/voice.js';
+import { runWire, type WireResult } from './scenarios/wire.js';
 import { GATEWAY_CPU, LOAD_CPU, buildJarvis } from './targets.js';
 
 export interface BenchResults {
@@ -28,6 +29,7 @@ export interface BenchResults {
   fanout?: FanoutResult;
   tail?: TailResult;
   voice?: VoiceResult;
+  wire?: WireResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -47,6 +49,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   fanout: async (ctx, out) => void (out.fanout = await runFanout(ctx)),
   tail: async (ctx, out) => void (out.tail = await runTail(ctx)),
   voice: async (ctx, out) => void (out.voice = await runVoiceScenario(ctx)),
+  wire: async (ctx, out) => void (out.wire = await runWire(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

@@ -4,8 +4,9 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
 import type { VoiceParams } from './scenarios/voice.js';
+import type { WireParams } from './scenarios/wire.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -23,6 +24,8 @@ export interface BenchParams {
   tail: { concurrency: number; tokens: number; delayMs: number; durationMs: number; tailEvery: number; tailTtftMs: number; firstTokenTimeoutMs: number; hedgeAfterMs: number };
   /** 7. Voice-like sessions (bench/voice-run.ts), Jarvis against the floor relay. */
   voice: VoiceParams;
+  /** 8. CPU per token by client API and upstream API: chat and Messages, OpenAI and Anthropic upstreams. */
+  wire: WireParams;
   streamTimeoutMs: number;
 }
 
@@ -42,6 +45,8 @@ export const FULL: BenchParams = {
   tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 10_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },
   // A person asks, hears an answer at speaking pace, pauses and asks again; one request in five talks over the answer.
   voice: { sessions: 1000, rampMs: 4000, durationMs: 15_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
+  // route-cost.ts's load (tenth round): one warm Jarvis, the four combinations in rotating phases, one per run.
+  wire: { streams: 64, tokens: 50, delayMs: 20, phaseMs: 4000, warmupMs: 2000 },
   streamTimeoutMs: 60_000,
 };
 
@@ -55,6 +60,7 @@ export const QUICK: BenchParams = {
   fanout: { subscribers: 10, streams: 50, tokens: 50, delayMs: 20, settleMs: 300 },
   tail: { concurrency: 8, tokens: 5, delayMs: 10, durationMs: 3000, tailEvery: 5, tailTtftMs: 1000, firstTokenTimeoutMs: 300, hedgeAfterMs: 100 },
   voice: { sessions: 200, rampMs: 2000, durationMs: 8000, thinkMs: [1000, 2000], answerTokens: [20, 40], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 5 },
+  wire: { streams: 32, tokens: 30, delayMs: 20, phaseMs: 2000, warmupMs: 1000 },
   streamTimeoutMs: 30_000,
 };
 
@@ -76,7 +82,7 @@ export const DEFAULT_OUT_DIR = join(BENCH_DIR, 'results');
 
 export const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME]] [--runs N] [--no-peer] [--no-build] [--no-pin] [--out DIR]
   scenarios: ${SCENARIOS.join(', ')} (default: all)
-  --quick     small loads, a few seconds each, 3 runs (about 5 minutes): enough to see a 20% regression
+  --quick     small loads, a few seconds each, 3 runs (about 6 minutes): enough to see a 20% regression
   --runs N    repetitions of every measurement (default 3); medians and min-max are reported
   --no-peer   skip the peer gateway (Portkey)
   --no-build  use the existing dist/ instead of running npm run build first

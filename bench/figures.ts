@@ -9,6 +9,7 @@ import type { LatencyResult } from './scenarios/latency.js';
 import type { RelayResult } from './scenarios/relay.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import type { VoiceRunResult } from './voice-run.js';
+import { COMBO, COUNTERPARTS, type WireCombo, type WireResult } from './scenarios/wire.js';
 import { ratio, spread, type Spread } from './stats.js';
 
 type Pick = (r: LoadResult) => number;
@@ -207,3 +208,64 @@ export function voiceFigures(runs: VoiceRunResult[]) {
   };
 }
 export type VoiceFigures = ReturnType<typeof voiceFigures>;
+
+/** Per combination of the wire scenario: each figure median and min-max across runs, and its bad streams. */
+export function wireComboFigures(w: WireResult, c: WireCombo) {
+  const s = (f: (r: LoadResult) => number) => spread(w.runs.map((run) => (run.results[c] ? f(run.results[c]!) : NaN)));
+  let bad = 0;
+  let total = 0;
+  const errors = new Set<string>();
+  for (const run of w.runs) {
+    const r = run.results[c];
+    if (r) {
+      bad += r.streams.failed + r.streams.short;
+      total += r.streams.started;
+      for (const e of Object.keys(r.streams.errors)) errors.add(e);
+    }
+    if (run.errors[c]) errors.add(run.errors[c]!.slice(0, 200));
+  }
+  return {
+    cpuUsPerToken: s(cpuUsPerChunk),
+    ttftP50: s(ttftP50),
+    ttftP99: s(ttftP99),
+    rssPeakMiB: s((r) => (r.gateway?.rssPeakKiB ?? NaN) / 1024),
+    tokensPerSec: s(tokensPerSec),
+    bad,
+    total,
+    errors: [...errors].slice(0, 5),
+  };
+}
+
+export interface WireRatio {
+  /** `a` / `b`: CPU per token, per run. */
+  a: WireCombo;
+  b: WireCombo;
+  label: string;
+  /** The goal as a bound on the ratio's median. */
+  max: number;
+  goal: string;
+  measured: Spread;
+}
+
+/**
+ * The issue's comparisons of CPU per token, each computed within a run (the two phases minutes apart at most) and
+ * then summarised: the pass-through against today's relay, and each translated combination against its
+ * pass-through counterparts (the same client API's, and the same upstream's).
+ */
+export function wireRatios(w: WireResult): WireRatio[] {
+  const per = (c: WireCombo) => w.runs.map((run) => (run.results[c] ? cpuUsPerChunk(run.results[c]!) : NaN));
+  const make = (a: WireCombo, b: WireCombo, max: number, why: string): WireRatio => ({
+    a,
+    b,
+    label: `${COMBO[a].label} / ${COMBO[b].label}${why}`,
+    max,
+    goal: `≤ ${max}×`,
+    measured: spread(per(a).map((x, i) => ratio(x, per(b)[i]))),
+  });
+  const out = [make('messages-anthropic', 'chat-openai', 1, ' (pass-through vs relay)')];
+  for (const t of ['chat-anthropic', 'messages-openai'] as const) {
+    out.push(make(t, COUNTERPARTS[t].sameClient, 1.3, ' (same client API)'));
+    out.push(make(t, COUNTERPARTS[t].sameUpstream, 1.3, ' (same upstream)'));
+  }
+  return out.filter((r) => w.combos.includes(r.a) && w.combos.includes(r.b));
+}

@@ -13,8 +13,11 @@ import {
   tokensPerSec,
   ttftP50,
   ttftP99,
+  wireComboFigures,
+  wireRatios,
 } from './figures.js';
 import { stormRate, type BargeInResult } from './scenarios/barge-in.js';
+import { COMBO, COUNTERPARTS } from './scenarios/wire.js';
 import type { Spread } from './stats.js';
 
 export interface TargetRow {
@@ -147,6 +150,30 @@ export function headlineRows(r: BenchResults): TargetRow[] {
     rows.push({ target: `Capacity, ${n} streams: Jarvis RSS per stream`, goal: '≤ 25 KiB', measured: c.rssPerStreamKiB, unit: 'KiB', pass: atMost(c.rssPerStreamKiB, 25), note: floorNote(floor.rssPerStreamKiB, 'KiB') });
   } else {
     rows.push(notRun('Capacity, 10,000 streams', 'all served, loop p99 < 50 ms, ≤ 25 KiB/stream', '', r.failures.capacity ?? 'capacity scenario not run'));
+  }
+
+  const w = r.wire;
+  if (w && w.runs.length > 0) {
+    const ratios = wireRatios(w);
+    const find = (a: string, b: string) => ratios.find((x) => x.a === a && x.b === b);
+    const cpu = (c: keyof typeof COMBO) => `${COMBO[c].label} ${fmtSpread(wireComboFigures(w, c).cpuUsPerToken, 'µs')}`;
+    const pt = find('messages-anthropic', 'chat-openai');
+    if (pt) rows.push({ target: 'CPU per token: Messages → Anthropic / chat → OpenAI (both passed through)', goal: '≤ 1×', measured: pt.measured, unit: '×', pass: atMost(pt.measured, 1), note: `${cpu('chat-openai')}; ${cpu('messages-anthropic')}` });
+    for (const t of ['chat-anthropic', 'messages-openai'] as const) {
+      const own = find(t, COUNTERPARTS[t].sameClient);
+      const other = find(t, COUNTERPARTS[t].sameUpstream);
+      if (!own) continue;
+      rows.push({
+        target: `CPU per token: ${COMBO[t].label} (translated) / ${COMBO[COUNTERPARTS[t].sameClient].label} (the client API's pass-through)`,
+        goal: '≤ 1.3×',
+        measured: own.measured,
+        unit: '×',
+        pass: atMost(own.measured, 1.3),
+        note: [cpu(t), other ? `/ ${COMBO[COUNTERPARTS[t].sameUpstream].label} (the upstream's pass-through): ${fmtSpread(other.measured, '×')}` : undefined].filter(Boolean).join('; '),
+      });
+    }
+  } else {
+    rows.push(notRun('CPU per token by wire: chat and Messages, OpenAI and Anthropic upstreams', 'pass-through ≤ 1× relay, translated ≤ 1.3× pass-through', '×', r.failures.wire ?? 'wire scenario not run'));
   }
   return rows;
 }

@@ -1,6 +1,6 @@
 // The load client, run as its own process (pinned away from the gateway under test):
 //   node --import tsx bench/load-client.ts '<LoadSpec JSON>' [--watch-stdin]
-// Opens `concurrency` streaming chat requests against one target, optionally with /v1/events subscribers, and
+// Opens `concurrency` streaming chat (or Anthropic Messages) requests against one target, optionally with /v1/events subscribers, and
 // prints one line `BENCH_RESULT <LoadResult JSON>` on stdout. With --watch-stdin it exits when its parent's
 // pipe closes (the parent died), so it never outlives the bench.
 import { performance } from 'node:perf_hooks';
@@ -10,7 +10,7 @@ import { createParser } from 'eventsource-parser';
 import type { Pool } from 'undici';
 import { GatewayMonitor, type MonitorResult, type MonitorSpec } from './monitor.js';
 import { Samples, distribution, type Dist } from './stats.js';
-import { chatBody, closedLoop, runChatStream, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription } from './stream-client.js';
+import { closedLoop, runChatStream, streamBody, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription, type Wire } from './stream-client.js';
 
 export interface LoadSpec {
   label: string;
@@ -37,6 +37,8 @@ export interface LoadSpec {
   maxStreams: number;
   /** Extra fields for the request body. */
   body?: Record<string, unknown>;
+  /** The API the client speaks (default chat): the body's shape and what counts as a token. */
+  wire?: Wire;
   monitor?: MonitorSpec;
   subscribers?: { target: HttpTarget; count: number; settleMs: number };
 }
@@ -82,15 +84,17 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 }
 
 async function warmUp(pool: Pool, spec: LoadSpec): Promise<void> {
-  const body = chatBody({ ...spec.body, max_tokens: 1 });
-  await Promise.all(Array.from({ length: spec.warmupStreams }, () => runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs })));
+  const wire = spec.wire ?? 'chat';
+  const body = streamBody(wire, { ...spec.body, max_tokens: 1 });
+  await Promise.all(Array.from({ length: spec.warmupStreams }, () => runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs, wire })));
   if (!spec.warmupMs) return;
-  const short = chatBody({ ...spec.body, max_tokens: 4 });
-  await closedLoop(spec.warmupStreams, spec.warmupMs, () => runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs }));
+  const short = streamBody(wire, { ...spec.body, max_tokens: 4 });
+  await closedLoop(spec.warmupStreams, spec.warmupMs, () => runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs, wire }));
 }
 
 async function measure(pool: Pool, spec: LoadSpec): Promise<LoadResult> {
-  const body = chatBody(spec.body);
+  const wire = spec.wire ?? 'chat';
+  const body = streamBody(wire, spec.body);
   const gaps = spec.recordGaps ? new Samples(64 * 1024) : undefined;
   const ttfts = new Samples(1024, 1_000_000);
   const streams: LoadResult['streams'] = { started: 0, ok: 0, short: 0, failed: 0, finishReasons: {}, errors: {} };
@@ -121,7 +125,7 @@ async function measure(pool: Pool, spec: LoadSpec): Promise<LoadResult> {
     do {
       if (streams.started >= spec.maxStreams) return;
       streams.started++;
-      const r = await runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs, gaps });
+      const r = await runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs, gaps, wire });
       tally(r);
       // A failing target answers at once: back off so a closed loop does not spin.
       if (r.error) await sleep(20);

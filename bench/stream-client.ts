@@ -1,8 +1,8 @@
-// One streaming chat request, timed as a client sees it, and one /v1/events subscriber. Used by the load client
-// and the barge-in driver. Every request has a hard time limit, so nothing here can hang a run.
+// One streaming request (a chat completion, or an Anthropic Messages stream), timed as a client sees it, and one
+// /v1/events subscriber. Used by the load client and the barge-in driver. Every request has a hard time limit, so nothing here can hang a run.
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import { ChatStreamScanner, EventStreamCounter } from './sse-scan.js';
+import { ChatStreamScanner, EventStreamCounter, MessagesStreamScanner, type StreamScanner } from './sse-scan.js';
 import type { Samples } from './stats.js';
 
 export interface HttpTarget {
@@ -47,21 +47,38 @@ export async function closedLoop(workers: number, ms: number, step: () => Promis
   await Promise.all(Array.from({ length: workers }, worker));
 }
 
+/** The API a client speaks: OpenAI Chat Completions, or Anthropic's Messages API. */
+export type Wire = 'chat' | 'messages';
+
+/** The anthropic-version a Messages client sends (what the current @anthropic-ai/sdk sends). */
+export const MESSAGES_VERSION = '2026-10-21';
+
 export function chatBody(extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'benchmark' }], stream: true, ...extra });
 }
 
+/** The same question as chatBody, as a Messages client asks it (max_tokens is required there). */
+export function messagesBody(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ model: 'mock-model', max_tokens: 1024, messages: [{ role: 'user', content: 'benchmark' }], stream: true, ...extra });
+}
+
+export function streamBody(wire: Wire, extra: Record<string, unknown> = {}): string {
+  return wire === 'messages' ? messagesBody(extra) : chatBody(extra);
+}
+
 /**
- * Sends one streaming chat request and reads it to the end. `gaps` (optional) receives the inter-token gaps in
- * ms: tokens that arrive in one network chunk are 0 ms apart, as the client really sees them.
+ * Sends one streaming request and reads it to the end: a chat completion, or with `wire: 'messages'` an Anthropic
+ * Messages stream (its text_delta events are the tokens, message_stop its end). `gaps` (optional) receives the
+ * inter-token gaps in ms: tokens that arrive in one network chunk are 0 ms apart, as the client really sees them.
  */
 export async function runChatStream(
   pool: Dispatcher,
   target: HttpTarget,
   body: string,
-  opts: { timeoutMs: number; gaps?: Samples | undefined; headers?: Record<string, string> },
+  opts: { timeoutMs: number; gaps?: Samples | undefined; headers?: Record<string, string>; wire?: Wire },
 ): Promise<StreamRecord> {
-  const scanner = new ChatStreamScanner();
+  const messages = opts.wire === 'messages';
+  const scanner: StreamScanner = messages ? new MessagesStreamScanner() : new ChatStreamScanner();
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`stream timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
   const sentAt = performance.now();
@@ -96,7 +113,7 @@ export async function runChatStream(
         res.body.once('error', reject);
       });
       if (scanner.error) error = 'error event in stream';
-      else if (!scanner.done) error = 'stream ended without [DONE]';
+      else if (!scanner.done) error = messages ? 'stream ended without message_stop' : 'stream ended without [DONE]';
     }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);

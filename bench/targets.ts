@@ -1,5 +1,5 @@
-// The processes under measurement: the project's mock upstream and Jarvis (built, or from source for the smoke
-// test). Both listen on 127.0.0.1 only.
+// The processes under measurement: the project's mock upstream (and the bench's Anthropic mock) and Jarvis (built,
+// or from source for the smoke test). All listen on 127.0.0.1 only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,6 +37,21 @@ export async function startMock(defaults: MockKnobs): Promise<Running & { baseUr
   );
   const m = await child.waitForLine(/^MOCK_UPSTREAM_READY (http:\/\/127\.0\.0\.1:(\d+)\/v1)$/, 30_000);
   return { child, baseUrl: m[1]!, origin: new URL(m[1]!).origin, port: Number(m[2]) };
+}
+
+/**
+ * The bench's Anthropic upstream (bench/anthropic-mock.ts): fakes/anthropic's events, paced as the OpenAI mock
+ * paces its chunks, in a process of its own on the load CPU. `origin` is what an Anthropic upstream's baseUrl is.
+ */
+export async function startAnthropicMock(defaults: { tokens?: number; delayMs?: number }): Promise<Running> {
+  const child = spawnChild(
+    'anthropic-mock',
+    process.execPath,
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/anthropic-mock.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
+    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
+  );
+  const m = await child.waitForLine(/^ANTHROPIC_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
+  return { child, origin: m[1]!, port: Number(m[2]) };
 }
 
 /**
