@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
+import { JarvisError } from '../errors.js';
 
 /** What a key may do: `chat` (completions, models), `events` (/v1/events), `admin` (/metrics). */
 export const SCOPES = ['chat', 'events', 'admin'] as const;
@@ -121,4 +122,11 @@ export function resolveKeys(sources: KeySources): ResolvedKey[] {
 function unnamedId(digest: string): string {
   // 48 bits of a SHA-256: enough to tell a deployment's keys apart, and nothing an attacker can use.
   return `key_${digest.slice(0, 12)}`;
+}
+
+/** The error for a model a key may not use, word for word the one for a model that does not exist. */
+export function checkModelAllowed(identity: ApiKeyIdentity | null, model: string): void {
+  if (identity?.models && !identity.models.has(model)) {
+    throw new JarvisError('JARVIS_ERR_MODEL_NOT_FOUND', `The model '${model}' does not exist or you do not have access to it.`, { param: 'model' });
+  }
 }

@@ -55,9 +55,4 @@ export function requireScope(keys: ApiKeys, scope: Scope) {
   };
 }
 
-/** The error for a model a key may not use, word for word the one for a model that does not exist. */
-export function checkModelAllowed(identity: ApiKeyIdentity | null, model: string): void {
-  if (identity?.models && !identity.models.has(model)) {
-    throw new JarvisError('JARVIS_ERR_MODEL_NOT_FOUND', `The model '${model}' does not exist or you do not have access to it.`, { param: 'model' });
-  }
-}
+export { checkModelAllowed } from '../access/keys.js';

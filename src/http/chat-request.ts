@@ -35,4 +35,4 @@ export const ChatCompletionRequest = Type.Object(
 
 export type ChatCompletionBody = Static<typeof ChatCompletionRequest> & Record<string, unknown>;
 
-export const SESSION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+export { SESSION_ID } from '../streams/admission.js';

@@ -9,7 +9,7 @@ import { checkModelAllowed } from '../auth.js';
 import { watchClientGone } from '../client-gone.js';
 import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
 import { rejectEmptyBody } from '../errors.js';
-import { checkStreamCapacity } from '../request-limits.js';
+import { checkStreamCapacity } from '../../streams/request-limits.js';
 import { upstreamHeaders } from '../upstream-headers.js';
 
 const RelayBody = Type.Object(
