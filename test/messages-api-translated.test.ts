@@ -211,6 +211,27 @@ describe('/v1/messages over the OpenAI fake: tools and reasoning', () => {
       ]);
     });
 
+    it("a refusal is a text block with Anthropic's stop_reason refusal", async () => {
+      const message = await ask({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: `scenario:refusal ${tag()}` }] });
+      expect(message).toMatchObject({ stop_reason: 'refusal', content: [{ type: 'text', text: "I'm sorry, I can't help with that." }] });
+    });
+
+    it("the answer's request id is Jarvis's, where the SDK reads Anthropic's (request-id)", async () => {
+      const t = tag();
+      const params = { model: MODEL, max_tokens: 1024, messages: [{ role: 'user' as const, content: `Hello ${t}` }] };
+      let id: string | null | undefined;
+      if (stream) {
+        const s = sdk().messages.stream(params);
+        await s.finalMessage();
+        id = s.request_id;
+      } else {
+        id = (await sdk().messages.create(params))._request_id;
+      }
+      expect(id).toMatch(/^req_/);
+      const log = await j.waitForLog((l) => l.includes(`stream_id=${id} `));
+      expect(log).toContain(`stream_id=${id} `);
+    });
+
     it('reasoning comes as a thinking block before the text', async () => {
       const message = await ask({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: `scenario:reasoning 2+2? ${tag()}` }] });
       expect(message.content.map((b) => b.type)).toEqual(['thinking', 'text']);
@@ -303,6 +324,8 @@ describe('/v1/messages before the first token', () => {
     const message = await a.finalMessage();
     expect(events.map((e) => e.type)).toEqual(['message_start', 'message_delta', 'message_stop']);
     expect(message).toMatchObject({ content: [], stop_reason: 'end_turn', model: SIM });
+    // Jarvis's estimate of the input, as a translated answer's message_start has it: never a 0 that breaks cost displays.
+    expect((events[0] as Anthropic.RawMessageStartEvent).message.usage.input_tokens).toBeGreaterThan(0);
     await waitForIdle(slow.url);
   });
 

@@ -22,6 +22,8 @@ export interface MessagesSinkOptions {
   id: string;
   model: string;
   requestId: string;
+  /** The input tokens Jarvis estimates, for a message_start it must make itself (cancelled before the upstream's). */
+  inputTokens: number;
 }
 
 
@@ -79,7 +81,7 @@ export class MessagesSseSink implements StreamSink {
     if (!this.#sse.writable) return this.#sse.close();
     const out: Delta[] = [];
     if (!this.#started) {
-      out.push(messagesEvent('message_start', { message: { id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }));
+      out.push(messagesEvent('message_start', { message: { id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: this.#opts.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }));
     }
     for (const index of [...this.#open].sort((a, b) => a - b)) out.push(messagesEvent('content_block_stop', { index }));
     if (!this.#stopped) out.push(messagesEvent('message_delta', { delta: { stop_reason: INTERRUPTED_STOP_REASON, stop_sequence: null }, usage: { output_tokens: this.delivered.tokens } }));
@@ -131,7 +133,7 @@ export class MessagesJsonSink implements StreamSink {
       this.delivered.tokens = this.delivered.chars = 0;
       return;
     }
-    void this.#reply.send(this.#answer.message({ id: this.#opts.id, model: this.#opts.model }, stopReason));
+    void this.#reply.send(this.#answer.message({ id: this.#opts.id, model: this.#opts.model, inputTokens: this.#opts.inputTokens }, stopReason));
   }
 
   end(): void {

@@ -50,8 +50,10 @@ export class MessagesTranscoder implements Transcoder {
   #open: { index: number; kind: string } | undefined;
   #blocks = 0;
   readonly #tools = new Map<number, number>();
-  #finish: Part & { type: 'finish' } | undefined;
+  #finish: (Part & { type: 'finish' }) | undefined;
   #usage: TokenUsage | undefined;
+  /** The answer was a refusal (Chat Completions' `refusal`): Anthropic says so in its stop reason. */
+  #refused = false;
 
   constructor(head: MessagesHead) {
     this.#head = { ...head };
@@ -101,6 +103,7 @@ export class MessagesTranscoder implements Transcoder {
         return this.#start(out);
       case 'text':
       case 'refusal': {
+        if (p.type === 'refusal') this.#refused = true;
         const index = this.#block('text', { type: 'text', text: '' }, out);
         out.push(messagesEvent('content_block_delta', { index, delta: { type: 'text_delta', text: p.text } }, p.type === 'text' ? p.text : ''));
         return;
@@ -147,7 +150,8 @@ export class MessagesTranscoder implements Transcoder {
     const out: Delta[] = [];
     this.#start(out);
     this.#close(out);
-    const reason = this.#finish ? (this.#finish.native && this.#finish.native in STOP_REASONS ? this.#finish.native : stopReasonOf(this.#finish.reason)) : 'end_turn';
+    let reason = this.#finish ? (this.#finish.native in STOP_REASONS ? this.#finish.native : stopReasonOf(this.#finish.reason)) : 'end_turn';
+    if (this.#refused && reason === 'end_turn') reason = 'refusal';
     const usage = this.#usage ? anthropicUsageOf(this.#usage) : { input_tokens: this.#head.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
     out.push(messagesEvent('message_delta', { delta: { stop_reason: reason, stop_sequence: this.#finish?.stopSequence ?? null }, usage }, '', this.#finish?.reason ?? 'stop'));
     out.push(messagesEvent('message_stop', {}));

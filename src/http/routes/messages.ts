@@ -58,6 +58,8 @@ export function messagesRoutes(app: FastifyInstance, ctx: JarvisContext): void {
   const config = { api: 'anthropic.messages' };
   app.post<{ Body: Obj }>('/v1/messages', { config, schema: { body: MessagesRequest }, preValidation: rejectEmptyBody }, async (request, reply) => {
     const arrivedAt = performance.timeOrigin + performance.now();
+    // Anthropic's own request id header, which the Anthropic SDK reads (message._request_id): Jarvis's id.
+    reply.raw.setHeader('request-id', request.id);
     const body = request.body;
     const model = typeof body.model === 'string' ? body.model : undefined;
     const native = ctx.providers.resolve(model).provider.wires.includes('anthropic.messages');
@@ -76,7 +78,7 @@ export function messagesRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       body: chat,
       native: { wire: 'anthropic.messages', body, headers: anthropicHeaders(request.headers) },
       sink: ({ model: name, requestId, completionId, onStall }) => {
-        const opts = { id: completionId.replace(/^chatcmpl-/, 'msg_'), model: name, requestId };
+        const opts = { id: completionId.replace(/^chatcmpl-/, 'msg_'), model: name, requestId, inputTokens: estimateInputTokens(body) };
         return body.stream === true
           ? new MessagesSseSink(reply, { ...opts, heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall })
           : new MessagesJsonSink(reply, { ...opts, maxBytes: ctx.config.maxAnswerBytes });
