@@ -1,0 +1,308 @@
+// What Jarvis does around an Anthropic upstream (the faithful fake, fakes/anthropic), over real HTTP: a barge-in
+// cancelling an Anthropic stream (and its upstream request) for the next one, with the events a subscriber sees;
+// a route failing over between Anthropic and OpenAI in both directions; /v1/responses translated to Messages;
+// the configuration (JARVIS_UPSTREAM_PROVIDER, dropParams, anthropicVersion); and /v1/models from the fake's list.
+import OpenAI, { BadRequestError } from 'openai';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { MODELS, startAnthropicUpstream, TEXT, TOOL_ARGS, type AnthropicUpstream } from '../fakes/anthropic/index.js';
+import { ANTHROPIC_KEY, CLAUDE, requestFor, startAnthropicPair, type AnthropicPair } from './support/anthropic-pair.js';
+import { orFail, waitForIdle } from './support/chat.js';
+import { tag } from './support/faithful.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { forEachSseBlock } from './support/sse.js';
+
+let pair: AnthropicPair;
+beforeAll(async () => {
+  pair = await startAnthropicPair();
+});
+afterAll(() => pair?.close());
+
+const sdk = (baseURL: string) => new OpenAI({ baseURL, apiKey: 'sk-test', maxRetries: 0 });
+const textOf = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+const finishOf = (chunks: ChatCompletionChunk[]) => chunks.flatMap((c) => (c.choices[0]?.finish_reason ? [c.choices[0].finish_reason] : []));
+
+interface BusEvent {
+  id: number;
+  type: string;
+  request_id: string;
+  session_id: string;
+  data: Record<string, unknown>;
+}
+
+/** A subscriber to /v1/events for one session; `until` waits for a condition on what arrived, not for time. */
+function subscribe(url: string, sessionId: string) {
+  const events: BusEvent[] = [];
+  const waiters = new Set<() => void>();
+  const controller = new AbortController();
+  let connected!: () => void;
+  const ready = new Promise<void>((resolve) => (connected = resolve));
+  const done = (async () => {
+    const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    await forEachSseBlock(res.body!, (block) => {
+      // ": connected" is written once the subscription is in place: nothing published after it can be missed.
+      if (block.startsWith(': connected')) connected();
+      const data = block.split('\n').find((l) => l.startsWith('data: '));
+      if (data) events.push(JSON.parse(data.slice(6)) as BusEvent);
+      for (const wake of waiters) wake();
+    });
+  })().catch((err: unknown) => {
+    if (!controller.signal.aborted) throw err;
+  });
+  return {
+    events,
+    ready: orFail(ready, 'the events subscription'),
+    until(pred: () => boolean, what: string): Promise<void> {
+      return orFail(
+        new Promise<void>((resolve) => {
+          const wake = () => {
+            if (!pred()) return;
+            waiters.delete(wake);
+            resolve();
+          };
+          waiters.add(wake);
+          wake();
+        }),
+        what,
+      );
+    },
+    async close() {
+      controller.abort();
+      await done;
+    },
+  };
+}
+
+describe('a barge-in across an Anthropic stream', () => {
+  afterEach(() => waitForIdle(pair.jarvis.url, 5000, { subscribers: true }));
+
+  it('the first answer ends "cancelled" and its upstream request is closed; the second answers whole; the events say so', async () => {
+    const session = `barge-${tag().slice(1)}`;
+    const [tagA, tagB] = [tag(), tag()];
+    const events = subscribe(pair.jarvis.url, session);
+    try {
+      await events.ready;
+      const client = sdk(pair.through);
+      const headers = { 'X-Session-Id': session };
+      const a = await client.chat.completions.create({ model: CLAUDE, stream: true, messages: [{ role: 'user', content: `scenario:long tokens:400 delay:15 ${tagA}` }] }, { headers }).withResponse();
+      const aChunks: ChatCompletionChunk[] = [];
+      let b: Promise<{ chunks: ChatCompletionChunk[]; requestId: string }> | undefined;
+      // The loop ending normally is part of the assertion: a superseded stream is not an error.
+      for await (const chunk of a.data) {
+        aChunks.push(chunk);
+        if (!b && chunk.choices[0]?.delta.content) {
+          b = (async () => {
+            const r = await client.chat.completions.create({ model: CLAUDE, stream: true, messages: [{ role: 'user', content: `Hello ${tagB}` }] }, { headers }).withResponse();
+            const chunks: ChatCompletionChunk[] = [];
+            for await (const c of r.data) chunks.push(c);
+            return { chunks, requestId: r.response.headers.get('x-request-id')! };
+          })();
+        }
+      }
+      expect(b, 'A never produced text').toBeDefined();
+      expect(finishOf(aChunks)).toEqual(['cancelled']);
+      const aText = textOf(aChunks);
+      expect(aText.length).toBeGreaterThan(0);
+      expect(aText.length).toBeLessThan('t0 '.length * 400);
+
+      // A's upstream request: closed by Jarvis before the fake had sent it all.
+      const recA = await requestFor(pair.fake, tagA);
+      await orFail(recA.closed, "A's upstream request closing");
+      expect(recA.clientClosed).toBe(true);
+
+      const second = await b!;
+      expect(finishOf(second.chunks)).toEqual(['stop']);
+      expect(textOf(second.chunks)).toBe(TEXT.join(''));
+      expect(pair.fake.requestsFor(tagB)).toHaveLength(1);
+
+      const idA = a.response.headers.get('x-request-id')!;
+      const idB = second.requestId;
+      await events.until(() => events.events.some((e) => e.type === 'chat.end' && e.request_id === idB), 'chat.end of B');
+      const summary = events.events.map((e) => `${e.request_id === idA ? 'A' : e.request_id === idB ? 'B' : '?'}:${e.type}`).join(' ');
+      expect(summary).toMatch(/^A:chat\.start( A:chat\.token)+ A:chat\.cancelled B:chat\.start( B:chat\.token)* B:chat\.end$/);
+      const cancelled = events.events.find((e) => e.type === 'chat.cancelled')!;
+      expect(cancelled.data).toMatchObject({ reason: 'superseded', delivered_chars: aText.length, heard_chars: aText.length });
+      const end = events.events.find((e) => e.type === 'chat.end')!;
+      expect(end.data).toMatchObject({ finish_reason: 'stop', delivered_chars: TEXT.join('').length });
+      const tokensOf = (id: string) => events.events.filter((e) => e.type === 'chat.token' && e.request_id === id).map((e) => e.data.text as string).join('');
+      expect(tokensOf(idA)).toBe(aText);
+      expect(tokensOf(idB)).toBe(TEXT.join(''));
+    } finally {
+      await events.close();
+    }
+  });
+});
+
+describe('a route failing over between Anthropic and OpenAI', () => {
+  let fake: AnthropicUpstream;
+  let openai: OpenAIUpstream;
+  let jarvis: TestJarvis;
+  beforeAll(async () => {
+    [fake, openai] = await Promise.all([startAnthropicUpstream({ apiKey: ANTHROPIC_KEY }), startOpenAIUpstream()]);
+    jarvis = await startJarvis({
+      upstreams: [
+        { name: 'claude', baseUrl: fake.url, provider: 'anthropic', apiKey: ANTHROPIC_KEY },
+        { name: 'openai', baseUrl: openai.url },
+      ],
+      routes: [
+        { model: 'assistant', targets: [{ upstream: 'claude', model: 'claude-x', priority: 0 }, { upstream: 'openai', model: 'gpt-4o-mini', priority: 1 }] },
+        { model: 'assistant-back', targets: [{ upstream: 'openai', model: 'gpt-4o-mini', priority: 0 }, { upstream: 'claude', model: 'claude-x', priority: 1 }] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await jarvis?.close();
+    await Promise.all([fake?.close(), openai?.close()]);
+  });
+
+  const ask = async (model: string, prompt: string, stream: boolean) => {
+    const client = sdk(`${jarvis.url}/v1`);
+    if (!stream) {
+      const c = await client.chat.completions.create({ model, messages: [{ role: 'user', content: prompt }] });
+      return { text: c.choices[0]!.message.content, finish: [c.choices[0]!.finish_reason], model: c.model };
+    }
+    const chunks: ChatCompletionChunk[] = [];
+    for await (const c of await client.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: prompt }] })) chunks.push(c);
+    return { text: textOf(chunks), finish: finishOf(chunks), model: chunks[0]!.model };
+  };
+
+  // 529 is the failure only Anthropic has: a prompt asking for http-500 would fail the OpenAI fake as well.
+  it.each([true, false])('Anthropic answering 529 (stream: %s): the client gets the OpenAI answer whole', async (stream) => {
+    const t = tag();
+    const answer = await ask('assistant', `scenario:http-529 ${t}`, stream);
+    expect(answer).toEqual({ text: TEXT.join(''), finish: ['stop'], model: snapshotOf('gpt-4o-mini') });
+    expect(fake.requestsFor(t).length).toBeGreaterThanOrEqual(1);
+    expect(fake.requestsFor(t).every((r) => r.body.model === 'claude-x')).toBe(true);
+    expect(openai.requestsFor(t)).toHaveLength(1);
+    expect(openai.requestsFor(t)[0]!.body.model).toBe('gpt-4o-mini');
+  });
+
+  it.each([true, false])('OpenAI answering 503 (stream: %s): the client gets the Anthropic answer whole', async (stream) => {
+    const t = tag();
+    const answer = await ask('assistant-back', `scenario:http-503 ${t}`, stream);
+    expect(answer).toEqual({ text: TEXT.join(''), finish: ['stop'], model: 'claude-x' });
+    expect(openai.requestsFor(t).length).toBeGreaterThanOrEqual(1);
+    expect(fake.requestsFor(t)).toHaveLength(1);
+    expect(fake.requestsFor(t)[0]!.body.model).toBe('claude-x');
+  });
+});
+
+describe('/v1/responses to an Anthropic upstream', () => {
+  const client = () => sdk(pair.through);
+  const WEATHER = { type: 'function' as const, name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] }, strict: false };
+
+  it.each([false, true])('answers text (stream: %s)', async (stream) => {
+    const t = tag();
+    const params = { model: CLAUDE, input: `Hello ${t}` };
+    const r = stream ? await client().responses.stream(params).finalResponse() : await client().responses.create(params);
+    expect(r.status).toBe('completed');
+    expect(r.output_text).toBe(TEXT.join(''));
+    expect(r.output).toEqual([expect.objectContaining({ type: 'message', role: 'assistant', content: [expect.objectContaining({ type: 'output_text', text: TEXT.join('') })] })]);
+    expect(r.usage!.input_tokens).toBeGreaterThan(0);
+    expect(r.usage!.output_tokens).toBeGreaterThan(0);
+    expect(pair.fake.requestsFor(t)[0]!.body).toMatchObject({ model: CLAUDE, messages: [{ role: 'user', content: [{ type: 'text', text: `Hello ${t}` }] }] });
+  });
+
+  it.each([false, true])('makes a function call, and answers its output (stream: %s)', async (stream) => {
+    const t = tag();
+    const ask = (params: OpenAI.Responses.ResponseCreateParamsNonStreaming) =>
+      stream ? client().responses.stream(params as Parameters<OpenAI['responses']['stream']>[0]).finalResponse() : client().responses.create(params);
+    const first = await ask({ model: CLAUDE, input: `What is the weather in Paris? ${t}`, tools: [WEATHER] });
+    const call = first.output.find((o) => o.type === 'function_call') as OpenAI.Responses.ResponseFunctionToolCall | undefined;
+    expect(call).toMatchObject({ type: 'function_call', name: 'get_weather', arguments: TOOL_ARGS[0], call_id: expect.stringMatching(/^toolu_01/) });
+    expect(pair.fake.requestsFor(t)[0]!.body.tools).toEqual([{ name: 'get_weather', description: WEATHER.description, input_schema: WEATHER.parameters, strict: false }]);
+    const second = await ask({ model: CLAUDE, previous_response_id: first.id, input: [{ type: 'function_call_output', call_id: call!.call_id, output: '{"temperature":21}' }], tools: [WEATHER] });
+    expect(second.output_text).toBe('The tool says: {"temperature":21}.');
+  });
+});
+
+describe('configuring an Anthropic upstream', () => {
+  it('JARVIS_UPSTREAM_PROVIDER=anthropic with JARVIS_UPSTREAM_BASE_URL: an Anthropic upstream, which answers', async () => {
+    const config = loadConfig({ JARVIS_UPSTREAM_BASE_URL: pair.fake.url, JARVIS_UPSTREAM_PROVIDER: 'anthropic', JARVIS_UPSTREAM_API_KEY: ANTHROPIC_KEY, JARVIS_DEFAULT_MODEL: CLAUDE });
+    expect(config.upstreams).toEqual([expect.objectContaining({ name: 'default', baseUrl: pair.fake.url, provider: 'anthropic', apiKey: ANTHROPIC_KEY, models: ['*'] })]);
+    const j = await startJarvis({ upstreams: config.upstreams, defaultModel: config.defaultModel });
+    try {
+      const t = tag();
+      const c = await sdk(`${j.url}/v1`).chat.completions.create({ model: CLAUDE, messages: [{ role: 'user', content: `Hello ${t}` }] });
+      expect(c.choices[0]!.message.content).toBe(TEXT.join(''));
+      const rec = pair.fake.requestsFor(t)[0]!;
+      expect(rec.path).toBe('/v1/messages');
+      expect(rec.headers.authorization).toBe(`Bearer ${ANTHROPIC_KEY}`);
+    } finally {
+      await j.close();
+    }
+  });
+
+  describe('sampling parameters and the anthropic-version', () => {
+    let j: TestJarvis;
+    beforeAll(async () => {
+      const up = (name: string, model: string, extra: Record<string, unknown>) => ({ name, baseUrl: pair.fake.url, provider: 'anthropic' as const, apiKey: ANTHROPIC_KEY, models: [model], ...extra });
+      j = await startJarvis({
+        upstreams: [
+          up('dropping', 'claude-dropping', { dropParams: true, anthropicVersion: '2026-10-21' }),
+          up('strict', 'claude-strict', {}),
+          up('old', 'claude-old', { anthropicVersion: '2023-06-01' }),
+        ],
+      });
+    });
+    afterAll(() => j?.close());
+
+    it.each([false, true])('dropParams: temperature left out, and named in x-jarvis-dropped-params (stream: %s)', async (stream) => {
+      const t = tag();
+      const body = { model: 'claude-dropping', temperature: 0.5, messages: [{ role: 'user' as const, content: `Hello ${t}` }] };
+      const client = sdk(`${j.url}/v1`);
+      let text: string | null;
+      let response: Response;
+      if (stream) {
+        const r = await client.chat.completions.create({ ...body, stream: true }).withResponse();
+        const chunks: ChatCompletionChunk[] = [];
+        for await (const c of r.data) chunks.push(c);
+        text = textOf(chunks);
+        response = r.response;
+      } else {
+        const r = await client.chat.completions.create(body).withResponse();
+        text = r.data.choices[0]!.message.content;
+        response = r.response;
+      }
+      expect(text).toBe(TEXT.join(''));
+      expect(response.headers.get('x-jarvis-dropped-params')).toBe('temperature');
+      const rec = pair.fake.requestsFor(t)[0]!;
+      expect(rec.headers['anthropic-version']).toBe('2026-10-21');
+      expect(rec.body).not.toHaveProperty('temperature');
+    });
+
+    it('without dropParams, temperature is a 400 unsupported_value naming it, and nothing reaches Anthropic', async () => {
+      const t = tag();
+      const err = await sdk(`${j.url}/v1`)
+        .chat.completions.create({ model: 'claude-strict', temperature: 0.5, messages: [{ role: 'user', content: `Hello ${t}` }] })
+        .then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect(err).toMatchObject({ status: 400, code: 'unsupported_value', param: 'temperature' });
+      expect(pair.fake.requestsFor(t)).toHaveLength(0);
+    });
+
+    it("with anthropicVersion 2023-06-01, temperature reaches Anthropic", async () => {
+      const t = tag();
+      const r = await sdk(`${j.url}/v1`).chat.completions.create({ model: 'claude-old', temperature: 0.5, messages: [{ role: 'user', content: `Hello ${t}` }] }).withResponse();
+      expect(r.data.choices[0]!.message.content).toBe(TEXT.join(''));
+      expect(r.response.headers.get('x-jarvis-dropped-params')).toBeNull();
+      const rec = pair.fake.requestsFor(t)[0]!;
+      expect(rec.headers['anthropic-version']).toBe('2023-06-01');
+      expect(rec.body).toMatchObject({ model: 'claude-old', temperature: 0.5 });
+    });
+  });
+});
+
+describe('/v1/models with an Anthropic upstream serving every model', () => {
+  it("lists what the fake's GET /v1/models says", async () => {
+    const list = (await sdk(pair.through).models.list()).data;
+    expect(pair.fake.modelListRequests).toBeGreaterThanOrEqual(1);
+    const claude = list.filter((m) => m.owned_by === 'claude');
+    expect(claude.map((m) => m.id)).toEqual(MODELS);
+    // The fake dates its models a day apart from 2026-10-21.
+    expect(claude[0]!.created).toBe(Date.UTC(2026, 9, 21) / 1000);
+  });
+});
