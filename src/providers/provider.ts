@@ -28,8 +28,6 @@ export interface ChatRequest {
   created: number;
   /** False when the client asked not to be hedged (`X-Jarvis-Hedge: off`): a route then tries one target at a time. */
   hedge?: boolean;
-  /** Which upstream and model served the answer, when a route chose among several (set by the route). */
-  served?: { upstream: string; model: string };
   /**
    * The client's request in its own wire, when that is not Chat Completions: a provider that speaks that wire
    * sends it (model aside) instead of encoding `body`, so nothing is lost in translation.
@@ -151,6 +149,12 @@ export interface NativeResponsesRequest {
   headers?: Record<string, string>;
 }
 
+export interface StreamOptions {
+  signal: AbortSignal;
+  /** Told which upstream and model serve the answer, by a route once it has chosen among its targets. */
+  served?: ((target: { upstream: string; model: string }) => void) | undefined;
+}
+
 export interface Provider {
   readonly id: string;
   /** The wires its streams are in; a route's are those every one of its targets speaks. */
@@ -170,7 +174,7 @@ export interface Provider {
    * HTTP status the client should get (an upstream's own error event among them, carried as it was sent);
    * aborting `signal` ends the iteration promptly with `signal.reason` and releases the upstream request.
    */
-  stream(request: ChatRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta[]>;
+  stream(request: ChatRequest, opts: StreamOptions): AsyncIterable<Delta[]>;
   /**
    * POST /v1/completions or /v1/embeddings for `request.model`: resolves once the answer's status is known (an
    * error status rejects with its JarvisError, as stream() does); aborting `signal` releases the upstream request.

@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Logger } from 'pino';
 import type { SessionPolicy } from '../config.js';
 import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from '../errors.js';
@@ -49,17 +50,45 @@ export interface StreamSpec {
   upstream?: ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
 }
 
-/** How a stream ended, with what it cost (usage), which upstream served it (route targets), and when. */
-export type StreamOutcome = (
+/** How a stream ended, apart from what every outcome carries. */
+export type StreamEnding =
   | { kind: 'end'; finishReason: string }
   | { kind: 'cancelled'; reason: CancelReason }
   | { kind: 'error'; error: JarvisError }
-  | { kind: 'rejected'; error: JarvisError }
-) & {
-  usage?: AnswerUsage | undefined;
-  served?: { upstream: string; model: string } | undefined;
-  timings?: { firstTokenMs: number | undefined; durationMs: number } | undefined;
+  | { kind: 'rejected'; error: JarvisError };
+
+/**
+ * How a stream ended, with what it cost (usage: none for a stream refused before it reached an upstream), which
+ * upstream and model served it (a route's target; undefined when the provider is not a route), and its timings.
+ */
+export type StreamOutcome = StreamEnding & {
+  usage: AnswerUsage | undefined;
+  served: Served | undefined;
+  timings: { firstTokenMs: number | undefined; durationMs: number };
 };
+
+export type Served = { upstream: string; model: string };
+
+/**
+ * The life of a stream, each state reached only from the one before it: `acquiring` its session (which may
+ * refuse it, or cancel it while it waits), `streaming` from its upstream, then one of the endings.
+ */
+export type StreamState = 'created' | 'acquiring' | 'streaming' | 'ended' | 'cancelled' | 'failed' | 'rejected';
+
+const NEXT: Record<StreamState, readonly StreamState[]> = {
+  created: ['acquiring'],
+  acquiring: ['streaming', 'rejected', 'cancelled', 'failed'],
+  streaming: ['ended', 'cancelled', 'failed'],
+  ended: [],
+  cancelled: [],
+  failed: [],
+  rejected: [],
+};
+
+const STATE_OF: Record<StreamEnding['kind'], StreamState> = { end: 'ended', cancelled: 'cancelled', error: 'failed', rejected: 'rejected' };
+
+/** Where every stream's outcome is published, off the hot path, for whoever subscribes (a usage ledger, tracing). */
+export const STREAM_END_CHANNEL = 'jarvis:stream:end';
 
 function asJarvisError(err: unknown): JarvisError {
   if (err instanceof JarvisError) return err;
@@ -67,8 +96,10 @@ function asJarvisError(err: unknown): JarvisError {
 }
 
 /**
- * The life of one stream: stream_start, the session's barge-in policy, relaying deltas to the client and the
- * batcher, and a `finally` that cleans up on every exit path before the session is released.
+ * The life of one stream as an explicit state machine (StreamState): stream_start, the session's barge-in
+ * policy, relaying deltas to the client (transcoded into its wire when the upstream speaks another) and to the
+ * batcher, and a `finally` that cleans up on every exit path before the session is released. Its outcome is
+ * published on STREAM_END_CHANNEL.
  */
 export class ChatStream {
   readonly requestId: string;
@@ -76,16 +107,35 @@ export class ChatStream {
   readonly #deps: StreamDeps;
   readonly #spec: StreamSpec;
   readonly #sink: StreamSink;
+  #state: StreamState = 'created';
+  #lease: SessionLease | undefined;
+  /** chat.start went out: the stream's final event must follow. */
+  #published = false;
+  #generated = 0;
+  #startedAt = 0;
+  #firstTokenMs: number | undefined;
+  #usage: TokenUsage | undefined;
+  #served: Served | undefined;
+  #finishReason = 'stop';
+  /** Created on the first delta of another wire than the client's (an answer from an upstream of another API). */
+  #transcoder: Transcoder | undefined;
+  /** Only with logContent: conversations stay out of the logs by default. */
+  readonly #completion: ContentExcerpt | undefined;
 
   constructor(deps: StreamDeps, spec: StreamSpec, sink: StreamSink) {
     this.#deps = deps;
     this.#spec = spec;
     this.#sink = sink;
     this.requestId = spec.meta.request_id;
+    this.#completion = deps.logContent ? new ContentExcerpt() : undefined;
   }
 
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  get state(): StreamState {
+    return this.#state;
   }
 
   /** Idempotent. Logged here, synchronously, so the log shows the cancellation before the cleanup it causes. */
@@ -95,161 +145,193 @@ export class ChatStream {
     this.#controller.abort(new StreamCancelled(reason));
   }
 
-  async run(): Promise<StreamOutcome> {
-    const { sessions, batcher, bus, live, log, observer } = this.#deps;
-    const { meta, provider, request } = this.#spec;
-    const signal = this.#controller.signal;
-    const started = performance.now();
-    let lease: SessionLease | undefined;
-    let published = false;
-    let generated = 0;
-    let firstTokenMs: number | undefined;
-    let usage: TokenUsage | undefined;
-    let outcome: StreamOutcome;
-    const sink = this.#sink;
-    // Created on the first delta of another wire than the client's (an answer from an upstream of another API).
-    let transcoder: Transcoder | undefined;
-    const deliver = (d: Delta): void => {
-      if (d.wire === sink.wire) return sink.chunk(d);
-      transcoder ??= transcoderFor(sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimateInput(request) });
-      for (const t of transcoder.delta(d)) sink.chunk(t);
-    };
+  #to(next: StreamState): void {
+    if (!NEXT[this.#state].includes(next)) throw new Error(`stream ${this.requestId}: ${this.#state} -> ${next} is not a transition`);
+    this.#state = next;
+  }
 
-    // Only with logContent: conversations stay out of the logs by default.
-    const completion = this.#deps.logContent ? new ContentExcerpt() : undefined;
-    live.add(this);
-    observer?.started();
-    log.info(
+  async run(): Promise<StreamOutcome> {
+    this.#begin();
+    let ending: StreamEnding | undefined;
+    try {
+      ending = await this.#live();
+    } catch (err) {
+      ending = this.#stopped(err);
+    } finally {
+      ending ??= { kind: 'error', error: asJarvisError(undefined) };
+      this.#to(STATE_OF[ending.kind]);
+    }
+    return this.#cleanup(ending);
+  }
+
+  #begin(): void {
+    const { meta, request } = this.#spec;
+    this.#to('acquiring');
+    this.#startedAt = performance.now();
+    this.#deps.live.add(this);
+    this.#deps.observer?.started();
+    this.#deps.log.info(
       {
         trace: meta.trace,
         stream_id: meta.request_id,
         session: meta.session_id,
         model: request.model,
         policy: this.#spec.policy,
-        ...(completion ? { prompt: excerpt(lastUserText(request.messages)) } : {}),
+        ...(this.#completion ? { prompt: excerpt(lastUserText(request.messages)) } : {}),
       },
       'stream_start',
     );
+  }
+
+  /** Acquiring the session, then streaming: how it ended, unless it threw (cancelled, failed). */
+  async #live(): Promise<StreamEnding> {
+    const { sessions, batcher, bus, log, observer } = this.#deps;
+    const { meta, provider, request } = this.#spec;
+    const signal = this.#controller.signal;
     try {
-      try {
-        lease = await sessions.acquire({
-          sessionKey: this.#spec.sessionKey,
-          sessionId: meta.session_id,
-          requestId: meta.request_id,
-          trace: meta.trace,
-          policy: this.#spec.policy,
-          arrivedAt: this.#spec.arrivedAt,
-          seq: this.#spec.seq,
-          cancel: (reason) => this.cancel(reason),
-          signal,
-          log,
-        });
-      } catch (err) {
-        if (cancelReasonOf(signal)) throw err;
-        outcome = { kind: 'rejected', error: asJarvisError(err) };
-        log.info({ trace: meta.trace, code: outcome.error.code }, 'stream_rejected');
-        this.#sink.fail(outcome.error);
-        return outcome;
-      }
-
-      // A client that sent its request and left at once is gone before anything reaches the upstream: its
-      // connection's end is read by the loop's next poll (not the one that read the request), so the upstream
-      // is called only after that.
-      await afterNextPoll();
-      signal.throwIfAborted();
-
-      bus.publish(meta, 'chat.start', { model: request.model });
-      published = true;
-      let finishReason = 'stop';
-      const providerStarted = performance.now();
-      for await (const batch of this.#spec.upstream?.(signal) ?? provider.stream(request, { signal })) {
-        for (const d of batch) {
-          // The client may be gone, or the session superseded: no more of the batch goes out.
-          signal.throwIfAborted();
-          if (d.text !== '' && generated === 0) {
-            const received = performance.now();
-            deliver(d);
-            firstTokenMs = performance.now() - started;
-            observer?.firstToken(firstTokenMs, received - providerStarted);
-          } else {
-            deliver(d);
-          }
-          // Only parsed deltas can report usage: the token path (unparsed) never looks.
-          if (d.chunk !== undefined && (d.parts !== undefined || d.chunk.usage)) {
-            for (const p of partsOf(d)) if (p.type === 'usage') usage = p.usage;
-          }
-          if (d.text !== '') {
-            generated++;
-            batcher.add(meta, d.text);
-            completion?.add(d.text);
-          }
-          if (d.finish !== undefined) finishReason = d.finish;
-        }
-        // A client that is behind holds the stream here, so the upstream waits too instead of Jarvis buffering for it.
-        const behind = this.#sink.flush(signal);
-        if (behind) await behind;
-      }
-      // A provider that returns normally after an abort still counts as cancelled.
-      signal.throwIfAborted();
-      if (transcoder) for (const t of transcoder.end()) sink.chunk(t);
-      batcher.end(meta.request_id);
-      this.#sink.end();
-      outcome = { kind: 'end', finishReason };
+      this.#lease = await sessions.acquire({
+        sessionKey: this.#spec.sessionKey,
+        sessionId: meta.session_id,
+        requestId: meta.request_id,
+        trace: meta.trace,
+        policy: this.#spec.policy,
+        arrivedAt: this.#spec.arrivedAt,
+        seq: this.#spec.seq,
+        cancel: (reason) => this.cancel(reason),
+        signal,
+        log,
+      });
     } catch (err) {
-      const reason = cancelReasonOf(signal);
-      if (reason) {
-        outcome = { kind: 'cancelled', reason };
-        this.#sink.cancelled(reason);
-      } else {
-        outcome = { kind: 'error', error: asJarvisError(err) };
-        if (outcome.error.status >= 500) log.warn({ trace: meta.trace, request_id: meta.request_id, code: outcome.error.code, err }, 'stream_error');
-        else log.info({ trace: meta.trace, request_id: meta.request_id, code: outcome.error.code, status: outcome.error.status }, 'stream_error');
-        batcher.end(meta.request_id);
-        this.#sink.fail(outcome.error);
+      if (cancelReasonOf(signal)) throw err;
+      const error = asJarvisError(err);
+      log.info({ trace: meta.trace, code: error.code }, 'stream_rejected');
+      this.#sink.fail(error);
+      return { kind: 'rejected', error };
+    }
+
+    // A client that sent its request and left at once is gone before anything reaches the upstream: its
+    // connection's end is read by the loop's next poll (not the one that read the request), so the upstream
+    // is called only after that.
+    await afterNextPoll();
+    signal.throwIfAborted();
+    this.#to('streaming');
+
+    bus.publish(meta, 'chat.start', { model: request.model });
+    this.#published = true;
+    const providerStarted = performance.now();
+    const opts = { signal, served: (target: Served) => (this.#served = target) };
+    for await (const batch of this.#spec.upstream?.(signal) ?? provider.stream(request, opts)) {
+      for (const d of batch) {
+        // The client may be gone, or the session superseded: no more of the batch goes out.
+        signal.throwIfAborted();
+        if (d.text !== '' && this.#generated === 0) {
+          const received = performance.now();
+          this.#deliver(d);
+          this.#firstTokenMs = performance.now() - this.#startedAt;
+          observer?.firstToken(this.#firstTokenMs, received - providerStarted);
+        } else {
+          this.#deliver(d);
+        }
+        // Only parsed deltas can report usage: the token path (unparsed) never looks.
+        if (d.chunk !== undefined && (d.parts !== undefined || d.chunk.usage)) {
+          for (const p of partsOf(d)) if (p.type === 'usage') this.#usage = p.usage;
+        }
+        if (d.text !== '') {
+          this.#generated++;
+          batcher.add(meta, d.text);
+          this.#completion?.add(d.text);
+        }
+        if (d.finish !== undefined) this.#finishReason = d.finish;
       }
-    } finally {
-      const durationMs = performance.now() - started;
-      outcome!.usage = usage ? { ...usage, estimated: false } : published ? { input: estimateInput(request), output: generated, estimated: true } : undefined;
-      outcome!.served = request.served;
-      outcome!.timings = { firstTokenMs, durationMs };
+      // A client that is behind holds the stream here, so the upstream waits too instead of Jarvis buffering for it.
+      const behind = this.#sink.flush(signal);
+      if (behind) await behind;
+    }
+    // A provider that returns normally after an abort still counts as cancelled.
+    signal.throwIfAborted();
+    if (this.#transcoder) for (const t of this.#transcoder.end()) this.#sink.chunk(t);
+    batcher.end(meta.request_id);
+    this.#sink.end();
+    return { kind: 'end', finishReason: this.#finishReason };
+  }
+
+  /** A delta to the client: as it is when the client speaks its wire, else transcoded into the client's. */
+  #deliver(d: Delta): void {
+    if (d.wire === this.#sink.wire) return this.#sink.chunk(d);
+    const { request } = this.#spec;
+    this.#transcoder ??= transcoderFor(this.#sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimateInput(request) });
+    for (const t of this.#transcoder.delta(d)) this.#sink.chunk(t);
+  }
+
+  /** The stream stopped by a throw: cancelled (its signal says why) or failed. */
+  #stopped(err: unknown): StreamEnding {
+    const { log, batcher } = this.#deps;
+    const { meta } = this.#spec;
+    const reason = cancelReasonOf(this.#controller.signal);
+    if (reason) {
+      this.#sink.cancelled(reason);
+      return { kind: 'cancelled', reason };
+    }
+    const error = asJarvisError(err);
+    if (error.status >= 500) log.warn({ trace: meta.trace, request_id: meta.request_id, code: error.code, err }, 'stream_error');
+    else log.info({ trace: meta.trace, request_id: meta.request_id, code: error.code, status: error.status }, 'stream_error');
+    batcher.end(meta.request_id);
+    this.#sink.fail(error);
+    return { kind: 'error', error };
+  }
+
+  /** Every exit path ends here: buffers cleaned, the final event, stream_end, and last the session released. */
+  #cleanup(ending: StreamEnding): StreamOutcome {
+    const { batcher, live, log, observer } = this.#deps;
+    const { meta, request } = this.#spec;
+    const durationMs = performance.now() - this.#startedAt;
+    const outcome: StreamOutcome = {
+      ...ending,
+      usage: this.#usage ? { ...this.#usage, estimated: false } : this.#published ? { input: estimateInput(request), output: this.#generated, estimated: true } : undefined,
+      served: this.#served,
+      timings: { firstTokenMs: this.#firstTokenMs, durationMs },
+    };
+    try {
       batcher.cleanupRequestBuffers(meta.request_id);
       log.info({ trace: meta.trace, request_id: meta.request_id }, 'event_buffers_cleaned');
-      if (published) this.#publishFinal(outcome!, generated);
+      if (this.#published) this.#publishFinal(outcome);
       live.delete(this);
       const duration_ms = Math.round(durationMs);
-      observer?.ended(outcome!.kind, duration_ms, generated, outcome!.kind === 'cancelled' ? outcome!.reason : undefined);
+      observer?.ended(outcome.kind, duration_ms, this.#generated, outcome.kind === 'cancelled' ? outcome.reason : undefined);
       log.info(
         {
           trace: meta.trace,
           cleanup_done: true,
           stream_id: meta.request_id,
-          outcome: outcome!.kind,
+          outcome: outcome.kind,
           duration_ms,
-          tokens: generated,
+          tokens: this.#generated,
           delivered_tokens: this.#sink.delivered.tokens,
-          ...(outcome!.usage ? { input_tokens: outcome!.usage.input, output_tokens: outcome!.usage.output, usage_estimated: outcome!.usage.estimated } : {}),
+          ...(outcome.usage ? { input_tokens: outcome.usage.input, output_tokens: outcome.usage.output, usage_estimated: outcome.usage.estimated } : {}),
           // The route's choice, when a route chose (the target that served, and its model).
-          ...(request.served ? { upstream: request.served.upstream, upstream_model: request.served.model } : {}),
-          ...(completion ? { completion: completion.text } : {}),
+          ...(outcome.served ? { upstream: outcome.served.upstream, upstream_model: outcome.served.model } : {}),
+          ...(this.#completion ? { completion: this.#completion.text } : {}),
         },
         'stream_end',
       );
+      if (endChannel.hasSubscribers) endChannel.publish({ meta, model: request.model, outcome, delivered: { ...this.#sink.delivered } });
+    } finally {
       // Released last: a stream waiting on this session proceeds only once all of the above is done.
-      lease?.release();
+      this.#lease?.release();
     }
     return outcome;
   }
 
-  #publishFinal(outcome: StreamOutcome, generated: number): void {
-    const { meta, request } = this.#spec;
-    const counts = { generated_tokens: generated, delivered_tokens: this.#sink.delivered.tokens, delivered_chars: this.#sink.delivered.chars };
+  #publishFinal(outcome: StreamOutcome): void {
+    const { meta } = this.#spec;
+    const counts = { generated_tokens: this.#generated, delivered_tokens: this.#sink.delivered.tokens, delivered_chars: this.#sink.delivered.chars };
     switch (outcome.kind) {
       case 'end':
         this.#deps.bus.publish(meta, 'chat.end', {
           finish_reason: outcome.finishReason,
           ...counts,
           ...(outcome.usage ? { usage: { input_tokens: outcome.usage.input, output_tokens: outcome.usage.output, estimated: outcome.usage.estimated } } : {}),
-          ...(request.served ? { upstream: request.served.upstream, model: request.served.model } : {}),
+          ...(outcome.served ? { upstream: outcome.served.upstream, model: outcome.served.model } : {}),
         });
         break;
       case 'cancelled':
@@ -264,6 +346,9 @@ export class ChatStream {
     }
   }
 }
+
+/** The channel stream outcomes go to: a diagnostics channel costs nothing while no one subscribes. */
+const endChannel = channel(STREAM_END_CHANNEL);
 
 /** Input tokens as Jarvis estimates them (four characters a token) for an upstream that reports none. */
 function estimateInput(request: ChatRequest): number {

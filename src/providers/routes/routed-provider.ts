@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../../config.js';
 import { JarvisError } from '../../errors.js';
-import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse } from '../provider.js';
+import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse, StreamOptions } from '../provider.js';
 import type { Circuit } from './circuit.js';
 import { partsOf } from '../../streams/parts.js';
 
@@ -126,7 +126,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
   const retries = route.retries ?? 0;
   const hedgeAfter = route.hedgeAfterMs ?? 0;
 
-  async function* stream(req: ChatRequest, signal: AbortSignal): AsyncGenerator<Delta[]> {
+  async function* stream(req: ChatRequest, { signal, served }: StreamOptions): AsyncGenerator<Delta[]> {
     const requestId = req.headers?.['x-request-id'];
     const log = deps.log;
     const order = orderTargets(targets, random);
@@ -214,7 +214,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
           deps.observer?.upstreamFirstToken(a.target.upstream, ms);
           deps.observer?.attempt(a.target.upstream, 'won');
           log.info({ request_id: requestId, upstream: a.target.upstream, model: a.target.model, ttft_ms: Math.round(ms) }, 'attempt_won');
-          req.served = { upstream: a.target.upstream, model: a.target.model };
+          served?.({ upstream: a.target.upstream, model: a.target.model });
           break;
         }
         live.delete(a);
@@ -268,7 +268,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
     // What every target speaks: an answer may come from any of them.
     wires: targets.map((t) => t.provider.wires).reduce((all, w) => all.filter((x) => w.includes(x))),
     models: async (): Promise<ModelInfo[]> => [{ id: route.model, owned_by: 'jarvis' }],
-    stream: (req, { signal }) => stream(req, signal),
+    stream: (req, opts) => stream(req, opts),
     // Relays (completions, embeddings) go to the first target whose circuit lets them: no failover mid-answer.
     relay: (req: RelayRequest, opts): Promise<RelayResponse> => {
       const target = orderTargets(targets, random).find((t) => t.circuit?.state !== 'open') ?? targets[0]!;
