@@ -190,6 +190,53 @@ describe('a route failing over between Anthropic and OpenAI', () => {
   });
 });
 
+describe('a route hedged across Anthropic and OpenAI', () => {
+  let fake: AnthropicUpstream;
+  let openai: OpenAIUpstream;
+  let jarvis: TestJarvis;
+  beforeAll(async () => {
+    [fake, openai] = await Promise.all([startAnthropicUpstream({ apiKey: ANTHROPIC_KEY }), startOpenAIUpstream()]);
+    jarvis = await startJarvis({
+      upstreams: [
+        { name: 'claude', baseUrl: fake.url, provider: 'anthropic', apiKey: ANTHROPIC_KEY },
+        { name: 'openai', baseUrl: openai.url },
+      ],
+      // Hedged at once: both targets start long before either can send its first token (paced by delay:).
+      routes: [{ model: 'assistant', hedgeAfterMs: 1, targets: [{ upstream: 'claude', model: 'claude-x', priority: 0 }, { upstream: 'openai', model: 'gpt-4o-mini', priority: 1 }] }],
+    });
+  });
+  afterAll(async () => {
+    await jarvis?.close();
+    await Promise.all([fake?.close(), openai?.close()]);
+  });
+
+  it.each([true, false])('the first token wins whichever provider sends it; the other request is closed (stream: %s)', async (stream) => {
+    const t = tag();
+    const client = sdk(`${jarvis.url}/v1`);
+    const messages = [{ role: 'user' as const, content: `delay:200 ${t}` }];
+    let text: string;
+    if (stream) {
+      const chunks: ChatCompletionChunk[] = [];
+      for await (const c of await client.chat.completions.create({ model: 'assistant', stream: true, messages })) chunks.push(c);
+      text = textOf(chunks);
+      expect(finishOf(chunks)).toEqual(['stop']);
+    } else {
+      const c = await client.chat.completions.create({ model: 'assistant', messages });
+      text = c.choices[0]!.message.content!;
+    }
+    // Both answer the same words: the client gets one whole answer, from whichever won.
+    expect(text).toBe(TEXT.join(''));
+    const [a, o] = [fake.requestsFor(t), openai.requestsFor(t)];
+    expect([a.length, o.length]).toEqual([1, 1]);
+    await orFail(Promise.all([a[0]!.closed, o[0]!.closed]), 'both upstream requests ending');
+    // The loser's request was closed by Jarvis; the winner's ran to its end.
+    expect([a[0]!.clientClosed, o[0]!.clientClosed].sort()).toEqual([false, true]);
+    const log = await jarvis.waitForLog((l) => l.includes('attempt_won') && new RegExp(`hedge_start`).test(l));
+    expect(log).toMatch(/attempt_cancelled .*reason=lost/);
+    await waitForIdle(jarvis.url);
+  });
+});
+
 describe('/v1/responses to an Anthropic upstream', () => {
   const client = () => sdk(pair.through);
   const WEATHER = { type: 'function' as const, name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] }, strict: false };

@@ -87,11 +87,16 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
     });
   }
 
-  /** The consumer stopped early: the upstream request is closed, whatever was queued dropped. */
+  /**
+   * The consumer stopped: whatever was queued is dropped, and the upstream request closed unless its stream had
+   * ended (then the rest of its body is read, as after any end, so the connection goes back to the pool: a route
+   * returns its winner's iterator once it has read it to the end).
+   */
   return(): Promise<IteratorResult<Delta[]>> {
     this.#queued = [];
+    const ended = this.#reader.done && this.#end === true;
     if (this.#end === undefined) this.#end = true;
-    this.#close(undefined);
+    if (!ended) this.#close(undefined);
     this.#wake();
     return Promise.resolve({ value: undefined, done: true });
   }
