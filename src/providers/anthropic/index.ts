@@ -3,7 +3,7 @@ import { ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION, type UpstreamConfig } 
 import { JarvisError } from '../../errors.js';
 import { isObject } from '../../json.js';
 import { IdlePool } from '../openai-compatible/idle-pool.js';
-import { ModelCatalog } from '../openai-compatible/model-catalog.js';
+import { fetchModelList, ModelCatalog } from '../openai-compatible/model-catalog.js';
 import { upstreamFailure } from '../openai-compatible/upstream-errors.js';
 import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
@@ -22,8 +22,6 @@ export interface AnthropicOptions {
 const CLIENT_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
 /** Jarvis's own headers that reach every upstream (see openai-compatible/index.ts). */
 const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
-const MAX_MODEL_LIST_CHARS = 4 * 1024 * 1024;
-const MODEL_LIST_TIMEOUT_MS = 2000;
 
 /**
  * Anthropic's Messages API (`{baseUrl}/v1/messages`): a Chat Completions turn is encoded into a Messages request
@@ -69,21 +67,8 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
   }
 
   async function listModels(): Promise<ModelInfo[]> {
-    const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
-    const res = await request(`${base}/v1/models?limit=1000`, { method: 'GET', headers: { accept: 'application/json', 'anthropic-version': version, ...auth }, dispatcher, signal });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw new Error(`upstream ${upstream.name} answered ${res.statusCode} to GET /v1/models`);
-    }
-    let text = '';
-    for await (const chunk of res.body) {
-      text += chunk;
-      if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${upstream.name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
-    }
-    const list = JSON.parse(text) as { data?: unknown } | null;
-    if (!Array.isArray(list?.data)) throw new Error(`upstream ${upstream.name} sent no model list`);
     const out: ModelInfo[] = [];
-    for (const m of list!.data as unknown[]) {
+    for (const m of await fetchModelList(`${base}/v1/models?limit=1000`, { 'anthropic-version': version, ...auth }, dispatcher, upstream.name)) {
       if (!isObject(m) || typeof m.id !== 'string' || m.id === '') continue;
       const created = typeof m.created_at === 'string' ? Date.parse(m.created_at) : NaN;
       out.push({ id: m.id, owned_by: upstream.name, ...(Number.isFinite(created) ? { created: Math.floor(created / 1000) } : {}), ...(typeof m.display_name === 'string' ? { description: m.display_name } : {}) });

@@ -2,7 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
 import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
 import { IdlePool } from './idle-pool.js';
-import { ModelCatalog } from './model-catalog.js';
+import { fetchModelList, ModelCatalog } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
 import { CHAT_EVENTS, RESPONSES_EVENTS, type EventDecoder } from './sse-deltas.js';
 import { UpstreamStream } from './upstream-stream.js';
@@ -24,8 +24,6 @@ export interface OpenAICompatibleOptions {
  */
 const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
 
-const MAX_MODEL_LIST_CHARS = 4 * 1024 * 1024;
-const MODEL_LIST_TIMEOUT_MS = 2000;
 
 function forwarded(headers: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -131,24 +129,8 @@ async function relay(req: RelayRequest, signal: AbortSignal, target: Target): Pr
 
 /** GET /models: what the upstream says it serves. */
 async function listModels(target: Target): Promise<ModelInfo[]> {
-  // Bounded as a whole (connecting included): /v1/models waits for this, and an upstream that does not answer must
-  // not hold it for the upstream timeout.
-  const signal = AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS);
-  const res = await request(`${target.base}/models`, { method: 'GET', headers: { accept: 'application/json', ...target.auth }, dispatcher: target.dispatcher, signal });
-  if (res.statusCode !== 200) {
-    await res.body.dump();
-    throw new Error(`upstream ${target.name} answered ${res.statusCode} to GET /models`);
-  }
-  let text = '';
-  for await (const chunk of res.body) {
-    text += chunk;
-    // A list of thousands of models is a few hundred KiB; a peer sending more is not sending a model list.
-    if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${target.name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
-  }
-  const list = JSON.parse(text) as { data?: unknown } | null;
-  if (!Array.isArray(list?.data)) throw new Error(`upstream ${target.name} sent no model list`);
   const out: ModelInfo[] = [];
-  for (const m of list!.data as unknown[]) {
+  for (const m of await fetchModelList(`${target.base}/models`, target.auth, target.dispatcher, target.name)) {
     if (!isObject(m) || typeof m.id !== 'string' || m.id === '') continue;
     out.push({ id: m.id, owned_by: typeof m.owned_by === 'string' ? m.owned_by : target.name, ...(typeof m.created === 'number' ? { created: m.created } : {}) });
   }

@@ -1,3 +1,4 @@
+import { request, type Dispatcher } from 'undici';
 import type { ModelInfo } from '../provider.js';
 
 /** How long an upstream's model list is kept, and how soon a failed fetch is tried again. */
@@ -36,4 +37,26 @@ export class ModelCatalog {
     ).finally(() => (this.#inflight = undefined));
     return this.#inflight;
   }
+}
+
+/** A model list is a few hundred KiB for thousands of models; a peer sending more is not sending a model list. */
+const MAX_MODEL_LIST_CHARS = 4 * 1024 * 1024;
+/** Bounded as a whole (connecting included): /v1/models waits for this, not for the upstream timeout. */
+const MODEL_LIST_TIMEOUT_MS = 2000;
+
+/** GET `url`: the `data` entries of the model list an upstream answers (OpenAI's and Anthropic's shape alike). */
+export async function fetchModelList(url: string, headers: Record<string, string>, dispatcher: Dispatcher, name: string): Promise<unknown[]> {
+  const res = await request(url, { method: 'GET', headers: { accept: 'application/json', ...headers }, dispatcher, signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
+  if (res.statusCode !== 200) {
+    await res.body.dump();
+    throw new Error(`upstream ${name} answered ${res.statusCode} to GET ${new URL(url).pathname}`);
+  }
+  let text = '';
+  for await (const chunk of res.body) {
+    text += chunk;
+    if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
+  }
+  const list = JSON.parse(text) as { data?: unknown } | null;
+  if (!Array.isArray(list?.data)) throw new Error(`upstream ${name} sent no model list`);
+  return list.data as unknown[];
 }

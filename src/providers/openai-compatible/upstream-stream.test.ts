@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockUpstream, type MockUpstream } from '../../../test/support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../../../fakes/openai/index.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest, Delta, Provider } from '../provider.js';
 import { openAICompatibleProvider } from './index.js';
