@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { defaultConfig, loadConfig } from './config.js';
+import { defaultConfig, loadConfig, makeConfig } from './config.js';
 import { configError, configFiles } from '../test/support/config.js';
 
 const files = configFiles('jarvis-config-');
@@ -52,6 +52,11 @@ describe('loadConfig', () => {
     expect(config.upstreams).toEqual([{ name: 'default', baseUrl: 'http://127.0.0.1:11434/v1', models: ['*'], apiKey: 'sk-upstream' }]);
   });
 
+  it('makes that upstream an Anthropic one with JARVIS_UPSTREAM_PROVIDER=anthropic', () => {
+    const config = loadConfig({ JARVIS_UPSTREAM_BASE_URL: 'https://api.anthropic.com', JARVIS_UPSTREAM_PROVIDER: 'anthropic', JARVIS_DEFAULT_MODEL: 'claude-sonnet-4-5' });
+    expect(config.upstreams).toEqual([{ name: 'default', baseUrl: 'https://api.anthropic.com', models: ['*'], provider: 'anthropic' }]);
+  });
+
   it.each([
     [{ PORT: 'abc' }, /PORT/],
     [{ PORT: ' ' }, /PORT/],
@@ -64,6 +69,8 @@ describe('loadConfig', () => {
     [{ JARVIS_UPSTREAM_BASE_URL: 'http://127.0.0.1:11434/v1' }, /JARVIS_DEFAULT_MODEL/],
     [{ JARVIS_UPSTREAM_BASE_URL: 'ftp://example.com', JARVIS_DEFAULT_MODEL: 'm' }, /baseUrl/],
     [{ JARVIS_CONFIG: '/nonexistent/jarvis.yaml' }, /JARVIS_CONFIG/],
+    [{ JARVIS_UPSTREAM_BASE_URL: 'https://api.anthropic.com', JARVIS_DEFAULT_MODEL: 'm', JARVIS_UPSTREAM_PROVIDER: 'claude' }, /JARVIS_UPSTREAM_PROVIDER: expected one of openai, anthropic/],
+    [{ JARVIS_UPSTREAM_PROVIDER: 'anthropic' }, /JARVIS_UPSTREAM_PROVIDER needs JARVIS_UPSTREAM_BASE_URL/],
   ])('rejects %j with a one-line ConfigError', (env, mentions) => {
     const err = configError(env);
     expect(err.name).toBe('ConfigError');
@@ -153,6 +160,23 @@ describe('config errors never echo a secret', () => {
     const err = configError(env);
     expect(err.message).toMatch(message);
     for (const secret of [SECRET, 'sk-SEC', '4242424242']) expect(err.message).not.toContain(secret);
+  });
+});
+
+describe('upstream providers', () => {
+  it.each([
+    [{ provider: 'gemini' }, /upstreams\.0\.provider/],
+    [{ provider: 'anthropic', responses: 'native' }, /native is for OpenAI upstreams/],
+    [{ anthropicVersion: '2023-06-01' }, /for provider: anthropic/],
+    [{ provider: 'anthropic', anthropicVersion: 'latest' }, /anthropicVersion/],
+    [{ provider: 'anthropic', maxTokens: 0 }, /maxTokens/],
+  ])('refuses an upstream %j in one line', (extra, mentions) => {
+    expect(() => makeConfig({ upstreams: [{ name: 'u', baseUrl: 'https://api.anthropic.com', ...extra } as never] })).toThrow(mentions);
+  });
+
+  it('takes an Anthropic upstream with its version, default max_tokens and dropParams', () => {
+    const config = makeConfig({ upstreams: [{ name: 'claude', baseUrl: 'https://api.anthropic.com', provider: 'anthropic', anthropicVersion: '2023-06-01', maxTokens: 1024, dropParams: true }] });
+    expect(config.upstreams[0]).toMatchObject({ provider: 'anthropic', anthropicVersion: '2023-06-01', maxTokens: 1024, dropParams: true });
   });
 });
 

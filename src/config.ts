@@ -389,6 +389,7 @@ export function loadConfig(env: Env): Config {
     },
   };
   config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);
+  if (!baseUrl && str(env, 'JARVIS_UPSTREAM_PROVIDER')) throw new ConfigError('JARVIS_UPSTREAM_PROVIDER needs JARVIS_UPSTREAM_BASE_URL (the upstream it describes)');
   if (baseUrl) {
     // The simple case: one upstream takes every model that is not the simulator's.
     const upstream: UpstreamConfig = { name: 'default', baseUrl: baseUrl.replace(/\/+$/, ''), models: ['*'] };
@@ -397,7 +398,10 @@ export function loadConfig(env: Env): Config {
     const responses = str(env, 'JARVIS_UPSTREAM_RESPONSES');
     if (responses) upstream.responses = responses as UpstreamConfig['responses'];
     const provider = str(env, 'JARVIS_UPSTREAM_PROVIDER');
-    if (provider) upstream.provider = provider as UpstreamProvider;
+    if (provider) {
+      if (!(UPSTREAM_PROVIDERS as readonly string[]).includes(provider)) throw new ConfigError(`JARVIS_UPSTREAM_PROVIDER: expected one of ${UPSTREAM_PROVIDERS.join(', ')}`);
+      upstream.provider = provider as UpstreamProvider;
+    }
     config.upstreams = [...config.upstreams, upstream];
     if (!defaultModel && !file) throw new ConfigError('JARVIS_DEFAULT_MODEL is required with JARVIS_UPSTREAM_BASE_URL (the model the upstream serves)');
   }
