@@ -1,4 +1,4 @@
-// The bench's Anthropic upstream, a process of its own like the OpenAI mock (test/support/mock-upstream-cli.ts):
+// The bench's Anthropic upstream, a process of its own like the OpenAI mock (fakes/openai/mock-cli.ts):
 //   node --import tsx bench/anthropic-mock.ts --port 0 [--host 127.0.0.1] [--defaults '{"tokens":50,"delayMs":20}']
 // Prints one line, `ANTHROPIC_MOCK_READY <origin>` (the origin is an Anthropic upstream's baseUrl).
 //

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { startMockUpstream, type MockUpstream } from '../test/support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { REQUEST_HEADER, upstreamByTag, watchHeadersSent } from './tagged-requests.js';
 import { resultLine } from './load-client.js';
 import { runVoice, type VoiceRunSpec } from './voice-run.js';

@@ -71,7 +71,7 @@ function header(r: BenchResults): string[] {
     `- **Runs:** every measurement ${r.options.runs}× (scenarios interleave direct, Jarvis and peer within a run, rotating their order); figures are medians with (min–max) across runs, and every ratio is computed within one run against the direct path measured in that run`,
     `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
     `- **Peer:** ${peer}`,
-    `- **Upstream:** the project's mock upstream (test/support/mock-upstream-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events, paced as the mock paces its chunks) in its own process" : ''}`,
+    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events, paced as the mock paces its chunks) in its own process" : ''}`,
     `- **Floor:** bench/bare-relay.ts, pinned like the gateways: node:http in, node:http out through a keep-alive agent, the upstream's bytes piped through with no parsing, events, logs or sessions. It is not a gateway; it is what two sockets and a pipe cost on this machine, so a target below the floor's own figure cannot be met here by any Node.js gateway`,
   ];
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { startMockUpstream } from '../test/support/mock-upstream.js';
+import { startMockUpstream } from '../fakes/openai/index.js';
 import { killAllChildren } from './processes.js';
 import { chatBody } from './stream-client.js';
 import { startFloor, startJarvis } from './targets.js';

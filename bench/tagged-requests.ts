@@ -4,7 +4,7 @@
 import diagnostics from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { MockUpstream, RecordedRequest } from '../test/support/mock-upstream.js';
+import type { MockUpstream, RecordedRequest } from '../fakes/openai/index.js';
 
 const SEND_HEADERS = 'undici:client:sendHeaders';
 export const REQUEST_HEADER = 'x-bench-request';

@@ -32,7 +32,7 @@ export async function startMock(defaults: MockKnobs): Promise<Running & { baseUr
   const child = spawnChild(
     'mock',
     process.execPath,
-    ['--import', 'tsx', '--import', parentWatchPreload(), 'test/support/mock-upstream-cli.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'fakes/openai/mock-cli.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
     { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
   );
   const m = await child.waitForLine(/^MOCK_UPSTREAM_READY (http:\/\/127\.0\.0\.1:(\d+)\/v1)$/, 30_000);

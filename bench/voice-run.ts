@@ -3,7 +3,7 @@
 // one request in `bargeEvery` interrupts the answer before it ends (a barge-in). Events subscribers watch it all.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { MockUpstream } from '../test/support/mock-upstream.js';
+import type { MockUpstream } from '../fakes/openai/index.js';
 import { LOOP_P99, EVENTS_DROPPED } from './metrics-scrape.js';
 import { GatewayMonitor, type MonitorResult } from './monitor.js';
 import { distribution, type Dist } from './stats.js';

@@ -23,7 +23,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { createJarvis, type Jarvis } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { createLogger } from '../src/observability/logger.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../test/support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 const USAGE = 'usage: npm run soak -- [--duration-s 120] [--rate 20] [--request-timeout-ms 20000]';
 const TOLERANCE = 0.1;

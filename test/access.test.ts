@@ -5,7 +5,7 @@ import { sha256Hex } from '../src/access/keys.js';
 import { as, Events, upgrade } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const ALL = 'sk-all-scopes-0001';
 const CHAT = 'sk-chat-only-0002';

@@ -11,7 +11,7 @@ import { ANTHROPIC_KEY, CLAUDE, requestFor, startAnthropicPair, type AnthropicPa
 import { orFail, waitForIdle } from './support/chat.js';
 import { tag } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 import { forEachSseBlock } from './support/sse.js';
 
 let pair: AnthropicPair;

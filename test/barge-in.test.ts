@@ -9,7 +9,7 @@ import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { forEachSseBlock } from './support/sse.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 
 /** Long enough (hundreds of tokens, seconds at 200 tokens/s) that A is always mid-stream when B arrives. */
 const LONG = 'Long essay about the history of clocks';

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream } from '../fakes/openai/index.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));

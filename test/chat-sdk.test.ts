@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { user } from './support/chat.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 const sdk = (j: TestJarvis) => new OpenAI({ baseURL: `${j.url}/v1`, apiKey: 'x', maxRetries: 0 });
 

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, textOf, user } from './support/chat.js';
 import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const REQUEST_ID = /^req_[0-9a-f]{24}$/;
 

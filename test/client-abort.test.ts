@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { orFail, postChat, user, waitForIdle } from './support/chat.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 /** The bound: from the client's abort to the upstream connection closing. */
 const UPSTREAM_CLOSE_MS = 100;

@@ -18,7 +18,7 @@ import {
   type LogLine,
   type TestCluster,
 } from './support/cluster.js';
-import { startMockUpstream, type MockUpstream, type RecordedRequest } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 /** Hundreds of tokens: seconds at 200 tokens/s, so A is always mid-stream when B arrives. */

@@ -21,7 +21,7 @@ import {
   type LogLine,
   type TestCluster,
 } from './support/cluster.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { freePort, startRedisServer, type RedisServer } from './support/redis-server.js';
 
 const LONG = 'Long essay about the history of bridges';

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, StreamingChat, startCluster, type ChatResult, type JarvisProcess, type TestCluster } from './support/cluster.js';
-import { startMockUpstream, type MockUpstream, type RecordedRequest } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 import { prng } from './support/prng.js';
 

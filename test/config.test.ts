@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { postChat, user } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 // `npx tsx` without npx: npm itself may print warnings about the machine's npm config on stderr.

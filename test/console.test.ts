@@ -6,7 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postChat, user } from './support/chat.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream } from '../fakes/openai/index.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Flags this machine's closed network needs (machines/node-svc.md): no background connections, no sandbox as root.

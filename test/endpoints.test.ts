@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
-import { ERRORS, MODELS, startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { ERRORS, MODELS, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 let up: OpenAIUpstream;
 let jarvis: TestJarvis;

@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import type { ChatEvent } from '../src/events/types.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { forEachSseBlock } from './support/sse.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { upgrade } from './support/access.js';
 
 type JarvisEvent = ChatEvent;

@@ -4,7 +4,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, orFail, postChat, textOf, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 import { parseRawResponse, rawRequest, startRawUpstream, type RawUpstream } from './support/raw-peers.js';
 
 const TIMEOUT_MS = 500;

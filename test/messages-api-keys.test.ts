@@ -8,7 +8,7 @@ import { startAnthropicUpstream, type AnthropicUpstream } from '../fakes/anthrop
 import { failure } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { postMessages } from './support/messages.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 const KEY = 'sk-jarvis-messages-key';
 const CLAUDE = 'claude-sonnet-5-5';

@@ -11,7 +11,7 @@ import { orFail, waitForIdle } from './support/chat.js';
 import { failure } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { bargeIn, BusSubscriber, expectWellFormed } from './support/messages.js';
-import { ERRORS, startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { ERRORS, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 const MODEL = 'gpt-4o-mini';
 const SIM = 'jarvis-sim';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 let up: MockUpstream;
 beforeAll(async () => { up = await startMockUpstream(); });

@@ -6,7 +6,7 @@ import { as, deletePrefix, REDIS_URL, startClusteredJarvis, testPrefix, until, w
 import { postChat, user } from './support/chat.js';
 import { StreamingChat } from './support/cluster.js';
 import type { TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { startRedisServer, type RedisServer } from './support/redis-server.js';
 
 const ONE = 'sk-one-stream-0001';

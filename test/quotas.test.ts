@@ -5,7 +5,7 @@ import { as, metric, waitForNoSlots } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { StreamingChat } from './support/cluster.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 const ADMIN = 'sk-admin-quota-01';
 const SLOW = 'sk-rpm-two-00002';

@@ -4,7 +4,7 @@
 // the way openai-node's ChatCompletionStream does). docs/api.md lists what Jarvis does rewrite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
-import { ERRORS, STREAM_ERROR, snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { ERRORS, STREAM_ERROR, snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 let up: OpenAIUpstream;
 let jarvis: TestJarvis;

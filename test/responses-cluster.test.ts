@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { as, deletePrefix, startClusteredJarvis, testPrefix } from './support/access.js';
 import type { TestJarvis } from './support/jarvis.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 const KEY = 'sk-cluster-responses-1';
 const prefix = testPrefix();

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 import { forEachSseBlock } from './support/sse.js';
 
 /** An upstream that answers every POST /v1/responses with a compact response.created, then a pretty-printed error event. */

@@ -8,7 +8,7 @@ import { z } from 'zod';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 let up: OpenAIUpstream;
 let jarvis: TestJarvis;

@@ -6,7 +6,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as } from './support/access.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './support/openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 const ALICE = 'sk-alice-responses-01';
 const BOB = 'sk-bob-responses-0002';

@@ -7,7 +7,7 @@ import { as, metric, until, waitForNoSlots } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { StreamingChat } from './support/cluster.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 const ADMIN = 'sk-admin-retry-001';
 const USER = 'sk-user-retry-0002';

@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 let good: MockUpstream;
 let failing: MockUpstream;

@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, orFail, postChat, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 let mock: MockUpstream;
 let jarvis: TestJarvis;

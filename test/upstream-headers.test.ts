@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const KEY = 'sk-client-key-0001';
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';

@@ -4,7 +4,7 @@ import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, closedPort, postChat, textOf, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from './support/mock-upstream.js';
+import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
 
 const ask = (mock: MockKnobs, stream: boolean) => ({ messages: user('hello there'), stream, mock });
 

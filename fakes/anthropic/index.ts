@@ -1,6 +1,6 @@
 // A real HTTP server that answers as Anthropic's Messages API does, for tests that hold a gateway to being faithful
 // to an Anthropic upstream, and for driving one with Anthropic's own SDK. It is steered like the OpenAI fake
-// (test/support/openai-upstream.ts), so a test can use either the same way:
+// (fakes/openai), so a test can use either the same way:
 //
 //  - the last user message picks the answer: `scenario:<name>` (text when none), `tokens:<n>` a length, `delay:<ms>`
 //    paces the stream's events (timers, so a test can abort mid-stream);

@@ -1,8 +1,8 @@
 // Standalone mock upstream for benchmarks and manual runs:
-//   tsx test/support/mock-upstream-cli.ts --port 0 [--host 127.0.0.1] [--defaults '{"tokens":50}']
+//   tsx fakes/openai/mock-cli.ts --port 0 [--host 127.0.0.1] [--defaults '{"tokens":50}']
 // Prints exactly one line, `MOCK_UPSTREAM_READY <url>`, so a parent process can wait for it and learn the port.
 import { parseArgs } from 'node:util';
-import { startMockUpstream, type MockKnobs } from './mock-upstream.js';
+import { startMockUpstream, type MockKnobs } from './mock.js';
 
 const { values } = parseArgs({
   options: {

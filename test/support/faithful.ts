@@ -3,7 +3,7 @@
 import { expect } from 'vitest';
 import { orFail, waitForIdle } from './chat.js';
 import { startJarvis, type TestJarvis } from './jarvis.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from './openai-upstream.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../../fakes/openai/index.js';
 
 export interface Pair {
   up: OpenAIUpstream;
