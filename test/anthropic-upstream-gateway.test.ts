@@ -266,6 +266,46 @@ describe('/v1/responses to an Anthropic upstream', () => {
   });
 });
 
+describe('/v1/responses to an Anthropic upstream with thinking', () => {
+  // A second Jarvis over the same fake: it never saw the first turn, so it has no signed thinking of its own.
+  let other: TestJarvis;
+  beforeAll(async () => {
+    other = await startJarvis({ upstreams: [{ name: 'claude', baseUrl: pair.fake.url, provider: 'anthropic', apiKey: ANTHROPIC_KEY, models: ['*'] }], defaultModel: CLAUDE });
+  });
+  afterAll(() => other?.close());
+  const WEATHER = { type: 'function' as const, name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] }, strict: false };
+
+  it.each([false, true])(
+    'the signed thinking rides in the reasoning item (encrypted_content): sent back statelessly, another instance continues the tool loop (stream: %s)',
+    async (stream) => {
+      const t = tag();
+      const ask = (baseURL: string, params: OpenAI.Responses.ResponseCreateParamsNonStreaming) =>
+        stream ? sdk(baseURL).responses.stream(params as Parameters<OpenAI['responses']['stream']>[0]).finalResponse() : sdk(baseURL).responses.create(params);
+      const base = { model: CLAUDE, tools: [WEATHER], reasoning: { effort: 'low' as const }, store: false };
+      const first = await ask(pair.through, { ...base, input: `scenario:thinking-tool Weather in Paris? ${t}` });
+      const reasoning = first.output.find((o) => o.type === 'reasoning') as OpenAI.Responses.ResponseReasoningItem | undefined;
+      expect(reasoning?.encrypted_content).toMatch(/^jarvis\.thinking\.v1:/);
+      const call = first.output.find((o) => o.type === 'function_call') as OpenAI.Responses.ResponseFunctionToolCall;
+      const input: OpenAI.Responses.ResponseInput = [
+        { role: 'user', content: `scenario:thinking-tool Weather in Paris? ${t}` },
+        ...(first.output as OpenAI.Responses.ResponseInputItem[]),
+        { type: 'function_call_output', call_id: call.call_id, output: '{"temperature":21}' },
+      ];
+      const second = await ask(`${other.url}/v1`, { ...base, input });
+      expect(second.status).toBe('completed');
+      expect(second.output_text).toContain('{"temperature":21}');
+      // Anthropic got the assistant turn back beginning with its signed thinking block.
+      // (Its last user message is the tool result: found as the request whose conversation holds the tag.)
+      const sent = pair.fake.requests.filter((r) => JSON.stringify(r.body).includes(t)).at(-1)!.body as { messages: { role: string; content: { type: string; signature?: string }[] }[] };
+      const assistant = sent.messages.find((m) => m.role === 'assistant')!;
+      expect(assistant.content[0]).toMatchObject({ type: 'thinking', signature: expect.any(String) });
+      // Without the reasoning item the same request is refused by Anthropic (no memory on the other instance).
+      const bare = input.filter((i) => (i as { type?: string }).type !== 'reasoning');
+      await expect(ask(`${other.url}/v1`, { ...base, input: bare })).rejects.toMatchObject({ status: 400 });
+    },
+  );
+});
+
 describe('configuring an Anthropic upstream', () => {
   it('JARVIS_UPSTREAM_PROVIDER=anthropic with JARVIS_UPSTREAM_BASE_URL: an Anthropic upstream, which answers', async () => {
     const config = loadConfig({ JARVIS_UPSTREAM_BASE_URL: pair.fake.url, JARVIS_UPSTREAM_PROVIDER: 'anthropic', JARVIS_UPSTREAM_API_KEY: ANTHROPIC_KEY, JARVIS_DEFAULT_MODEL: CLAUDE });

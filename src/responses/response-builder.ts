@@ -1,5 +1,6 @@
 import type { ChatChunk } from '../providers/provider.js';
 import type { Item } from './translate.js';
+import { encodeSignedThinking } from './signed-reasoning.js';
 import { isObject, type Obj } from '../json.js';
 
 /** A Responses stream event, before its `sequence_number`. */
@@ -53,6 +54,8 @@ export class ResponseBuilder {
   #seq = 0;
   #message: { index: number; item: Obj; parts: { kind: 'output_text' | 'refusal'; text: string }[] } | undefined;
   #reasoning: OpenText | undefined;
+  /** Signed thinking blocks of the reasoning item (signed-reasoning.ts). */
+  readonly #signed: Obj[] = [];
   readonly #calls = new Map<number, OpenText>();
   #usage: Obj | null = null;
   #status: 'in_progress' | 'completed' | 'incomplete' | 'failed' = 'in_progress';
@@ -95,6 +98,11 @@ export class ResponseBuilder {
     const delta = isObject(choice.delta) ? choice.delta : {};
     const reasoning = typeof delta.reasoning_content === 'string' ? delta.reasoning_content : typeof delta.reasoning === 'string' ? delta.reasoning : '';
     if (reasoning !== '') out.push(...this.#reasoningDelta(reasoning));
+    if (Array.isArray(delta.thinking_blocks) && this.#reasoning) {
+      // An upstream's signed thinking (Anthropic), whole once signed: kept in the reasoning item for the next turn.
+      this.#signed.push(...(delta.thinking_blocks as unknown[]).filter(isObject));
+      this.#reasoning.item.encrypted_content = encodeSignedThinking(this.#signed);
+    }
     if (typeof delta.content === 'string' && delta.content !== '') out.push(...this.#messageDelta('output_text', delta.content));
     if (typeof delta.refusal === 'string' && delta.refusal !== '') out.push(...this.#messageDelta('refusal', delta.refusal));
     if (Array.isArray(delta.tool_calls)) for (const call of delta.tool_calls) if (isObject(call)) out.push(...this.#callDelta(call));

@@ -1,6 +1,7 @@
 import { JarvisError } from '../errors.js';
 import type { ChatMessage } from '../providers/provider.js';
 import { isObject, type Obj } from '../json.js';
+import { decodeSignedThinking } from './signed-reasoning.js';
 
 /** A conversation as the Responses API keeps it: input items and output items, in order. */
 export type Item = Obj & { type?: string };
@@ -67,6 +68,14 @@ function messageContent(content: unknown, where: string): string | { type: strin
 /** Items as Chat Completions messages: consecutive function calls become one assistant message's tool calls. */
 export function itemsToMessages(items: Item[], where = 'input'): ChatMessage[] {
   const out: ChatMessage[] = [];
+  // Signed thinking of a reasoning item (signed-reasoning.ts) goes with the assistant turn after it, as Anthropic needs it.
+  let signed: Obj[] | undefined;
+  const withSigned = (m: ChatMessage): ChatMessage => {
+    if (!signed) return m;
+    const out = { ...m, thinking_blocks: signed };
+    signed = undefined;
+    return out;
+  };
   items.forEach((item, i) => {
     const at = `${where}[${i}]`;
     switch (item.type) {
@@ -80,7 +89,7 @@ export function itemsToMessages(items: Item[], where = 'input'): ChatMessage[] {
         }
         // An assistant turn goes back as plain text: Chat Completions takes no parts there on every server.
         const text = Array.isArray(content) ? content.map((p) => p.text ?? '').join('') : content;
-        out.push({ role, content: item.interrupted === true ? text + INTERRUPTED_MARK : text });
+        out.push(withSigned({ role, content: item.interrupted === true ? text + INTERRUPTED_MARK : text }));
         return;
       }
       case 'function_call': {
@@ -88,7 +97,7 @@ export function itemsToMessages(items: Item[], where = 'input'): ChatMessage[] {
         const call = { id: item.call_id, type: 'function', function: { name: item.name, arguments: typeof item.arguments === 'string' ? item.arguments : '' } };
         const last = out.at(-1);
         if (last?.role === 'assistant' && Array.isArray(last.tool_calls)) (last.tool_calls as unknown[]).push(call);
-        else out.push({ role: 'assistant', content: null, tool_calls: [call] });
+        else out.push(withSigned({ role: 'assistant', content: null, tool_calls: [call] }));
         return;
       }
       case 'function_call_output': {
@@ -98,7 +107,9 @@ export function itemsToMessages(items: Item[], where = 'input'): ChatMessage[] {
         return;
       }
       case 'reasoning':
-        // Reasoning a model produced earlier is not sent back to a Chat Completions upstream, which takes none.
+        // Reasoning a model produced earlier is not sent back to a Chat Completions upstream, which takes none; an
+        // Anthropic upstream's signed thinking is (on the assistant turn it preceded, as `thinking_blocks`).
+        signed = decodeSignedThinking(item.encrypted_content) ?? signed;
         return;
       default:
         throw unsupported(`${at}.type`, `Input item type '${String(item.type)}' is not supported`);
@@ -196,7 +207,8 @@ function textOf(content: unknown): string {
  * interrupted assistant turn cut and marked as for a chat upstream; Jarvis's own `interrupted` flag not sent.
  */
 export function itemsForNative(items: Item[]): Item[] {
-  return items.map((item) => {
+  // Anthropic's signed thinking means nothing to OpenAI, which would refuse it as its own encrypted reasoning.
+  return items.filter((item) => !(item.type === 'reasoning' && decodeSignedThinking(item.encrypted_content))).map((item) => {
     if (item.interrupted !== true) return item;
     const { interrupted: _, ...rest } = item;
     return { ...rest, content: [{ type: 'output_text', text: textOf(item.content) + INTERRUPTED_MARK, annotations: [] }] };

@@ -3,6 +3,7 @@ import type { JarvisContext } from '../../context.js';
 import { JarvisError } from '../../errors.js';
 import type { ResponseBuilder } from '../../responses/response-builder.js';
 import type { ResponseStore, StoredResponse } from '../../responses/response-store.js';
+import { decodeSignedThinking } from '../../responses/signed-reasoning.js';
 import { inputItems, itemsForNative, plainMessages, toChatBody, type Item } from '../../responses/translate.js';
 import { rejectEmptyBody } from '../errors.js';
 import { ResponsesJsonSink, ResponsesNativeSink, ResponsesSseSink } from '../responses-sinks.js';
@@ -41,7 +42,8 @@ function conversationOf(history: Item[], input: Item[], response: Obj, output: I
   const interrupted = isObject(response.incomplete_details) && response.incomplete_details.reason === 'interrupted';
   const kept: Item[] = [];
   for (const item of output) {
-    if (item.type === 'reasoning') continue;
+    // Reasoning is not sent back upstream, but for an Anthropic upstream's signed thinking, which must be.
+    if (item.type === 'reasoning' && !decodeSignedThinking(item.encrypted_content)) continue;
     if (item.type === 'function_call' && item.status !== 'completed') continue;
     kept.push(item.type === 'message' && interrupted ? { ...item, interrupted: true } : item);
   }
