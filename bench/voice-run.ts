@@ -104,7 +104,7 @@ export async function runVoice(mock: MockUpstream, spec: VoiceRunSpec): Promise<
       for (let k = 0; k < plan.length && performance.now() < end; k++) {
         const step = plan[k]!;
         const tag = `${id}#${k}`;
-        const body = chatBody({ user: tag, mock: { tokens: step.tokens, delayMs: step.delayMs } });
+        const body = chatBody({ user: tag, messages: [{ role: 'user', content: `benchmark tokens:${step.tokens} delay:${step.delayMs}` }] });
         const entry = { tag, barged: false, expect: step.tokens, rec: undefined as unknown as StreamRecord };
         records.push(entry);
         const done = runChatStream(pool, target, body, { timeoutMs: spec.streamTimeoutMs, headers: { 'x-session-id': id, [REQUEST_HEADER]: tag } }).then((rec) => (entry.rec = rec));

@@ -23,7 +23,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { createJarvis, type Jarvis } from '../src/app.js';
 import { makeConfig } from '../src/config.js';
 import { createLogger } from '../src/observability/logger.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const USAGE = 'usage: npm run soak -- [--duration-s 120] [--rate 20] [--request-timeout-ms 20000]';
 const TOLERANCE = 0.1;
@@ -155,7 +155,7 @@ async function normalStream(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   const sim = Math.random() < 0.3;
   const body = sim
     ? { model: 'jarvis-sim', messages: user('What is a good name for a cat?'), stream: true }
-    : { messages: user('hello'), stream: true, mock: { tokens: 20, delayMs: 5 } };
+    : { messages: user('hello tokens:20 delay:5'), stream: true };
   const res = await openChat(ctx, body, signal);
   if (res.statusCode !== 200) return bad(`stream answered ${res.statusCode}`);
   const r = new SseReader(res.body);
@@ -166,7 +166,7 @@ async function normalStream(ctx: Ctx, signal: AbortSignal): Promise<Result> {
 }
 
 async function jsonRequest(ctx: Ctx, signal: AbortSignal): Promise<Result> {
-  const res = await openChat(ctx, { messages: user('hi'), stream: false, mock: { tokens: 10 } }, signal);
+  const res = await openChat(ctx, { messages: user('hi tokens:10'), stream: false }, signal);
   const body = (await res.body.json()) as { object?: string };
   return res.statusCode === 200 && body.object === 'chat.completion' ? ok : bad(`non-stream answered ${res.statusCode} ${JSON.stringify(body).slice(0, 120)}`);
 }
@@ -174,11 +174,11 @@ async function jsonRequest(ctx: Ctx, signal: AbortSignal): Promise<Result> {
 async function bargeIn(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   const session = `soak-${uid()}`;
   const headers = { 'x-session-id': session };
-  const first = await openChat(ctx, { messages: user('long one'), stream: true, mock: { tokens: 500, delayMs: 5 } }, signal, headers);
+  const first = await openChat(ctx, { messages: user('long one tokens:500 delay:5'), stream: true }, signal, headers);
   if (first.statusCode !== 200) return bad(`barge-in first answered ${first.statusCode}`);
   const a = new SseReader(first.body);
   if (!(await a.until((d) => d.some((x) => x.includes('"content":"tok'))))) return bad('barge-in first stream ended before its first token');
-  const second = await openChat(ctx, { messages: user('short one'), stream: true, mock: { tokens: 5 } }, signal, headers);
+  const second = await openChat(ctx, { messages: user('short one tokens:5'), stream: true }, signal, headers);
   const b = new SseReader(second.body);
   await Promise.all([a.rest(), b.rest()]);
   const endA = ending(a.data);
@@ -194,7 +194,7 @@ async function clientAbort(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   const onOuter = () => ac.abort();
   signal.addEventListener('abort', onOuter, { once: true });
   try {
-    const res = await openChat(ctx, { messages: user('abort me'), stream: true, mock: { tokens: 1000, delayMs: 5 } }, ac.signal);
+    const res = await openChat(ctx, { messages: user('abort me tokens:1000 delay:5'), stream: true }, ac.signal);
     const r = new SseReader(res.body);
     if (!(await r.until((d) => d.some((x) => x.includes('"content":"tok'))))) return bad('aborted stream ended before its first token');
     ac.abort();
@@ -205,20 +205,21 @@ async function clientAbort(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   }
 }
 
-const FAILURES: MockKnobs[] = [
-  { tokens: 10, failAfter: 3 },
-  { tokens: 10, errorAfter: 3 },
-  { tokens: 10, malformedAfter: 3 },
-  { tokens: 5, noDone: true },
-  { tokens: 10, stallAfter: 3 },
-  { status: 500 },
-  { status: 429 },
-  { headersDelayMs: 60_000 },
+/** The mock's failure knobs, as a prompt carries them. */
+const FAILURES = [
+  'tokens:10 fail-after:3',
+  'tokens:10 error-after:3',
+  'tokens:10 malformed-after:3',
+  'tokens:5 no-done',
+  'tokens:10 stall-after:3',
+  'status:500',
+  'status:429',
+  'headers-delay:60000',
 ];
 
 async function failingUpstream(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   const knobs = FAILURES[Math.floor(Math.random() * FAILURES.length)]!;
-  const res = await openChat(ctx, { messages: user('fail'), stream: true, mock: knobs }, signal);
+  const res = await openChat(ctx, { messages: user(`fail ${knobs}`), stream: true }, signal);
   if (res.statusCode !== 200) {
     const body = (await res.body.json()) as { error?: { code?: unknown } };
     return res.statusCode >= 400 && typeof body.error?.code === 'string' ? ok : bad(`failing upstream answered ${res.statusCode} without an OpenAI error`);
@@ -226,8 +227,8 @@ async function failingUpstream(ctx: Ctx, signal: AbortSignal): Promise<Result> {
   const r = new SseReader(res.body);
   await r.rest();
   const last = ending(r.data);
-  if (typeof last === 'string') return bad(`failing upstream ${JSON.stringify(knobs)}: ${last}`);
-  return last.error ? ok : bad(`failing upstream ${JSON.stringify(knobs)} ended without an error line`);
+  if (typeof last === 'string') return bad(`failing upstream (${knobs}): ${last}`);
+  return last.error ? ok : bad(`failing upstream (${knobs}) ended without an error line`);
 }
 
 async function subscriber(ctx: Ctx, signal: AbortSignal): Promise<Result> {
@@ -239,7 +240,7 @@ async function subscriber(ctx: Ctx, signal: AbortSignal): Promise<Result> {
     const events = await request(`${ctx.url}/v1/events?session_id=${session}`, { dispatcher: ctx.dispatcher, signal: ac.signal });
     if (events.statusCode !== 200) return bad(`events answered ${events.statusCode}`);
     const sub = new SseReader(events.body);
-    const chat = await openChat(ctx, { messages: user('watched'), stream: true, mock: { tokens: 10, delayMs: 2 } }, signal, { 'x-session-id': session });
+    const chat = await openChat(ctx, { messages: user('watched tokens:10 delay:2'), stream: true }, signal, { 'x-session-id': session });
     await new SseReader(chat.body).rest();
     const sawEnd = await sub.until((d) => d.some((x) => x.includes('"type":"chat.end"') || x.includes('"finish_reason"')));
     ac.abort();

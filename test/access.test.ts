@@ -145,7 +145,7 @@ describe('the log', () => {
     await get('/v1/models', { authorization: LIMITED });
     await get('/v1/models', { authorization: `Bearer ${WRONG} ${ALL}` });
     await postChat(jarvis.url, '{broken', { headers: as(ALL) });
-    await postChat(jarvis.url, { ...ok, model: 'mock-model', mock: { status: 500 } }, { headers: as(ALL) });
+    await postChat(jarvis.url, { ...ok, model: 'mock-model', messages: user('hi status:500') }, { headers: as(ALL) });
     const log = await jarvis.waitForLog((l) => l.includes('request_rejected') && l.includes('stream_end'));
     expect(log).toMatch(/status=40[134]/);
     for (const secret of [ALL, CHAT, EVENTS, LIMITED, WRONG, sha256Hex(LIMITED)]) expect(log).not.toContain(secret);

@@ -9,7 +9,7 @@ import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { forEachSseBlock } from './support/sse.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
+import { knobText, startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 
 /** Long enough (hundreds of tokens, seconds at 200 tokens/s) that A is always mid-stream when B arrives. */
 const LONG = 'Long essay about the history of clocks';
@@ -506,9 +506,10 @@ describe('barge-in through an upstream', () => {
     await mock?.close();
   });
 
-  const find = (tag: string): RecordedRequest => {
-    const rec = mock.requests.find((r) => (r.body as { messages?: { content?: unknown }[] }).messages?.[0]?.content === tag);
-    if (!rec) throw new Error(`no upstream request for ${tag}`);
+  /** The upstream request whose first message was `prompt`. */
+  const find = (prompt: string): RecordedRequest => {
+    const rec = mock.requests.find((r) => (r.body as { messages?: { content?: unknown }[] }).messages?.[0]?.content === prompt);
+    if (!rec) throw new Error(`no upstream request for ${prompt}`);
     return rec;
   };
 
@@ -517,13 +518,13 @@ describe('barge-in through an upstream', () => {
     ['is slow', { tokens: 100_000, delayMs: 20 }, 3],
   ])('the superseded stream\'s upstream request is closed by the time B has ended (upstream %s)', async (_kind, knobs, seen) => {
     const session = `up-${uid()}`;
-    const [tagA, tagB, traceB] = [`A ${uid()}`, `B ${uid()}`, `B-${uid()}`];
-    const a = new ChatClient(j.url, { model: 'mock-model', messages: user(tagA), mock: knobs }, { 'x-session-id': session });
+    const [tagA, tagB, traceB] = [`A ${uid()} ${knobText(knobs)}`, `B ${uid()} tokens:5`, `B-${uid()}`];
+    const a = new ChatClient(j.url, { model: 'mock-model', messages: user(tagA) }, { 'x-session-id': session });
     await a.until(() => a.content.length >= seen, `${seen} tokens through A`);
     const recA = find(tagA);
     expect(recA.clientClosed).toBe(false);
 
-    const b = new ChatClient(j.url, { model: 'mock-model', messages: user(tagB), mock: { tokens: 5 } }, { 'x-session-id': session, 'x-trace-id': traceB });
+    const b = new ChatClient(j.url, { model: 'mock-model', messages: user(tagB) }, { 'x-session-id': session, 'x-trace-id': traceB });
     await Promise.all([a.ended, b.ended]);
     expect(b.finish?.reason).toBe('stop');
     expect(b.content).toHaveLength(5);

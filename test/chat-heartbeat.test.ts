@@ -34,7 +34,7 @@ it('pings before a slow first token, then streams normally', async () => {
 });
 
 it('an upstream error before the first token is still an HTTP status, not a broken stream', async () => {
-  const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('hi'), stream: true, mock: { status: 429 } });
+  const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('hi status:429'), stream: true });
   expect(res.status).toBe(429);
   expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
 });

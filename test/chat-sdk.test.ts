@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { user } from './support/chat.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const sdk = (j: TestJarvis) => new OpenAI({ baseURL: `${j.url}/v1`, apiKey: 'x', maxRetries: 0 });
 
@@ -17,11 +17,6 @@ async function collect(stream: AsyncIterable<ChatCompletionChunk>): Promise<Chat
 
 const contentOf = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
 const contentChunks = (chunks: ChatCompletionChunk[]) => chunks.filter((c) => c.choices[0]?.delta.content);
-
-/** The SDK's types know nothing of the mock's knobs; Jarvis passes the extra field through like any other. */
-function withMock<T extends object>(params: T, mock: MockKnobs): T {
-  return { ...params, mock } as T;
-}
 
 /** What every well-formed stream looks like, whoever generated it. */
 function expectWellFormed(chunks: ChatCompletionChunk[], finishReason: string): void {
@@ -120,10 +115,11 @@ describe('through an upstream', () => {
   let mock: MockUpstream;
   let jarvis: TestJarvis;
   let client: OpenAI;
-  const stream = (mockKnobs: MockKnobs, extra: Partial<ChatCompletionCreateParamsStreaming> = {}) =>
-    client.chat.completions.create(withMock<ChatCompletionCreateParamsStreaming>({ model: 'mock-model', messages: user('hello there'), stream: true, ...extra }, mockKnobs));
-  const complete = (mockKnobs: MockKnobs, extra: Partial<ChatCompletionCreateParamsNonStreaming> = {}) =>
-    client.chat.completions.create(withMock<ChatCompletionCreateParamsNonStreaming>({ model: 'mock-model', messages: user('hello there'), ...extra }, mockKnobs));
+  // The mock's knobs ride in the prompt (`tokens:4`): they are not counted as its tokens.
+  const stream = (knobs: string, extra: Partial<ChatCompletionCreateParamsStreaming> = {}) =>
+    client.chat.completions.create({ model: 'mock-model', messages: user(`hello there ${knobs}`), stream: true, ...extra });
+  const complete = (knobs: string, extra: Partial<ChatCompletionCreateParamsNonStreaming> = {}) =>
+    client.chat.completions.create({ model: 'mock-model', messages: user(`hello there ${knobs}`), ...extra });
 
   beforeAll(async () => {
     mock = await startMockUpstream();
@@ -136,7 +132,7 @@ describe('through an upstream', () => {
   });
 
   it('relays the stream: role first, every token, finish_reason, no usage unless asked, and ends', async () => {
-    const chunks = await collect(await stream({ tokens: 4 }));
+    const chunks = await collect(await stream('tokens:4'));
     expectWellFormed(chunks, 'stop');
     expect(chunks[0]!.model).toBe('mock-model');
     expect(contentOf(chunks)).toBe('tok0 tok1 tok2 tok3 ');
@@ -145,20 +141,20 @@ describe('through an upstream', () => {
   });
 
   it("relays the upstream's usage when stream_options.include_usage is true", async () => {
-    const chunks = await collect(await stream({ tokens: 3 }, { stream_options: { include_usage: true } }));
+    const chunks = await collect(await stream('tokens:3', { stream_options: { include_usage: true } }));
     expectWellFormed(chunks, 'stop');
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } });
     expect(chunks.filter((c) => c.usage)).toHaveLength(1);
   });
 
   it('honours max_tokens with finish_reason length', async () => {
-    const chunks = await collect(await stream({ tokens: 5 }, { max_tokens: 2 }));
+    const chunks = await collect(await stream('tokens:5', { max_tokens: 2 }));
     expectWellFormed(chunks, 'length');
     expect(contentOf(chunks)).toBe('tok0 tok1 ');
   });
 
   it('answers without streaming as one chat.completion with usage', async () => {
-    const completion = await complete({ tokens: 3 });
+    const completion = await complete('tokens:3');
     expect(completion.object).toBe('chat.completion');
     expect(completion.model).toBe('mock-model');
     expect(completion.choices[0]!.message).toMatchObject({ role: 'assistant', content: 'tok0 tok1 tok2 ' });
@@ -167,10 +163,10 @@ describe('through an upstream', () => {
   });
 
   it('passes text-part-array content to the upstream unchanged', async () => {
-    const messages = [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'parts reach the upstream' }] }];
-    const completion = await complete({ tokens: 2, text: 'part' }, { messages });
+    const messages = [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'parts reach the upstream' }, { type: 'text' as const, text: ' tokens:2 text:part' }] }];
+    const completion = await complete('', { messages });
     expect(completion.choices[0]!.message.content).toBe('part0 part1 ');
-    const forwarded = mock.requests.find((r) => r.body.mock?.text === 'part');
+    const forwarded = mock.requests.find((r) => r.knobs.text === 'part');
     expect(forwarded?.body.messages).toEqual(messages);
   });
 });

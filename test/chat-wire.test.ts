@@ -32,7 +32,7 @@ describe('SSE responses', () => {
   });
 
   it('end with exactly one data: [DONE] and nothing after it', async () => {
-    const res = await postChat(jarvis.url, { messages: user('hi'), stream: true, mock: { tokens: 3 } });
+    const res = await postChat(jarvis.url, { messages: user('hi tokens:3'), stream: true });
     const text = await res.text();
     expect(text.endsWith('\n\ndata: [DONE]\n\n')).toBe(true);
     expect(text.split('data: [DONE]')).toHaveLength(2);
@@ -72,17 +72,17 @@ describe('x-request-id', () => {
 describe('pass-through to the upstream', () => {
   it('forwards unknown and untyped body fields as sent', async () => {
     const extra = { tag: 'pass-through', seed: 7, logit_bias: { '50256': -100 }, vendor_options: { nested: [1, 'two', null] }, stop: ['\n\n'] };
-    const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('hello there'), max_tokens: 3, temperature: 0.2, stream: true, ...extra, mock: { tokens: 5 } });
+    const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('hello there tokens:5'), max_tokens: 3, temperature: 0.2, stream: true, ...extra });
     expect(textOf(chunksOf(await readSse(res)))).toBe('tok0 tok1 tok2 ');
 
     const forwarded = mock.requests.find((r) => r.body.tag === 'pass-through');
-    expect(forwarded?.body).toMatchObject({ ...extra, model: 'mock-model', messages: user('hello there'), max_tokens: 3, temperature: 0.2, mock: { tokens: 5 } });
+    expect(forwarded?.body).toMatchObject({ ...extra, model: 'mock-model', messages: user('hello there tokens:5'), max_tokens: 3, temperature: 0.2 });
     // Jarvis always streams from the upstream and asks for usage, whatever the client asked for.
     expect(forwarded?.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
   it('names the default model upstream when the client omits it', async () => {
-    const res = await postChat(jarvis.url, { messages: user('hello there'), tag: 'no-model', mock: { tokens: 1 } });
+    const res = await postChat(jarvis.url, { messages: user('hello there tokens:1'), tag: 'no-model' });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ model: 'mock-model', choices: [{ message: { content: 'tok0 ' } }] });
     expect(mock.requests.find((r) => r.body.tag === 'no-model')?.body.model).toBe('mock-model');

@@ -145,13 +145,13 @@ describe('cross-instance barge-in (two processes, one Redis)', () => {
 
   it("the superseded stream's upstream request is closed once B has started (mock upstream)", async () => {
     const session = sessionId('up');
-    const promptA = `Tell me everything ${session}`;
-    const promptB = `Short answer ${session}`;
-    const a = chat(i1, promptA, { session, body: { model: 'mock-model', mock: { tokens: 1000, delayMs: 20 } } });
+    const promptA = `Tell me everything ${session} tokens:1000 delay:20`;
+    const promptB = `Short answer ${session} tokens:5 delay:0`;
+    const a = chat(i1, promptA, { session, body: { model: 'mock-model' } });
     await orFail(a.firstToken, "A's first token");
     const recA = upstream.requests.find((r) => r.body.messages?.[0]?.content === promptA);
     expect(recA).toBeDefined();
-    const b = chat(i2, promptB, { session, body: { model: 'mock-model', mock: { tokens: 5, delayMs: 0 } } });
+    const b = chat(i2, promptB, { session, body: { model: 'mock-model' } });
     const [ra, rb] = await orFail(Promise.all([a.result, b.result]), 'both responses');
     const recB = upstream.requests.find((r) => r.body.messages?.[0]?.content === promptB) as RecordedRequest;
 

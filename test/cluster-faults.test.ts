@@ -77,7 +77,7 @@ describe('Redis lost while running, then restarted on the same port', () => {
     const sR = sessionId('long');
     const a1 = chat(i1, LONG, { session: s1 });
     const a2 = chat(i2, LONG, { session: s2 });
-    const r = chat(i1, `Keep talking ${sR}`, { session: sR, body: { model: 'mock-model', mock: { tokens: 1000, delayMs: 20 } } });
+    const r = chat(i1, `Keep talking ${sR} tokens:1000 delay:20`, { session: sR, body: { model: 'mock-model' } });
     await orFail(Promise.all([a1.firstToken, a2.firstToken, r.firstToken]), 'first tokens');
     const idR = (await r.opened).requestId;
 

@@ -110,7 +110,7 @@ async function runSession(random: () => number, s: number, instances: JarvisProc
     const seq = withSeq ? index + 1 : undefined;
     const tag = `${session}#${index}`;
     const headers: Record<string, string> = { 'x-session-id': session, 'x-session-policy': policy, ...(seq === undefined ? {} : { 'x-session-seq': String(seq) }) };
-    const chat = new StreamingChat(proc.url, { model: 'mock-model', messages: [{ role: 'user', content: tag }], tag, mock: { tokens: TOKENS, delayMs: TOKEN_MS } }, headers, pipe ?? proc.agent);
+    const chat = new StreamingChat(proc.url, { model: 'mock-model', messages: [{ role: 'user', content: `${tag} tokens:${TOKENS} delay:${TOKEN_MS}` }], tag }, headers, pipe ?? proc.agent);
     const entry: Sent = { session, index, tag, seq, policy, instance: proc.id, sentAt: performance.now(), aborted: false, chat };
     sent.push(entry);
     // Some clients give up after the first token.

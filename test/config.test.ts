@@ -158,7 +158,7 @@ upstreams:
 
   it('sends each model to its own upstream, with that upstream’s key', async () => {
     for (const [model, text] of [['small', 'local'], ['large', 'cloud']]) {
-      const res = await postChat(jarvis.url, { model, messages: user('hi'), mock: { tokens: 1, text } });
+      const res = await postChat(jarvis.url, { model, messages: user(`hi tokens:1 text:${text}`) });
       expect(await res.json()).toMatchObject({ model, choices: [{ message: { content: `${text}0 ` } }] });
     }
     expect(local.requests.map((r) => r.body.model)).toEqual(['small']);
@@ -168,7 +168,7 @@ upstreams:
   });
 
   it('serves the default model when none is named, lists both, and knows no others', async () => {
-    const res = await postChat(jarvis.url, { messages: user('hi'), mock: { tokens: 1 } });
+    const res = await postChat(jarvis.url, { messages: user('hi tokens:1') });
     expect(await res.json()).toMatchObject({ model: 'small' });
     expect(local.requests.at(-1)!.body.model).toBe('small');
 

@@ -426,7 +426,7 @@ describe('heartbeat', () => {
 
   it('sends `: ping` on a chat stream that pauses between tokens, without disturbing its chunks', async () => {
     // The mock upstream sends a token every 200 ms; the heartbeat interval is 20 ms.
-    const result = await chat(jarvis.url, { model: 'mock-model', messages: user('slow please'), mock: { tokens: 3, delayMs: 200 } });
+    const result = await chat(jarvis.url, { model: 'mock-model', messages: user('slow please tokens:3 delay:200') });
     expect(result.finishReason).toBe('stop');
     expect(result.content).toBe('tok0 tok1 tok2 ');
     expect(result.data.at(-1)).toBe('[DONE]');

@@ -4,7 +4,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, orFail, postChat, textOf, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { parseRawResponse, rawRequest, startRawUpstream, type RawUpstream } from './support/raw-peers.js';
 
 const TIMEOUT_MS = 500;
@@ -70,7 +70,7 @@ function openAiError(body: string) {
 
 const chatHead = (length: number) =>
   `POST /v1/chat/completions HTTP/1.1\r\nhost: jarvis\r\ncontent-type: application/json\r\ncontent-length: ${length}\r\n\r\n`;
-const chatBody = JSON.stringify({ messages: user('hello there'), stream: true, mock: { tokens: 3 } });
+const chatBody = JSON.stringify({ messages: user('hello there tokens:3'), stream: true });
 
 describe('a client that', () => {
   it('connects and sends nothing is answered 408 and disconnected: a silent socket is not held open', async () => {
@@ -144,7 +144,7 @@ describe('a client that', () => {
   it('stops reading its stream is cancelled with client_backpressure, and the upstream request is closed', async () => {
     const log = await logFromHere();
     // Loopback sockets absorb megabytes before Node's own buffer grows: a long, fast stream of large tokens.
-    const body = JSON.stringify({ messages: user('flood'), stream: true, tag: 'backpressure', mock: { tokens: 1_000_000, delayMs: 0, text: 'x'.repeat(1000) } });
+    const body = JSON.stringify({ messages: user(`flood tokens:1000000 delay:0 text:${'x'.repeat(1000)}`), stream: true, tag: 'backpressure' });
     const ex = await rawRequest(jarvis.url, chatHead(Buffer.byteLength(body)) + body);
     ex.socket.pause();
     const rec = await requestTagged('backpressure');
@@ -161,11 +161,11 @@ describe('a client that', () => {
 });
 
 describe('an upstream that', () => {
-  const ask = (mockKnobs: MockKnobs, tag: string) => postChat(jarvis.url, { messages: user('hello there'), stream: true, tag, mock: mockKnobs });
+  const ask = (knobs: string, tag: string) => postChat(jarvis.url, { messages: user(`hello there ${knobs}`), stream: true, tag });
 
   it('stalls before its headers: 504 upstream_timeout, upstream request aborted', async () => {
     const log = await logFromHere();
-    const res = await ask({ headersDelayMs: 60_000 }, 'stall-headers');
+    const res = await ask('headers-delay:60000', 'stall-headers');
     expect(res.status).toBe(504);
     expect(openAiError(await res.text())).toMatchObject({ type: 'api_error', code: 'upstream_timeout' });
     await log.waitFor(/stream_error .*code=upstream_timeout/);
@@ -175,13 +175,13 @@ describe('an upstream that', () => {
     await expectIdle();
   });
 
-  it.each<{ name: string; knobs: MockKnobs; code: string; type?: string }>([
-    { name: 'stalls mid-stream', knobs: { tokens: 5, stallAfter: 2 }, code: 'upstream_idle_timeout' },
-    { name: 'sends malformed SSE', knobs: { tokens: 5, malformedAfter: 2 }, code: 'upstream_stream_error' },
+  it.each<{ name: string; knobs: string; code: string; type?: string }>([
+    { name: 'stalls mid-stream', knobs: 'tokens:5 stall-after:2', code: 'upstream_idle_timeout' },
+    { name: 'sends malformed SSE', knobs: 'tokens:5 malformed-after:2', code: 'upstream_stream_error' },
     // The upstream's own error event, relayed as it was sent.
-    { name: 'sends an error event mid-stream', knobs: { tokens: 5, errorAfter: 2 }, code: 'mock_error', type: 'server_error' },
-    { name: 'closes its connection early', knobs: { tokens: 5, failAfter: 2 }, code: 'upstream_stream_error' },
-    { name: 'ends without [DONE]', knobs: { tokens: 2, noDone: true }, code: 'upstream_stream_error' },
+    { name: 'sends an error event mid-stream', knobs: 'tokens:5 error-after:2', code: 'mock_error', type: 'server_error' },
+    { name: 'closes its connection early', knobs: 'tokens:5 fail-after:2', code: 'upstream_stream_error' },
+    { name: 'ends without [DONE]', knobs: 'tokens:2 no-done', code: 'upstream_stream_error' },
   ])('$name: the tokens so far, one error line with $code, [DONE], upstream closed', async ({ name, knobs, code, type }) => {
     const log = await logFromHere();
     const res = await ask(knobs, name);
@@ -241,18 +241,18 @@ describe('after an error mid-stream', () => {
     const onConnection = () => accepted++;
     jarvis.jarvis.app.server.on('connection', onConnection);
     try {
-      const post = (knobs: MockKnobs) =>
+      const post = (knobs: string) =>
         undiciFetch(`${jarvis.url}/v1/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ messages: user('hi'), stream: true, mock: knobs }),
+          body: JSON.stringify({ messages: user(`hi ${knobs}`), stream: true }),
           dispatcher: agent,
         });
-      const failed = await post({ tokens: 5, errorAfter: 1 });
+      const failed = await post('tokens:5 error-after:1');
       const text = await orFail(failed.text(), 'the failed response ending');
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
       expect(text.match(/^data: \{"error"/gm)).toHaveLength(1);
-      const next = await post({ tokens: 2 });
+      const next = await post('tokens:2');
       const data = (await next.text()).split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
       expect(chunksOf(data).at(-1)!.choices[0]!.finish_reason).toBe('stop');
       // Both on the one connection: the error ended its response cleanly instead of breaking the connection.

@@ -69,7 +69,7 @@ describe('concurrent streams', () => {
 
   /** Opens a stream and returns once its first token is in, with a way to read the rest. */
   async function openStream(tokens: number) {
-    const res = await postChat(jarvis.url, { messages: user('hi'), stream: true, mock: { tokens, delayMs: 10 } });
+    const res = await postChat(jarvis.url, { messages: user(`hi tokens:${tokens} delay:10`), stream: true });
     expect(res.status).toBe(200);
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
@@ -93,7 +93,7 @@ describe('concurrent streams', () => {
     const TOKENS = 100;
     const rest = await Promise.all([openStream(TOKENS), openStream(TOKENS)]);
 
-    const refused = await postChat(jarvis.url, { messages: user('one more'), stream: true, mock: { tokens: 1 } });
+    const refused = await postChat(jarvis.url, { messages: user('one more tokens:1'), stream: true });
     expect(refused.status).toBe(503);
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(await errorOf(refused)).toMatchObject({ type: 'api_error', code: 'overloaded' });
@@ -106,7 +106,7 @@ describe('concurrent streams', () => {
       expect(textOf(chunks).split(' ').filter(Boolean)).toHaveLength(TOKENS);
     }
     await waitForIdle(jarvis.url);
-    const after = await postChat(jarvis.url, { messages: user('now'), stream: true, mock: { tokens: 1 } });
+    const after = await postChat(jarvis.url, { messages: user('now tokens:1'), stream: true });
     expect(after.status).toBe(200);
     await after.arrayBuffer();
     expect(await jarvis.logs()).toMatch(/request_rejected .*status=503 code=overloaded/);

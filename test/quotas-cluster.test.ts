@@ -29,7 +29,7 @@ const overrides = () => ({
   simulator: { tokensPerSec: 2000, ttftMs: 0 },
 });
 const quick = { model: 'jarvis-sim', messages: user('hi'), max_tokens: 2 };
-const stalled = (url: string, key: string) => new StreamingChat(url, { model: 'mock-model', messages: user('hold'), mock: { tokens: 50, stallAfter: 1 } }, as(key));
+const stalled = (url: string, key: string) => new StreamingChat(url, { model: 'mock-model', messages: user('hold tokens:50 stall-after:1') }, as(key));
 
 describe('two instances on one Redis', () => {
   const prefix = testPrefix();

@@ -5,7 +5,7 @@ import { as, metric, waitForNoSlots } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { StreamingChat } from './support/cluster.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const ADMIN = 'sk-admin-quota-01';
 const SLOW = 'sk-rpm-two-00002';
@@ -42,8 +42,8 @@ afterAll(async () => {
 
 const quick = { model: 'jarvis-sim', messages: user('hi'), max_tokens: 2 };
 /** A stream that sends one token and then nothing, until its client leaves or Jarvis cancels it. */
-const stalled = (key: string, headers: Record<string, string> = {}, knobs: MockKnobs = { tokens: 50, stallAfter: 1 }) =>
-  new StreamingChat(jarvis.url, { model: 'mock-model', messages: user('hold'), mock: knobs }, { ...as(key), ...headers });
+const stalled = (key: string, headers: Record<string, string> = {}) =>
+  new StreamingChat(jarvis.url, { model: 'mock-model', messages: user('hold tokens:50 stall-after:1') }, { ...as(key), ...headers });
 
 async function expect429(res: Response, retryAfterMs: (ms: number) => void): Promise<Record<string, unknown>> {
   expect(res.status).toBe(429);
@@ -101,11 +101,11 @@ describe('streams in flight', () => {
         await s.result.catch(() => {});
       },
     ],
-    ['an upstream error before the stream', async () => expect((await postChat(jarvis.url, { model: 'mock-model', messages: user('x'), mock: { status: 500 } }, { headers: as(ONE) })).status).toBe(500)],
+    ['an upstream error before the stream', async () => expect((await postChat(jarvis.url, { model: 'mock-model', messages: user('x status:500') }, { headers: as(ONE) })).status).toBe(500)],
     [
       'an upstream error mid-stream',
       async () => {
-        const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('x'), stream: true, mock: { tokens: 5, errorAfter: 2 } }, { headers: as(ONE) });
+        const res = await postChat(jarvis.url, { model: 'mock-model', messages: user('x tokens:5 error-after:2'), stream: true }, { headers: as(ONE) });
         expect(await res.text()).toContain('"code":"mock_error"');
       },
     ],

@@ -7,7 +7,7 @@ import { as, metric, until, waitForNoSlots } from './support/access.js';
 import { postChat, user } from './support/chat.js';
 import { StreamingChat } from './support/cluster.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const ADMIN = 'sk-admin-retry-001';
 const USER = 'sk-user-retry-0002';
@@ -75,10 +75,11 @@ async function measure(call: () => Promise<unknown>, expectedCalls: number): Pro
 }
 
 const params = (extra: Record<string, unknown> = {}) => ({ model: 'mock-model', messages: user('hi'), max_tokens: 2, ...extra }) as OpenAI.ChatCompletionCreateParamsNonStreaming;
-const withMock = (knobs: MockKnobs) => params({ mock: knobs });
+/** A request whose prompt carries the mock's knobs (`status:500`). */
+const withMock = (knobs: string) => params({ messages: user(`hi ${knobs}`) });
 /** A stream that sends one token and then nothing, until its client leaves. */
 const stalled = (key: string, headers: Record<string, string> = {}) =>
-  new StreamingChat(jarvis.url, { model: 'mock-model', messages: user('hold'), mock: { tokens: 50, stallAfter: 1 } }, { ...as(key), ...headers });
+  new StreamingChat(jarvis.url, { model: 'mock-model', messages: user('hold tokens:50 stall-after:1') }, { ...as(key), ...headers });
 
 describe('errors a retry cannot fix: the SDK calls once (x-should-retry: false)', () => {
   it('400 invalid request', async () => {
@@ -200,7 +201,7 @@ describe('errors a retry can fix: the SDK retries as told', () => {
   });
 
   it('an upstream 500 (passed through): 1 + 2 retries, each reaching the upstream, as talking to it directly', async () => {
-    const r = await measure(() => sdk(USER).chat.completions.create(withMock({ status: 500 })), 3);
+    const r = await measure(() => sdk(USER).chat.completions.create(withMock('status:500')), 3);
     expect(r.error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(r).toMatchObject({ jarvis: { 500: 3 }, upstream: 3 });
   });
@@ -211,14 +212,14 @@ describe('the headers themselves', () => {
     const bad = await postChat(jarvis.url, params({ temperature: 5 }), { headers: as(USER) });
     expect(bad.headers.get('x-should-retry')).toBe('false');
     expect(bad.headers.get('retry-after')).toBeNull();
-    const upstream = await postChat(jarvis.url, withMock({ status: 500 }), { headers: as(USER) });
+    const upstream = await postChat(jarvis.url, withMock('status:500'), { headers: as(USER) });
     expect(upstream.status).toBe(500);
     expect(upstream.headers.get('x-should-retry')).toBeNull();
     await Promise.all([bad.arrayBuffer(), upstream.arrayBuffer()]);
   });
 
   it('pass an upstream 429 through with its Retry-After and add retry-after-ms', async () => {
-    const res = await postChat(jarvis.url, withMock({ status: 429 }), { headers: as(USER) });
+    const res = await postChat(jarvis.url, withMock('status:429'), { headers: as(USER) });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('1');
     expect(res.headers.get('retry-after-ms')).toBe('1000');

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 let sessions = 0;
 const ask = (session: string, seq: string | undefined, tag: string, tokens = 40, delayMs = 20) =>
-  postChat(jarvis.url, { messages: user('hello there'), stream: true, tag, mock: { tokens, delayMs } }, { headers: { 'x-session-id': session, ...(seq === undefined ? {} : { 'x-session-seq': seq }) } });
+  postChat(jarvis.url, { messages: user(`hello there tokens:${tokens} delay:${delayMs}`), stream: true, tag }, { headers: { 'x-session-id': session, ...(seq === undefined ? {} : { 'x-session-seq': seq }) } });
 const tagged = (tag: string) => mock.requests.filter((r) => r.body.tag === tag);
 const finishOf = async (res: Response) => chunksOf(await readSse(res)).filter((c) => c.choices[0]?.finish_reason).at(-1)?.choices[0]?.finish_reason;
 

@@ -33,7 +33,7 @@ afterAll(async () => {
 async function relay(model: string, headers: Record<string, string>) {
   const upstream = model === 'keyed-model' ? keyed : open;
   const before = upstream.requests.length;
-  const res = await postChat(jarvis.url, { model, messages: user('hi'), mock: { tokens: 1 } }, { headers: { ...as(KEY), ...headers } });
+  const res = await postChat(jarvis.url, { model, messages: user('hi tokens:1') }, { headers: { ...as(KEY), ...headers } });
   expect(res.status).toBe(200);
   await res.json();
   expect(upstream.requests.length).toBe(before + 1);

@@ -1,12 +1,12 @@
 // Upstream failures before and during a stream: the client always gets a coded error and a stream that ends.
 import OpenAI, { APIError } from 'openai';
-import type { ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, closedPort, postChat, textOf, user, waitForIdle } from './support/chat.js';
 import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
-import { startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
-const ask = (mock: MockKnobs, stream: boolean) => ({ messages: user('hello there'), stream, mock });
+/** A request whose prompt carries the mock's knobs (`tokens:5 fail-after:3`). */
+const ask = (knobs: string, stream: boolean) => ({ messages: user(`hello there ${knobs}`), stream });
 
 async function errorOf(res: Response) {
   const body = (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } };
@@ -34,7 +34,7 @@ describe('an upstream error status before the first token', () => {
     { upstream: 503, status: 503, type: 'server_error', code: 'mock_503' },
   ])('upstream $upstream → client $status $code, as the upstream sent it', async ({ upstream, status, type, code }) => {
     for (const stream of [true, false]) {
-      const res = await postChat(jarvis.url, ask({ status: upstream }, stream));
+      const res = await postChat(jarvis.url, ask(`status:${upstream}`, stream));
       expect(res.status).toBe(status);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
       expect(res.headers.get('x-request-id')).toMatch(/^req_/);
@@ -43,18 +43,18 @@ describe('an upstream error status before the first token', () => {
   });
 
   it("passes a 429's Retry-After through", async () => {
-    const res = await postChat(jarvis.url, ask({ status: 429 }, true));
+    const res = await postChat(jarvis.url, ask('status:429', true));
     expect(res.headers.get('retry-after')).toBe('1');
     await res.arrayBuffer();
   });
 
   it('reaches the openai SDK as its typed error', async () => {
     const client = new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'x', maxRetries: 0 });
-    const create = (mockKnobs: MockKnobs) => client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: mockKnobs } as ChatCompletionCreateParamsStreaming);
-    await expect(create({ status: 429 })).rejects.toBeInstanceOf(OpenAI.RateLimitError);
-    await expect(create({ status: 400 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
-    await expect(create({ status: 503 })).rejects.toBeInstanceOf(OpenAI.InternalServerError);
-    await expect(create({ status: 503 })).rejects.toMatchObject({ status: 503, code: 'mock_503' });
+    const create = (knobs: string) => client.chat.completions.create({ model: 'mock-model', messages: user(`hi ${knobs}`), stream: true });
+    await expect(create('status:429')).rejects.toBeInstanceOf(OpenAI.RateLimitError);
+    await expect(create('status:400')).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(create('status:503')).rejects.toBeInstanceOf(OpenAI.InternalServerError);
+    await expect(create('status:503')).rejects.toMatchObject({ status: 503, code: 'mock_503' });
   });
 });
 
@@ -64,7 +64,7 @@ describe('upstream connections', () => {
     // The mock holds each response open a little after [DONE]: Jarvis has answered by then, and must read the
     // rest rather than close the connection.
     for (const stream of [true, false, true]) {
-      const res = await postChat(jarvis.url, ask({ tokens: 20, endDelayMs: 50 }, stream));
+      const res = await postChat(jarvis.url, ask('tokens:20 end-delay:50', stream));
       expect(res.status).toBe(200);
       await res.text();
       await mock.requests.at(-1)!.closed;
@@ -76,7 +76,7 @@ describe('upstream connections', () => {
 
     // A client that leaves mid-stream: the upstream request is closed, so its connection cannot serve again.
     const aborter = new AbortController();
-    const res = await postChat(jarvis.url, ask({ tokens: 1000, delayMs: 20 }, true), { signal: aborter.signal });
+    const res = await postChat(jarvis.url, ask('tokens:1000 delay:20', true), { signal: aborter.signal });
     const reader = res.body!.getReader();
     await reader.read();
     const rec = mock.requests.at(-1)!;
@@ -84,7 +84,7 @@ describe('upstream connections', () => {
     await rec.closed;
     expect(rec.clientClosed).toBe(true);
     await waitForIdle(jarvis.url);
-    await (await postChat(jarvis.url, ask({ tokens: 3 }, true))).text();
+    await (await postChat(jarvis.url, ask('tokens:3', true))).text();
     expect(mock.requests.at(-1)!.remotePort).not.toBe(rec.remotePort);
   });
 });
@@ -93,11 +93,11 @@ describe('an upstream that breaks mid-stream', () => {
   // Jarvis's own error for a stream that broke, or the upstream's own error event as it sent it.
   const BROKEN = { type: 'api_error', code: 'upstream_stream_error', param: null, message: expect.stringMatching(/\S/) };
   const REPORTED = { message: 'mock mid-stream error', type: 'server_error', code: 'mock_error' };
-  const CASES: { name: string; knobs: MockKnobs; text: string; error: Record<string, unknown>; finished?: string }[] = [
-    { name: 'dies (failAfter)', knobs: { tokens: 5, failAfter: 3 }, text: 'tok0 tok1 tok2 ', error: BROKEN },
-    { name: 'sends an error event (errorAfter)', knobs: { tokens: 5, errorAfter: 3 }, text: 'tok0 tok1 tok2 ', error: REPORTED },
-    { name: 'sends malformed SSE (malformedAfter)', knobs: { tokens: 5, malformedAfter: 3 }, text: 'tok0 tok1 tok2 ', error: BROKEN },
-    { name: 'ends without [DONE] (noDone)', knobs: { tokens: 5, noDone: true }, text: 'tok0 tok1 tok2 tok3 tok4 ', error: BROKEN, finished: 'stop' },
+  const CASES: { name: string; knobs: string; text: string; error: Record<string, unknown>; finished?: string }[] = [
+    { name: 'dies (failAfter)', knobs: 'tokens:5 fail-after:3', text: 'tok0 tok1 tok2 ', error: BROKEN },
+    { name: 'sends an error event (errorAfter)', knobs: 'tokens:5 error-after:3', text: 'tok0 tok1 tok2 ', error: REPORTED },
+    { name: 'sends malformed SSE (malformedAfter)', knobs: 'tokens:5 malformed-after:3', text: 'tok0 tok1 tok2 ', error: BROKEN },
+    { name: 'ends without [DONE] (noDone)', knobs: 'tokens:5 no-done', text: 'tok0 tok1 tok2 tok3 tok4 ', error: BROKEN, finished: 'stop' },
   ];
 
   it.each(CASES)('$name: the client gets the chunks so far, an error event, then [DONE]', async ({ knobs, text, error, finished }) => {
@@ -118,7 +118,7 @@ describe('an upstream that breaks mid-stream', () => {
 
   it.each(CASES)('$name: the openai SDK loop throws an APIError after the tokens so far', async ({ knobs, text, error }) => {
     const client = new OpenAI({ baseURL: `${jarvis.url}/v1`, apiKey: 'x', maxRetries: 0 });
-    const stream = await client.chat.completions.create({ model: 'mock-model', messages: user('hi'), stream: true, mock: knobs } as ChatCompletionCreateParamsStreaming);
+    const stream = await client.chat.completions.create({ model: 'mock-model', messages: user(`hi ${knobs}`), stream: true });
     let received = '';
     const consume = async () => {
       for await (const chunk of stream) received += chunk.choices[0]?.delta.content ?? '';
@@ -139,7 +139,7 @@ describe('an unreachable upstream', () => {
 
   it('is a 502 upstream_unreachable, streaming or not', async () => {
     for (const stream of [true, false]) {
-      const res = await postChat(down.url, ask({}, stream));
+      const res = await postChat(down.url, ask('', stream));
       expect(res.status).toBe(502);
       expect(await errorOf(res)).toMatchObject({ type: 'api_error', code: 'upstream_unreachable' });
     }
@@ -168,22 +168,22 @@ describe('an upstream slower than its configured timeouts', () => {
   afterAll(() => slow.close());
 
   it('to send headers is a 504 upstream_timeout, and the upstream request is released', async () => {
-    const res = await postChat(slow.url, ask({ headersDelayMs: 30_000 }, true));
+    const res = await postChat(slow.url, ask('headers-delay:30000', true));
     expect(res.status).toBe(504);
     expect(await errorOf(res)).toMatchObject({ type: 'api_error', code: 'upstream_timeout' });
-    const rec = mock.requests.find((r) => r.body.mock?.headersDelayMs === 30_000)!;
+    const rec = mock.requests.find((r) => r.knobs.headersDelayMs === 30_000)!;
     await rec.closed;
     expect(rec.clientClosed).toBe(true);
     await waitForIdle(slow.url);
   });
 
   it('to send the next token ends the stream with upstream_idle_timeout and [DONE]', async () => {
-    const res = await postChat(slow.url, ask({ tokens: 5, stallAfter: 2 }, true));
+    const res = await postChat(slow.url, ask('tokens:5 stall-after:2', true));
     expect(res.status).toBe(200);
     const chunks = chunksOf(await readSse(res));
     expect(textOf(chunks.slice(0, -1))).toBe('tok0 tok1 ');
     expect(chunks.at(-1)).toEqual({ error: expect.objectContaining({ type: 'api_error', code: 'upstream_idle_timeout' }) });
-    const rec = mock.requests.find((r) => r.body.mock?.stallAfter === 2)!;
+    const rec = mock.requests.find((r) => r.knobs.stallAfter === 2)!;
     await rec.closed;
     expect(rec.clientClosed).toBe(true);
     await waitForIdle(slow.url);

@@ -2,12 +2,14 @@
 // gateway: every answer exists both as the chunks OpenAI streams and as the chat.completion it returns when not
 // streaming, written out by hand, so "through Jarvis" can be compared with "direct" field by field.
 //
-// The answer is chosen by the last user message, the way a client library drives it: `scenario:<name>` picks one
-// (text when none), `tokens:<n>` sets a length, `delay:<ms>` paces the chunks. A request with `tools` gets a tool
-// call, and one whose last message is a tool result gets an answer that quotes it: a round trip needs no knobs.
+// The answer is chosen by the last user message, the way a client library drives it, with the knobs the mock
+// reads too (knobs.ts): `scenario:<name>` picks one (text when none), `tokens:<n>` sets a length, `delay:<ms>`
+// paces the chunks. A request with `tools` gets a tool call, and one whose last message is a tool result gets an
+// answer that quotes it: a round trip needs no knobs.
 // POST /v1/responses answers as OpenAI's Responses API does, for text answers (a native Responses upstream).
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { knob, lastMessage, scenarioIn } from './knobs.js';
 
 type Json = Record<string, unknown>;
 
@@ -98,19 +100,6 @@ interface Answer {
   errorAfter?: number;
 }
 
-function knob(prompt: string, name: string, fallback: number): number {
-  const m = new RegExp(`\\b${name}:(\\d+)`).exec(prompt);
-  return m ? Number(m[1]) : fallback;
-}
-
-function lastMessage(body: Json): { role: string; text: string } {
-  const messages = Array.isArray(body.messages) ? (body.messages as Json[]) : [];
-  const last = messages.at(-1) ?? {};
-  const content = last.content;
-  const text = typeof content === 'string' ? content : Array.isArray(content) ? content.map((p) => (p as Json).text ?? '').join('') : '';
-  return { role: String(last.role ?? ''), text };
-}
-
 function toolName(body: Json, i: number): string {
   const tools = Array.isArray(body.tools) ? (body.tools as Json[]) : [];
   const fn = (tools[i] ?? tools[0])?.function as Json | undefined;
@@ -137,8 +126,8 @@ function chatAnswer(body: Json): { scenario: string; answer: Answer } {
   const message = (m: Json): Json => ({ role: 'assistant', content: null, refusal: null, annotations: [], ...m });
   const done = (choices: Json[], completion: number): Json => ({ ...top, choices, usage: USAGE(completion) });
 
-  let scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? (role === 'tool' ? 'tool-result' : Array.isArray(body.tools) ? 'tool' : 'text');
-  if (role === 'tool' && scenario !== 'tool-result' && !/\bscenario:/.test(prompt)) scenario = 'tool-result';
+  let scenario = scenarioIn(prompt) ?? (role === 'tool' ? 'tool-result' : Array.isArray(body.tools) ? 'tool' : 'text');
+  if (role === 'tool' && scenario !== 'tool-result' && scenarioIn(prompt) === undefined) scenario = 'tool-result';
 
   const textAnswer = (tokens: string[], extra: Partial<Answer> = {}): Answer => ({
     chunks: [chunk([delta({ role: 'assistant', content: '', refusal: null })]), ...tokens.map((t) => chunk([delta({ content: t })])), chunk([delta({}, 'stop')])],
@@ -341,7 +330,7 @@ function flood(res: http.ServerResponse, tokens: number, oneWrite: boolean, seq:
 function handleCompletions(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
   const seq = idOf(JSON.stringify(body.prompt ?? null));
   const prompt = typeof body.prompt === 'string' ? body.prompt : Array.isArray(body.prompt) ? String(body.prompt[0]) : '';
-  const scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? 'text';
+  const scenario = scenarioIn(prompt) ?? 'text';
   rec.scenario = scenario;
   const failure = errorOf(scenario);
   if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
@@ -361,7 +350,7 @@ function handleCompletions(res: http.ServerResponse, body: Json, rec: UpstreamRe
 
 function handleEmbeddings(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
   const inputs = Array.isArray(body.input) ? body.input : [body.input];
-  rec.scenario = typeof inputs[0] === 'string' ? (/\bscenario:([\w-]+)/.exec(inputs[0])?.[1] ?? 'text') : 'text';
+  rec.scenario = typeof inputs[0] === 'string' ? (scenarioIn(inputs[0]) ?? 'text') : 'text';
   const failure = errorOf(rec.scenario);
   if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
   const data = inputs.map((input, index) => ({ object: 'embedding', index, embedding: [0.1, -0.2, 0.3].map((v) => v * (index + 1) * String(input).length) }));
@@ -388,7 +377,7 @@ function responsesPrompt(body: Json): string {
  */
 function handleResponses(res: http.ServerResponse, body: Json, rec: UpstreamRequest): void {
   const prompt = responsesPrompt(body);
-  const scenario = /\bscenario:([\w-]+)/.exec(prompt)?.[1] ?? 'text';
+  const scenario = scenarioIn(prompt) ?? 'text';
   rec.scenario = scenario;
   const failure = errorOf(scenario);
   if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);

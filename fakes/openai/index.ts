@@ -6,6 +6,7 @@
 //    connection, a stall, an error event, malformed SSE, a status), for the gateway's own behaviour and for load;
 //    mock-cli.ts runs it as a process of its own.
 //
-// Both are steered the same way, by the text of the last message (see knobs.ts).
+// Both are steered the same way, by knobs in the text of the last message (knobs.ts).
 export * from './faithful.js';
 export * from './mock.js';
+export { flag, isKnobWord, knob, knobText, lastMessage, mockKnobsIn, scenarioIn } from './knobs.js';

@@ -2,7 +2,7 @@
 //   tsx fakes/openai/mock-cli.ts --port 0 [--host 127.0.0.1] [--defaults '{"tokens":50}']
 // Prints exactly one line, `MOCK_UPSTREAM_READY <url>`, so a parent process can wait for it and learn the port.
 import { parseArgs } from 'node:util';
-import { startMockUpstream, type MockKnobs } from './mock.js';
+import { startMockUpstream, type MockDefaults } from './mock.js';
 
 const { values } = parseArgs({
   options: {
@@ -17,7 +17,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.stderr.write(`invalid --port ${values.port}\n`);
   process.exit(2);
 }
-const defaults = values.defaults ? (JSON.parse(values.defaults) as MockKnobs) : undefined;
+const defaults = values.defaults ? (JSON.parse(values.defaults) as MockDefaults) : undefined;
 const upstream = await startMockUpstream({ port, host: values.host, defaults });
 process.stdout.write(`MOCK_UPSTREAM_READY ${upstream.url}\n`);
 

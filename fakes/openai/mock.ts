@@ -1,30 +1,21 @@
 // A real HTTP server that speaks enough of the OpenAI Chat Completions API to drive the gateway in
-// integration tests and benchmarks. Behaviour is steered per request through the body's `mock` object,
-// which the gateway forwards untouched, so a test can script the upstream without side channels.
+// integration tests and benchmarks: a fast stream of `tok0 `, `tok1 `... with failure modes on demand. It is
+// steered like the faithful fake, by knobs in the text of the last message (knobs.ts): `tokens:20 delay:5`,
+// `stall-after:2`, `status:429`..., so a test scripts the upstream through any client and any gateway path.
+// Knob words are not counted as prompt tokens. The constructor's `defaults` are what a request gets when its
+// prompt does not say, and hold the options only a benchmark sets (a first-token tail).
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { isKnobWord, lastMessage, mockKnobsIn, type MockKnobs } from './knobs.js';
 
-export interface MockKnobs {
-  tokens?: number;
-  delayMs?: number;
-  ttftMs?: number;
-  headersDelayMs?: number;
-  failAfter?: number;
-  stallAfter?: number;
-  errorAfter?: number;
-  malformedAfter?: number;
-  noDone?: boolean;
-  /** Holds the response open this long after [DONE] before ending it. */
-  endDelayMs?: number;
-  status?: number;
-  /** With status 429: the retry-after-ms it sends (default: `retry-after: 1`), or none at all (noRetryAfter). */
-  retryAfterMs?: number;
-  noRetryAfter?: boolean;
+export type { MockKnobs } from './knobs.js';
+
+/** The constructor's options for every request: the knobs a prompt does not set, and a first-token tail. */
+export interface MockDefaults extends MockKnobs {
   /** Every `tailEvery`-th request waits `tailTtftMs` for its first token instead (a heavy first-token tail). */
   tailEvery?: number;
   tailTtftMs?: number;
-  text?: string;
 }
 
 export interface RecordedRequest {
@@ -35,6 +26,10 @@ export interface RecordedRequest {
   // Tests read arbitrary forwarded fields (model, messages, mock, extra params) without narrowing.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
+  /** The text of the last message: tests tag requests there too. */
+  prompt: string;
+  /** The knobs the prompt set (without the defaults). */
+  knobs: MockKnobs;
   receivedAt: number;
   /** The client's port: requests with the same one came over the same (kept-alive) connection. */
   remotePort: number | undefined;
@@ -54,7 +49,7 @@ export interface MockUpstream {
   /** GET /v1/models requests answered so far (readiness checks, model lists). */
   readonly modelListRequests: number;
   nextRequest(): Promise<RecordedRequest>;
-  setDefaults(k: MockKnobs): void;
+  setDefaults(k: MockDefaults): void;
   close(): Promise<void>;
 }
 
@@ -65,17 +60,17 @@ const DONE = 'data: [DONE]\n\n';
 const MALFORMED = 'data: {not json\n\n';
 const MID_STREAM_ERROR =
   'data: {"error":{"message":"mock mid-stream error","type":"server_error","code":"mock_error"}}\n\n';
-const NUMERIC_KNOBS = [
+const NUMERIC_DEFAULTS = [
   'tokens', 'delayMs', 'ttftMs', 'headersDelayMs', 'failAfter', 'stallAfter', 'errorAfter', 'malformedAfter', 'status', 'endDelayMs', 'retryAfterMs', 'tailEvery', 'tailTtftMs',
 ] as const;
 
-// Knobs arrive as untrusted JSON; anything of the wrong type is dropped so it falls back to the default
-// instead of producing NaN timers or never-matching comparisons.
-function sanitizeKnobs(raw: unknown): MockKnobs {
-  const out: MockKnobs = {};
+// Defaults can come from a command line's JSON; anything of the wrong type is dropped so it falls back to the
+// built-in default instead of producing NaN timers or never-matching comparisons.
+function sanitizeDefaults(raw: unknown): MockDefaults {
+  const out: MockDefaults = {};
   if (raw === null || typeof raw !== 'object') return out;
   const r = raw as Record<string, unknown>;
-  for (const key of NUMERIC_KNOBS) {
+  for (const key of NUMERIC_DEFAULTS) {
     const v = r[key];
     if (typeof v === 'number' && Number.isFinite(v) && v >= 0) out[key] = Math.floor(v);
   }
@@ -102,11 +97,12 @@ function sendStatusError(res: http.ServerResponse, status: number, retryAfterMs?
   sendJson(res, status, errorJson(`mock upstream status ${status}`, type, code), extra);
 }
 
-// Word count keeps prompt_tokens predictable for assertions without pulling in a tokenizer.
+// Word count keeps prompt_tokens predictable for assertions without pulling in a tokenizer; knobs are steering,
+// not words of the prompt.
 function countPromptTokens(messages: unknown): number {
   if (!Array.isArray(messages)) return 0;
   let n = 0;
-  const words = (s: string) => s.split(/\s+/).filter(Boolean).length;
+  const words = (s: string) => s.split(/\s+/).filter((w) => w && !isKnobWord(w)).length;
   for (const m of messages) {
     const content = (m as { content?: unknown } | null)?.content;
     if (typeof content === 'string') n += words(content);
@@ -159,10 +155,10 @@ class Scheduler {
 }
 
 export async function startMockUpstream(
-  opts: { defaults?: MockKnobs; port?: number; host?: string } = {},
+  opts: { defaults?: MockDefaults; port?: number; host?: string } = {},
 ): Promise<MockUpstream> {
   const host = opts.host ?? '127.0.0.1';
-  let defaults = sanitizeKnobs(opts.defaults);
+  let defaults = sanitizeDefaults(opts.defaults);
   let seq = 0;
   let closing = false;
   let closePromise: Promise<void> | undefined;
@@ -184,14 +180,16 @@ export async function startMockUpstream(
 
   function handleChat(req: http.IncomingMessage, res: http.ServerResponse, path: string, body: Record<string, unknown>): void {
     const id = ++seq;
-    const k = { ...defaults, ...sanitizeKnobs(body.mock) };
+    const prompt = lastMessage(body).text;
+    const knobs = mockKnobsIn(prompt);
+    const k: MockDefaults = { ...defaults, ...knobs };
     const sched = new Scheduler(res);
     active.add(sched);
     // Set when the mock itself kills the connection (failAfter), so that is not reported as a client abort.
     let serverAborted = false;
     let resolveClosed!: () => void;
     const rec: RecordedRequest = {
-      id, method: req.method ?? 'POST', path, headers: req.headers, body,
+      id, method: req.method ?? 'POST', path, headers: req.headers, body, prompt, knobs,
       receivedAt: performance.now(), remotePort: req.socket.remotePort, tokensSent: 0, finished: false, clientClosed: false,
       closed: new Promise<void>((resolve) => { resolveClosed = resolve; }),
     };
@@ -393,7 +391,7 @@ export async function startMockUpstream(
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
     setDefaults(k) {
-      defaults = sanitizeKnobs(k);
+      defaults = sanitizeDefaults(k);
     },
     close() {
       if (closePromise) return closePromise;

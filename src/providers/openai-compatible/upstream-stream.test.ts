@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMockUpstream, type MockUpstream } from '../../../fakes/openai/index.js';
+import { knobText, startMockUpstream, type MockKnobs, type MockUpstream } from '../../../fakes/openai/index.js';
 import { JarvisError } from '../../errors.js';
 import type { ChatRequest, Delta, Provider } from '../provider.js';
 import { openAICompatibleProvider } from './index.js';
@@ -16,7 +16,11 @@ afterAll(async () => {
   await mock.close();
 });
 
-const request = (knobs: object): ChatRequest => ({ model: 'm', messages: [{ role: 'user', content: 'hi' }], body: { mock: knobs }, completionId: 'c', created: 0 });
+/** A request to the mock whose prompt carries `knobs` (`hi tokens:5 delay:2`), in the body sent upstream as in the messages. */
+const request = (knobs: MockKnobs): ChatRequest => {
+  const messages = [{ role: 'user' as const, content: `hi ${knobText(knobs)}` }];
+  return { model: 'm', messages, body: { messages }, completionId: 'c', created: 0 };
+};
 
 async function texts(source: AsyncIterable<Delta[]>): Promise<string[]> {
   const out: string[] = [];
