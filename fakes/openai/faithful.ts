@@ -353,7 +353,10 @@ function handleEmbeddings(res: http.ServerResponse, body: Json, rec: UpstreamReq
   rec.scenario = typeof inputs[0] === 'string' ? (scenarioIn(inputs[0]) ?? 'text') : 'text';
   const failure = errorOf(rec.scenario);
   if (failure) return sendJson(res, failure.status, { error: failure.error }, failure.headers);
-  const data = inputs.map((input, index) => ({ object: 'embedding', index, embedding: [0.1, -0.2, 0.3].map((v) => v * (index + 1) * String(input).length) }));
+  const vector = (input: unknown, index: number) => [0.1, -0.2, 0.3].map((v) => v * (index + 1) * String(input).length);
+  // `encoding_format: base64` (what the openai SDK asks for unless told otherwise): the float32s, little-endian.
+  const base64 = body.encoding_format === 'base64';
+  const data = inputs.map((input, index) => ({ object: 'embedding', index, embedding: base64 ? Buffer.from(new Float32Array(vector(input, index)).buffer).toString('base64') : vector(input, index) }));
   sendJson(res, 200, { object: 'list', data, model: String(body.model), usage: { prompt_tokens: inputs.length * 2, total_tokens: inputs.length * 2 } });
 }
 
