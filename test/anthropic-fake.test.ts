@@ -26,6 +26,7 @@ import {
   startAnthropicUpstream,
   type AnthropicUpstream,
 } from '../fakes/anthropic/index.js';
+import { eventsOf } from './support/messages.js';
 
 const KEY = 'sk-ant-api03-test';
 const MODEL = 'claude-sonnet-5-5';
@@ -60,15 +61,7 @@ async function rawEvents(body: object): Promise<Array<Record<string, unknown>>> 
   const res = await post(body);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const frames = res.text.split('\n\n');
-  expect(frames.pop()).toBe('');
-  return frames.map((frame) => {
-    const m = /^event: ([a-z_]+)\ndata: (.*)$/.exec(frame);
-    expect(m, frame).not.toBeNull();
-    const data = JSON.parse(m![2]!) as Record<string, unknown>;
-    expect(data.type).toBe(m![1]);
-    return data;
-  });
+  return eventsOf(res.text);
 }
 
 async function post(body: object, headers: Record<string, string> = {}, path = '/v1/messages') {

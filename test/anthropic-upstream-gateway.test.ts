@@ -12,7 +12,7 @@ import { orFail, waitForIdle } from './support/chat.js';
 import { tag } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
-import { forEachSseBlock } from './support/sse.js';
+import { forEachSseBlock, parseSseBlock } from './support/sse.js';
 
 let pair: AnthropicPair;
 beforeAll(async () => {
@@ -43,10 +43,10 @@ function subscribe(url: string, sessionId: string) {
     const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { signal: controller.signal });
     expect(res.status).toBe(200);
     await forEachSseBlock(res.body!, (block) => {
+      const { comments, data } = parseSseBlock(block);
       // ": connected" is written once the subscription is in place: nothing published after it can be missed.
-      if (block.startsWith(': connected')) connected();
-      const data = block.split('\n').find((l) => l.startsWith('data: '));
-      if (data) events.push(JSON.parse(data.slice(6)) as BusEvent);
+      if (comments.includes(': connected')) connected();
+      if (data) events.push(JSON.parse(data) as BusEvent);
       for (const wake of waiters) wake();
     });
   })().catch((err: unknown) => {

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { forEachSseBlock } from './support/sse.js';
+import { forEachSseBlock, parseSseBlock } from './support/sse.js';
 import { knobText, startMockUpstream, type MockKnobs, type MockUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 
 /** Long enough (hundreds of tokens, seconds at 200 tokens/s) that A is always mid-stream when B arrives. */
@@ -102,12 +102,9 @@ class ChatClient extends Observed {
         return;
       }
       await forEachSseBlock(res.body!, (block) => {
-        for (const line of block.split('\n')) {
-          if (!line.startsWith('data: ')) continue;
-          const data = line.slice(6);
-          if (data === '[DONE]') this.doneOrder = ++arrivals;
-          else this.received.push({ order: ++arrivals, chunk: JSON.parse(data) as Chunk });
-        }
+        const { data } = parseSseBlock(block);
+        if (data === '[DONE]') this.doneOrder = ++arrivals;
+        else if (data !== undefined) this.received.push({ order: ++arrivals, chunk: JSON.parse(data) as Chunk });
         this.wake();
       });
     } catch (err) {
@@ -162,18 +159,14 @@ class EventsClient extends Observed {
         const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { signal: this.#controller.signal });
         if (res.status !== 200) throw new Error(`events answered ${res.status}`);
         await forEachSseBlock(res.body!, (block) => {
+          const fields = parseSseBlock(block);
           // The server writes ": connected" after subscribing, in the same step: from here nothing can be missed.
-          if (block.startsWith(': connected')) connected();
-          const fields = new Map<string, string>();
-          for (const line of block.split('\n')) {
-            const m = /^(\w+): ?(.*)$/.exec(line);
-            if (m) fields.set(m[1]!, m[2]!);
-          }
-          const data = fields.get('data');
-          if (fields.has('id') && data) {
+          if (fields.comments.includes(': connected')) connected();
+          const data = fields.data;
+          if (fields.id !== undefined && data) {
             const event = JSON.parse(data) as BusEvent;
-            expect(String(event.id)).toBe(fields.get('id'));
-            expect(event.type).toBe(fields.get('event'));
+            expect(String(event.id)).toBe(fields.id);
+            expect(event.type).toBe(fields.event);
             this.events.push(event);
           }
           this.wake();

@@ -3,7 +3,8 @@
 // invent one). A stream whose upstream fails fast still gets a plain HTTP status.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { postChat, user } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 let jarvis: TestJarvis;

@@ -1,7 +1,8 @@
 // What is on the wire, below any SDK: SSE headers, request ids, the curl quick-reference case, pass-through.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, textOf, user } from './support/chat.js';
-import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { readSse } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const REQUEST_ID = /^req_[0-9a-f]{24}$/;

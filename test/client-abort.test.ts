@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { orFail, postChat, user, waitForIdle } from './support/chat.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
+import { SseReader } from './support/sse.js';
 
 /** The issue's bound: from the client's abort to the upstream connection closing. */
 const UPSTREAM_CLOSE_MS = 100;
@@ -22,14 +23,7 @@ afterAll(async () => {
 
 /** Reads the SSE body until `count` content deltas have arrived, so the abort lands mid-stream. */
 async function readTokens(res: Response, count: number): Promise<void> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  while ((text.match(/"content":"[^"]+"/g) ?? []).length < count) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`stream ended before ${count} tokens: ${text}`);
-    text += decoder.decode(value, { stream: true });
-  }
+  await new SseReader(res.body!).until((text) => (text.match(/"content":"[^"]+"/g) ?? []).length >= count, `${count} tokens`);
 }
 
 it.each<{ name: string; knobs: string }>([

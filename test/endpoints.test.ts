@@ -6,7 +6,8 @@ import { connect } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 import { ERRORS, MODELS, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 let up: OpenAIUpstream;
@@ -85,8 +86,7 @@ describe('POST /v1/completions', () => {
   it('closes the upstream request when the client aborts mid-stream', async () => {
     const ac = new AbortController();
     const res = await through('/completions', body('scenario:long tokens:500 delay:20 #abort-completion', { stream: true }), ac.signal);
-    const reader = res.body!.getReader();
-    await reader.read();
+    await new SseReader(res.body!).until((text) => text !== '', 'its first bytes');
     ac.abort();
     const rec = up.requestsFor('#abort-completion')[0]!;
     await orFail(rec.closed, 'the upstream request closing');

@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Health } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { sseData } from './support/sse.js';
 
 const STREAMS_PER_ROUND = 8;
 /**
@@ -173,9 +174,9 @@ async function longChat(i: number): Promise<StreamResult> {
     body: JSON.stringify({ model: 'jarvis-sim', stream: true, messages: [{ role: 'user', content: `Write a long essay about rivers number ${i}` }] }),
   });
   const text = await res.body.text();
-  const data = text.split('\n').filter((l) => l.startsWith('data: '));
+  const data = sseData(text);
   const finishes = [...text.matchAll(/"finish_reason":"(\w+)"/g)].map((m) => m[1]);
-  return { status: res.statusCode, dataLines: data.length, finishReason: finishes.at(-1), done: data.at(-1) === 'data: [DONE]' && text.endsWith('data: [DONE]\n\n') };
+  return { status: res.statusCode, dataLines: data.length, finishReason: finishes.at(-1), done: data.at(-1) === '[DONE]' && text.endsWith('data: [DONE]\n\n') };
 }
 
 function droppedCount(metrics: string): number {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ChatEvent } from '../src/events/types.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { forEachSseBlock } from './support/sse.js';
+import { forEachSseBlock, parseSseBlock, sseData } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { upgrade } from './support/access.js';
 
@@ -100,15 +100,8 @@ class SseSubscriber {
 
 
   #block(block: string): void {
-    let id: string | undefined;
-    let event: string | undefined;
-    let data: string | undefined;
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) this.comments.push(line);
-      else if (line.startsWith('id: ')) id = line.slice(4);
-      else if (line.startsWith('event: ')) event = line.slice(7);
-      else if (line.startsWith('data: ')) data = line.slice(6);
-    }
+    const { id, event, data, comments } = parseSseBlock(block);
+    this.comments.push(...comments);
     if (data === undefined) return;
     if (event === 'close') {
       this.goodbye = JSON.parse(data) as Record<string, unknown>;
@@ -199,10 +192,7 @@ interface ChatResult {
 }
 
 function parseChat(status: number, requestId: string, raw: string): ChatResult {
-  const data = raw
-    .split('\n')
-    .filter((l) => l.startsWith('data: '))
-    .map((l) => l.slice(6));
+  const data = sseData(raw);
   let content = '';
   let contentChunks = 0;
   let finishReason: string | null | undefined;

@@ -3,7 +3,8 @@
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, orFail, postChat, textOf, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, sseData } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 import { parseRawResponse, rawRequest, startRawUpstream, type RawUpstream } from './support/raw-peers.js';
 
@@ -253,7 +254,7 @@ describe('after an error mid-stream', () => {
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
       expect(text.match(/^data: \{"error"/gm)).toHaveLength(1);
       const next = await post('tokens:2');
-      const data = (await next.text()).split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+      const data = sseData(await next.text());
       expect(chunksOf(data).at(-1)!.choices[0]!.finish_reason).toBe('stop');
       // Both on the one connection: the error ended its response cleanly instead of breaking the connection.
       expect(accepted).toBe(1);

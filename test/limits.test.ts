@@ -2,7 +2,8 @@
 // per-process stream limit, which refuses new streams at once without touching the running ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, textOf, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 const fast = { simulator: { tokensPerSec: 2000, ttftMs: 0 } };
@@ -71,21 +72,11 @@ describe('concurrent streams', () => {
   async function openStream(tokens: number) {
     const res = await postChat(jarvis.url, { messages: user(`hi tokens:${tokens} delay:10`), stream: true });
     expect(res.status).toBe(200);
-    const reader = res.body!.getReader();
-    const decoder = new TextDecoder();
-    let text = '';
-    while (!text.includes('tok0')) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`stream ended before its first token: ${text}`);
-      text += decoder.decode(value, { stream: true });
-    }
+    const body = new SseReader(res.body!);
+    await body.until((text) => text.includes('tok0'), 'its first token');
     return async () => {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-      return chunksOf(text.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6)));
+      await body.rest();
+      return chunksOf(body.data);
     };
   }
 

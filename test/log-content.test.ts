@@ -2,7 +2,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { LOG_CONTENT_CHARS } from '../src/observability/content-excerpt.js';
 import { chunksOf, postChat, textOf, user } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse } from './support/sse.js';
 
 // Distinctive words: the simulator builds its answer's topic from them, so the answer carries them too.
 const PROMPT = 'Tell me about quixotic zephyrhounds';

@@ -4,7 +4,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { postChat, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 
 let jarvis: TestJarvis | undefined;
 afterEach(async () => {
@@ -52,11 +53,11 @@ it('a stream increments tokens, requests and flushes; a barge-in increments canc
   // Barge-in: A is mid-stream when B arrives in the same session.
   const headers = { 'x-session-id': 'metrics-s1' };
   const a = await postChat(url, { messages: user('Long essay'), stream: true }, { headers });
-  const reader = a.body!.getReader();
-  await reader.read();
+  const reader = new SseReader(a.body!);
+  await reader.until((text) => text !== '', 'its first bytes');
   const b = await postChat(url, { messages: user('2+2?'), stream: true }, { headers });
   await readSse(b);
-  while (!(await reader.read()).done);
+  await reader.rest();
   await waitForIdle(url);
   expect(await metric(url, 'jarvis_cancellations_total{reason="superseded"}')).toBe(1);
   expect(await metric(url, 'jarvis_streams_total{outcome="cancelled"}')).toBe(1);

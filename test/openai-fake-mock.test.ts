@@ -2,6 +2,7 @@
 // knobs it is steered by (fakes/openai/knobs.ts), read from the last message as the faithful fake reads them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knobText, mockKnobsIn, startMockUpstream, type MockKnobs, type MockUpstream } from '../fakes/openai/index.js';
+import { sseBlocks, sseData, SseReader } from './support/sse.js';
 
 let up: MockUpstream;
 beforeAll(async () => { up = await startMockUpstream(); });
@@ -17,11 +18,10 @@ function chat(target: MockUpstream, knobs: string, extra: object = {}, signal?: 
   });
 }
 
+/** The data payloads of a stream in which every event is one `data: ` line. */
 function dataLines(sse: string): string[] {
-  return sse.split('\n\n').filter(Boolean).map((e) => {
-    expect(e.startsWith('data: ')).toBe(true);
-    return e.slice('data: '.length);
-  });
+  for (const block of sseBlocks(sse)) expect(block).toMatch(/^data: [^\n]*$/);
+  return sseData(sse);
 }
 
 it('streams role chunk, tokens, finish_reason, usage and [DONE]', async () => {
@@ -63,14 +63,7 @@ it('answers the status knob with an OpenAI-shaped error', async () => {
 it('records a client abort mid-stream', async () => {
   const ac = new AbortController();
   const res = await chat(up, 'tokens:10 stall-after:2', {}, ac.signal);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
-  while (!text.includes('tok1 ')) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`stream ended early: ${text}`);
-    text += decoder.decode(value, { stream: true });
-  }
+  await new SseReader(res.body!).until((text) => text.includes('tok1 '), 'the second token');
   const rec = await up.nextRequest();
   expect(rec.clientClosed).toBe(false);
   ac.abort();

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { orFail, waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { sseData } from './support/sse.js';
 
 // CI must be reproducible (a red run blocks a landing), so it replays one seed; local runs explore new ones and
 // print the seed of any failure, which this line can then pin to replay it.
@@ -108,7 +109,7 @@ async function post(body: string, sessionId: string | undefined): Promise<Outcom
 function expectWellFormed(o: Outcome): void {
   expect(o.requestId).toMatch(/^req_/);
   if (o.status === 200 && o.contentType.startsWith('text/event-stream')) {
-    const data = o.body.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+    const data = sseData(o.body);
     expect(data.at(-1)).toBe('[DONE]');
     for (const d of data.slice(0, -1)) expect(() => JSON.parse(d) as unknown).not.toThrow();
     return;

@@ -9,6 +9,7 @@ import { orFail, user, waitForIdle } from './support/chat.js';
 import { readDeltas } from './support/delta-reads.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { startRawUpstream, type RawUpstream } from './support/raw-peers.js';
+import { sseData } from './support/sse.js';
 
 // CI must be reproducible (a red run blocks a landing), so it replays one seed; local runs explore new ones and
 // print the seed of any failure, which this line can then pin to replay it.
@@ -158,7 +159,7 @@ describe('through Jarvis, an upstream writing arbitrary bytes', () => {
         const text = await orFail(res.text(), 'the end of the response');
         if (res.status === 200) {
           expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-          const data = text.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+          const data = sseData(text);
           expect(data.at(-1)).toBe('[DONE]');
           // Every line is a JSON object (a chunk relayed as sent, or an error) before the one [DONE].
           for (const d of data.slice(0, -1)) expect(isObject(JSON.parse(d))).toBe(true);

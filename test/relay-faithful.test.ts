@@ -3,7 +3,8 @@
 // relays each chunk as the upstream sent it), JSON answers field by field (Jarvis assembles them from the stream
 // the way openai-node's ChatCompletionStream does). docs/api.md lists what Jarvis does rewrite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 import { ERRORS, STREAM_ERROR, snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 let up: OpenAIUpstream;
@@ -71,14 +72,12 @@ describe('a stream is relayed as the upstream sent it', () => {
   it("a barge-in ends every open choice with finish_reason cancelled, under the upstream's id and model", async () => {
     const session = { 'x-session-id': `faithful-${++tags}` };
     const first = await fetch(`${jarvis.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body: JSON.stringify(chat('n delay:200', { stream: true, n: 2 }).body) });
-    const reader = first.body!.getReader();
+    const reader = new SseReader(first.body!);
     // Both choices have begun (each has sent its role chunk) before the barge-in.
-    let seen = '';
-    while (!seen.includes('"index":1')) seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.until((text) => text.includes('"index":1'), 'both choices');
     const second = await fetch(`${jarvis.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...session }, body: JSON.stringify(chat('text', { stream: true }).body) });
-    let rest = '';
-    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
-    const data = rest.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+    await reader.rest();
+    const data = reader.data;
     expect(data.at(-1)).toBe('[DONE]');
     const last = JSON.parse(data.at(-2)!) as { id: string; model: string; choices: { index: number; finish_reason: string }[] };
     expect(last).toMatchObject({ id: expect.stringMatching(/^chatcmpl-up/), model: snapshotOf('gpt-4o-mini') });

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orFail, waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
-import { forEachSseBlock } from './support/sse.js';
+import { forEachSseBlock, parseSseBlock } from './support/sse.js';
 
 const MAX_ANSWER_BYTES = 8 * 1024;
 
@@ -29,9 +29,8 @@ async function events(res: Response): Promise<{ events: { event: string; data: R
   const out: { event: string; data: Record<string, unknown> }[] = [];
   let bytes = 0;
   await forEachSseBlock(res.body!, (block) => {
-    const event = /^event: (.*)$/m.exec(block)?.[1];
-    const data = [...block.matchAll(/^data: (.*)$/gm)].map((m) => m[1]).join('\n');
-    if (event === undefined || data === '') return;
+    const { event, data } = parseSseBlock(block);
+    if (event === undefined || !data) return;
     bytes += data.length;
     out.push({ event, data: JSON.parse(data) as Record<string, unknown> });
   });

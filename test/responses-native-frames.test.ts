@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
-import { forEachSseBlock } from './support/sse.js';
+import { forEachSseBlock, parseSseBlock } from './support/sse.js';
 
 /** An upstream that answers every POST /v1/responses with a compact response.created, then a pretty-printed error event. */
 const PRETTY_ERROR = { type: 'error', sequence_number: 1, code: 'server_error', message: 'The server had an error.', param: null };
@@ -54,16 +54,12 @@ async function rawEvents(base: string, body: Record<string, unknown>): Promise<R
   expect(res.status).toBe(200);
   const events: RawEvent[] = [];
   await forEachSseBlock(res.body!, (block) => {
-    let event: string | undefined;
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':')) continue; // a heartbeat
-      if (line.startsWith('event: ')) event = line.slice('event: '.length);
-      else if (line.startsWith('data: ')) data.push(line.slice('data: '.length));
-      else throw new Error(`not an SSE line: ${JSON.stringify(line)} in ${JSON.stringify(block)}`);
-    }
-    if (data.length === 0) return;
-    events.push({ event, data: JSON.parse(data.join('\n')) });
+    // Comments (heartbeats) aside, `event: ` and `data: ` lines only.
+    const { event, data, id, retry, other } = parseSseBlock(block);
+    expect({ id, retry, other }, block).toEqual({ id: undefined, retry: undefined, other: [] });
+    expect(block, 'a field without its space').not.toMatch(/^(?:event|data):(?! )/m);
+    if (data === undefined) return;
+    events.push({ event, data: JSON.parse(data) });
   });
   return events;
 }

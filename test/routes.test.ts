@@ -3,7 +3,8 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, postChat, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { readSse } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 let good: MockUpstream;

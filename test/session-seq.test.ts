@@ -4,7 +4,8 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, orFail, postChat, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 let mock: MockUpstream;
@@ -47,11 +48,10 @@ describe('X-Session-Seq', () => {
   it('a higher seq supersedes the running request, and the seq is remembered after both are done', async () => {
     const session = `seq-${++sessions}`;
     const first = await ask(session, '10', 'seq-10');
-    const reader = first.body!.getReader();
-    await reader.read();
+    const reader = new SseReader(first.body!);
+    const before = (await reader.until((text) => text !== '', 'its first bytes')).length;
     const second = await ask(session, '11', 'seq-11', 3, 0);
-    let rest = '';
-    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    const rest = (await reader.rest()).slice(before);
     expect(rest).toContain('"finish_reason":"cancelled"');
     expect(await finishOf(second)).toBe('stop');
     await waitForIdle(jarvis.url);

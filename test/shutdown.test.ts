@@ -3,6 +3,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { chunksOf, orFail, user } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { SseReader } from './support/sse.js';
 
 // Clients such as the openai SDK keep connections alive for a long time; a shutdown must not wait for them.
 const keepAlive = new Agent({ keepAliveTimeout: 600_000, keepAliveMaxTimeout: 600_000 });
@@ -22,25 +23,15 @@ async function openStream(url: string, prompt: string) {
     dispatcher: keepAlive,
   });
   expect(res.status).toBe(200);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let text = '';
+  const body = new SseReader(res.body!);
   // Returns once the first content token is in: the stream is under way.
   const firstToken = async () => {
-    while (!/"content":"[^"]+"/.test(text)) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`stream ended before its first token: ${text}`);
-      text += decoder.decode(value, { stream: true });
-    }
+    await body.until((text) => /"content":"[^"]+"/.test(text), 'its first token');
   };
   // The whole response's `data:` payloads, once it has ended.
   const data = async () => {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value, { stream: true });
-    }
-    return text.split('\n\n').filter((b) => b.startsWith('data: ')).map((b) => b.slice(6));
+    await body.rest();
+    return body.data;
   };
   return { requestId: res.headers.get('x-request-id')!, firstToken, data };
 }

@@ -2,7 +2,8 @@
 import OpenAI, { APIError } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, closedPort, postChat, textOf, user, waitForIdle } from './support/chat.js';
-import { readSse, startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
+import { readSse, SseReader } from './support/sse.js';
 import { startMockUpstream, type MockUpstream } from '../fakes/openai/index.js';
 
 /** A request whose prompt carries the mock's knobs (`tokens:5 fail-after:3`). */
@@ -77,8 +78,7 @@ describe('upstream connections', () => {
     // A client that leaves mid-stream: the upstream request is closed, so its connection cannot serve again.
     const aborter = new AbortController();
     const res = await postChat(jarvis.url, ask('tokens:1000 delay:20', true), { signal: aborter.signal });
-    const reader = res.body!.getReader();
-    await reader.read();
+    await new SseReader(res.body!).until((text) => text !== '', 'its first bytes');
     const rec = mock.requests.at(-1)!;
     aborter.abort();
     await rec.closed;

@@ -1,21 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { sseEvents } from '../../test/support/sse.js';
 import { eventFrame } from './sse-frames.js';
 
 /** The events a client's SSE parser reads from `text`: each block's event name and its data lines joined. */
-function parse(text: string): { event: string | undefined; data: string }[] {
-  const out: { event: string | undefined; data: string }[] = [];
-  for (const block of text.split('\n\n')) {
-    if (block === '') continue;
-    let event: string | undefined;
-    const data: string[] = [];
-    for (const line of block.split(/\r\n|\r|\n/)) {
-      if (line.startsWith('event: ')) event = line.slice(7);
-      else if (line.startsWith('data: ')) data.push(line.slice(6));
-    }
-    out.push({ event, data: data.join('\n') });
-  }
-  return out;
-}
+const parse = (text: string) => sseEvents(text).map(({ event, data }) => ({ event, data: data ?? '' }));
 
 describe('eventFrame', () => {
   it('is one event whose data reads back as given, a line of data a data: line', () => {

@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import type { Config, DeepPartial } from '../../src/config.js';
 import type { ChatEvent } from '../../src/events/types.js';
 import { startJarvis, type TestJarvis } from './jarvis.js';
+import { forEachSseBlock, parseSseBlock } from './sse.js';
 
 export const REDIS_URL = 'redis://127.0.0.1:6379';
 export const as = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -98,20 +99,16 @@ export class Events {
     let connected!: () => void;
     const isConnected = new Promise<void>((resolve) => (connected = resolve));
     sub.#done = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
       try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            if (block === ': connected') connected();
-            const data = block.split('\n').find((l) => l.startsWith('data: '));
-            if (data && block.includes('\nevent: chat.')) sub.events.push(JSON.parse(data.slice(6)) as ChatEvent);
-          }
-          sub.#wake();
-        }
+        await forEachSseBlock(
+          res.body!,
+          (block) => {
+            const { comments, event, data } = parseSseBlock(block);
+            if (comments.includes(': connected')) connected();
+            if (data && event?.startsWith('chat.')) sub.events.push(JSON.parse(data) as ChatEvent);
+          },
+          () => sub.#wake(),
+        );
       } catch {
         // aborted by close()
       } finally {

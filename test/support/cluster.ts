@@ -13,7 +13,7 @@ import { Agent, fetch, type Response } from 'undici';
 import type { ChatEvent as JarvisEvent } from '../../src/events/types.js';
 import type { Health } from './chat.js';
 import { freePort } from './redis-server.js';
-import { forEachSseBlock } from './sse.js';
+import { forEachSseBlock, parseSseBlock } from './sse.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const uid = () => randomBytes(5).toString('hex');
@@ -464,28 +464,26 @@ export class StreamingChat {
       return result;
     }
     const onBlock = (block: string) => {
-      for (const line of block.split('\n')) {
-        if (!line.startsWith('data: ')) continue;
-        const data = line.slice(6);
-        result.endOrder = ++arrivals;
-        if (data === '[DONE]') {
-          result.done = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as Chunk;
-        result.chunks.push(chunk);
-        if (chunk.error) result.error = chunk.error;
-        const choice = chunk.choices?.[0];
-        if (choice?.delta.content) {
-          result.text += choice.delta.content;
-          this.tokens++;
-          if (this.firstTokenOrder === undefined) {
-            this.firstTokenOrder = result.endOrder;
-            this.#onFirst();
-          }
-        }
-        if (choice?.finish_reason) result.finishReason = choice.finish_reason;
+      const { data } = parseSseBlock(block);
+      if (data === undefined) return;
+      result.endOrder = ++arrivals;
+      if (data === '[DONE]') {
+        result.done = true;
+        return;
       }
+      const chunk = JSON.parse(data) as Chunk;
+      result.chunks.push(chunk);
+      if (chunk.error) result.error = chunk.error;
+      const choice = chunk.choices?.[0];
+      if (choice?.delta.content) {
+        result.text += choice.delta.content;
+        this.tokens++;
+        if (this.firstTokenOrder === undefined) {
+          this.firstTokenOrder = result.endOrder;
+          this.#onFirst();
+        }
+      }
+      if (choice?.finish_reason) result.finishReason = choice.finish_reason;
     };
     await forEachSseBlock(res.body!, onBlock, () => this.#wake());
     return result;
@@ -569,13 +567,8 @@ export class EventSubscriber {
   }
 
   #block(block: string): void {
-    let id: string | undefined;
-    let data: string | undefined;
-    for (const line of block.split('\n')) {
-      if (line === ': connected') this.connected = true;
-      else if (line.startsWith('id: ')) id = line.slice(4);
-      else if (line.startsWith('data: ')) data = line.slice(6);
-    }
+    const { id, data, comments } = parseSseBlock(block);
+    if (comments.includes(': connected')) this.connected = true;
     if (id !== undefined && data !== undefined) {
       this.frameIds.push(id);
       this.events.push(JSON.parse(data) as JarvisEvent);

@@ -61,16 +61,3 @@ export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<
     },
   };
 }
-
-/** Reads an SSE response body into its `data:` payloads (and comments, when asked). */
-export async function readSse(res: Response, opts: { comments?: boolean } = {}): Promise<string[]> {
-  const text = await res.text();
-  const out: string[] = [];
-  for (const block of text.split('\n\n')) {
-    for (const line of block.split('\n')) {
-      if (line.startsWith('data: ')) out.push(line.slice(6));
-      else if (opts.comments && line.startsWith(':')) out.push(line);
-    }
-  }
-  return out;
-}

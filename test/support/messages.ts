@@ -2,7 +2,7 @@
 // Anthropic's SSE framing checked, and a subscriber to the event bus (/v1/events) to wait on what it publishes.
 import type Anthropic from '@anthropic-ai/sdk';
 import { expect } from 'vitest';
-import { forEachSseBlock } from './sse.js';
+import { forEachSseBlock, parseSseBlock } from './sse.js';
 
 export type Json = Record<string, unknown>;
 type Message = Anthropic.Message;
@@ -65,10 +65,10 @@ export class BusSubscriber {
         const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { headers, signal: this.#controller.signal });
         if (res.status !== 200) throw new Error(`events answered ${res.status}`);
         await forEachSseBlock(res.body!, (block) => {
+          const { comments, id, data } = parseSseBlock(block);
           // ": connected" comes once the subscription is in place: from then on nothing is missed.
-          if (block.startsWith(': connected')) connected();
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (/^id: /m.test(block) && data) this.events.push(JSON.parse(data) as BusEvent);
+          if (comments.includes(': connected')) connected();
+          if (id !== undefined && data) this.events.push(JSON.parse(data) as BusEvent);
           this.#wake();
         });
       } catch (err) {
