@@ -65,7 +65,9 @@ export class MessagesSseSink implements StreamSink {
           break;
       }
     }
-    if (this.#sse.write(eventFrame(d.event ?? String(e?.type ?? 'message'), d.data))) countDelivered(this.delivered, d);
+    // A text delta recognised unparsed (providers/anthropic/stream.ts) is compact JSON: one line, framed as it is.
+    const frame = e === undefined && d.event !== undefined ? `event: ${d.event}\ndata: ${d.data}\n\n` : eventFrame(d.event ?? String(e?.type ?? 'message'), d.data);
+    if (this.#sse.write(frame)) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {

@@ -2,6 +2,7 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
 import type { EventDecoder, ParseState } from '../openai-compatible/sse-deltas.js';
+import { JSON_STRING, unquote } from '../openai-compatible/token-chunk.js';
 import type { Delta, Finish, Part, TokenUsage } from '../provider.js';
 import { reportedAnthropicError } from './errors.js';
 
@@ -32,6 +33,18 @@ export function anthropicUsage(u: Obj, into?: TokenUsage): TokenUsage {
   return out;
 }
 
+/**
+ * A text delta in exactly the compact shape Anthropic sends one in: recognised with one anchored expression (JSON's
+ * own grammar, so a match is valid JSON with that text and nothing else), its text taken without parsing. Nearly
+ * every event of an answer is one; a Messages client gets it as it came and no one else needs more than its text.
+ */
+const TEXT_DELTA = new RegExp(`^\\{"type":"content_block_delta","index":\\d+,"delta":\\{"type":"text_delta","text":(${JSON_STRING})\\}\\}$`);
+
+export function textDeltaText(data: string): string | undefined {
+  const match = TEXT_DELTA.exec(data);
+  return match ? unquote(match[1]!) : undefined;
+}
+
 function malformed(s: ParseState, why: string): undefined {
   s.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent ${why}`);
   return undefined;
@@ -53,6 +66,9 @@ export function anthropicEvents(onSigned?: (toolCallId: string, blocks: Obj[]) =
   let thinking = '';
 
   const onEvent = (event: EventSourceMessage, s: ParseState): Delta | undefined => {
+    // The token path: no parse, no parts (partsOf makes a text part of `text` if another wire asks).
+    const fast = textDeltaText(event.data);
+    if (fast !== undefined) return { wire: 'anthropic.messages', event: 'content_block_delta', data: event.data, chunk: undefined, text: fast, finish: undefined };
     let e: unknown;
     try {
       e = JSON.parse(event.data);

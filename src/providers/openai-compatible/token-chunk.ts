@@ -3,9 +3,10 @@
 // flood path parses no JSON; every other event (role, finish, usage, tool calls, errors, other key orders or
 // whitespace) takes the general path. The grammar below is JSON's own, so a match is always valid JSON.
 
-const STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
+/** A JSON string literal, exactly as JSON's grammar has it. */
+export const JSON_STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"`;
 const NUMBER = String.raw`-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?`;
-const SCALAR = `(?:${STRING}|${NUMBER}|null|true|false)`;
+const SCALAR = `(?:${JSON_STRING}|${NUMBER}|null|true|false)`;
 // Top-level keys that say nothing about the answer. `choices`, `usage` and `error` are not among them, so a
 // second `choices` (which JSON.parse would let win) or an `error` can never hide behind a match.
 const INERT_KEY = '"(?:id|object|created|model|system_fingerprint|service_tier|obfuscation)"';
@@ -13,7 +14,7 @@ const INERT = `${INERT_KEY}:${SCALAR}`;
 
 const TOKEN_CHUNK = new RegExp(
   `^\\{(?:${INERT},)*` +
-    `"choices":\\[\\{"index":0,"delta":\\{(?:"role":"assistant",)?"content":(${STRING})\\}(?:,"logprobs":null)?,"finish_reason":null\\}\\]` +
+    `"choices":\\[\\{"index":0,"delta":\\{(?:"role":"assistant",)?"content":(${JSON_STRING})\\}(?:,"logprobs":null)?,"finish_reason":null\\}\\]` +
     `(?:,(?:${INERT}|"usage":null))*\\}$`,
 );
 
@@ -25,7 +26,10 @@ const TOKEN_CHUNK = new RegExp(
 export function tokenChunkText(data: string): string | undefined {
   const match = TOKEN_CHUNK.exec(data);
   if (!match) return undefined;
-  const quoted = match[1]!;
-  // Most tokens have no escapes: the text is the characters between the quotes.
+  return unquote(match[1]!);
+}
+
+/** A JSON string literal's value: most tokens have no escapes, and then it is the characters between the quotes. */
+export function unquote(quoted: string): string {
   return quoted.includes('\\') ? (JSON.parse(quoted) as string) : quoted.slice(1, -1);
 }
