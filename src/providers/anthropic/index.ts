@@ -3,7 +3,7 @@ import { ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_VERSION, type UpstreamConfig } 
 import { JarvisError } from '../../errors.js';
 import { isObject } from '../../json.js';
 import { IdlePool } from '../openai-compatible/idle-pool.js';
-import { fetchModelList, ModelCatalog } from '../openai-compatible/model-catalog.js';
+import { fetchModelList, upstreamModels } from '../openai-compatible/model-catalog.js';
 import { upstreamFailure } from '../openai-compatible/upstream-errors.js';
 import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
@@ -37,9 +37,7 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
   const dispatcher = new IdlePool(url.origin, { keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const signatures = new SignedThinking();
   const remember = (id: string, blocks: Record<string, unknown>[]) => signatures.remember(id, blocks);
-  const catchAll = (upstream.models ?? []).includes('*');
-  const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
-  const catalog = catchAll ? new ModelCatalog(() => listModels()) : undefined;
+  const models = upstreamModels(upstream, opts.advertise, () => listModels());
 
   function headers(req: ChatRequest, accept: string): Record<string, string> {
     const out: Record<string, string> = {};
@@ -79,12 +77,7 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
   return {
     id: `upstream:${upstream.name}`,
     wires: ['anthropic.messages'],
-    async models(): Promise<ModelInfo[]> {
-      const reported = (await catalog?.get()) ?? [];
-      const byId = new Map(reported.map((m) => [m.id, m]));
-      for (const id of named) if (!byId.has(id)) byId.set(id, { id, owned_by: upstream.name });
-      return [...byId.values()];
-    },
+    models,
     async ready({ signal }) {
       const res = await request(`${base}/v1/models`, { method: 'GET', headers: { 'anthropic-version': version, ...auth }, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();

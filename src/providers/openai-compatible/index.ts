@@ -2,7 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
 import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
 import { IdlePool } from './idle-pool.js';
-import { fetchModelList, ModelCatalog } from './model-catalog.js';
+import { fetchModelList, upstreamModels } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
 import { CHAT_EVENTS, RESPONSES_EVENTS, type EventDecoder } from './sse-deltas.js';
 import { UpstreamStream } from './upstream-stream.js';
@@ -43,20 +43,12 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
   // One pool of keep-alive connections per upstream, reused across streams.
   const dispatcher = new IdlePool(url.origin, { keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
   const target: Target = { base, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), auth, dispatcher, name: upstream.name };
-  const catchAll = (upstream.models ?? []).includes('*');
-  const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? opts.advertise : [])])];
-  // Only a catch-all upstream is asked what it serves: an upstream with a model list gets only those models.
-  const catalog = catchAll ? new ModelCatalog(() => listModels(target)) : undefined;
+  const models = upstreamModels(upstream, opts.advertise, () => listModels(target));
 
   return {
     id: `upstream:${upstream.name}`,
     wires: ['openai.chat'],
-    async models(): Promise<ModelInfo[]> {
-      const reported = (await catalog?.get()) ?? [];
-      const byId = new Map(reported.map((m) => [m.id, m]));
-      for (const id of named) if (!byId.has(id)) byId.set(id, { id, owned_by: upstream.name });
-      return [...byId.values()];
-    },
+    models,
     async ready({ signal }) {
       const res = await request(`${base}/models`, { method: 'GET', headers: auth, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
       await res.body.dump();

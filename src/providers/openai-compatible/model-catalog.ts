@@ -60,3 +60,20 @@ export async function fetchModelList(url: string, headers: Record<string, string
   if (!Array.isArray(list?.data)) throw new Error(`upstream ${name} sent no model list`);
   return list.data as unknown[];
 }
+
+/**
+ * An upstream's models as /v1/models lists them: the ones its config names, and for a catch-all ("*") upstream
+ * what it says it serves (asked through a ModelCatalog) and `advertise`. Only a catch-all upstream is asked: one
+ * with a model list gets only those models.
+ */
+export function upstreamModels(upstream: { name: string; models?: string[] | undefined }, advertise: string[], list: () => Promise<ModelInfo[]>): () => Promise<ModelInfo[]> {
+  const catchAll = (upstream.models ?? []).includes('*');
+  const named = [...new Set([...(upstream.models ?? []).filter((m) => m !== '*'), ...(catchAll ? advertise : [])])];
+  const catalog = catchAll ? new ModelCatalog(list) : undefined;
+  return async () => {
+    const reported = (await catalog?.get()) ?? [];
+    const byId = new Map(reported.map((m) => [m.id, m]));
+    for (const id of named) if (!byId.has(id)) byId.set(id, { id, owned_by: upstream.name });
+    return [...byId.values()];
+  };
+}
