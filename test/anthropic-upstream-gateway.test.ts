@@ -136,7 +136,7 @@ describe('a barge-in across an Anthropic stream', () => {
   });
 });
 
-describe('a route failing over between Anthropic and OpenAI', () => {
+describe('routes across Anthropic and OpenAI: failover both ways, and hedges', () => {
   let fake: AnthropicUpstream;
   let openai: OpenAIUpstream;
   let jarvis: TestJarvis;
@@ -150,6 +150,8 @@ describe('a route failing over between Anthropic and OpenAI', () => {
       routes: [
         { model: 'assistant', targets: [{ upstream: 'claude', model: 'claude-x', priority: 0 }, { upstream: 'openai', model: 'gpt-4o-mini', priority: 1 }] },
         { model: 'assistant-back', targets: [{ upstream: 'openai', model: 'gpt-4o-mini', priority: 0 }, { upstream: 'claude', model: 'claude-x', priority: 1 }] },
+        // Hedged at once: both targets start long before either can send its first token (paced by delay:).
+        { model: 'assistant-hedged', hedgeAfterMs: 1, targets: [{ upstream: 'claude', model: 'claude-x', priority: 0 }, { upstream: 'openai', model: 'gpt-4o-mini', priority: 1 }] },
       ],
     });
   });
@@ -188,27 +190,6 @@ describe('a route failing over between Anthropic and OpenAI', () => {
     expect(fake.requestsFor(t)).toHaveLength(1);
     expect(fake.requestsFor(t)[0]!.body.model).toBe('claude-x');
   });
-});
-
-describe('a route hedged across Anthropic and OpenAI', () => {
-  let fake: AnthropicUpstream;
-  let openai: OpenAIUpstream;
-  let jarvis: TestJarvis;
-  beforeAll(async () => {
-    [fake, openai] = await Promise.all([startAnthropicUpstream({ apiKey: ANTHROPIC_KEY }), startOpenAIUpstream()]);
-    jarvis = await startJarvis({
-      upstreams: [
-        { name: 'claude', baseUrl: fake.url, provider: 'anthropic', apiKey: ANTHROPIC_KEY },
-        { name: 'openai', baseUrl: openai.url },
-      ],
-      // Hedged at once: both targets start long before either can send its first token (paced by delay:).
-      routes: [{ model: 'assistant', hedgeAfterMs: 1, targets: [{ upstream: 'claude', model: 'claude-x', priority: 0 }, { upstream: 'openai', model: 'gpt-4o-mini', priority: 1 }] }],
-    });
-  });
-  afterAll(async () => {
-    await jarvis?.close();
-    await Promise.all([fake?.close(), openai?.close()]);
-  });
 
   it.each([true, false])('the first token wins whichever provider sends it; the other request is closed (stream: %s)', async (stream) => {
     const t = tag();
@@ -217,11 +198,11 @@ describe('a route hedged across Anthropic and OpenAI', () => {
     let text: string;
     if (stream) {
       const chunks: ChatCompletionChunk[] = [];
-      for await (const c of await client.chat.completions.create({ model: 'assistant', stream: true, messages })) chunks.push(c);
+      for await (const c of await client.chat.completions.create({ model: 'assistant-hedged', stream: true, messages })) chunks.push(c);
       text = textOf(chunks);
       expect(finishOf(chunks)).toEqual(['stop']);
     } else {
-      const c = await client.chat.completions.create({ model: 'assistant', messages });
+      const c = await client.chat.completions.create({ model: 'assistant-hedged', messages });
       text = c.choices[0]!.message.content!;
     }
     // Both answer the same words: the client gets one whole answer, from whichever won.
