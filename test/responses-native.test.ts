@@ -5,6 +5,8 @@
 import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
@@ -105,5 +107,51 @@ describe('a native Responses upstream', () => {
     expect((await generateText({ model, prompt: 'Hello there' })).text).toBe('The answer is 42.');
     const r = streamText({ model, prompt: 'Hello there' });
     expect(await r.text).toBe('The answer is 42.');
+  });
+});
+
+describe('a route whose targets all serve the Responses API themselves', () => {
+  let route: TestJarvis;
+  let live: OpenAIUpstream;
+  beforeAll(async () => {
+    live = await startOpenAIUpstream();
+    // A port nothing listens on: the first target is unreachable, so the route fails over before the first token.
+    const dead = await new Promise<string>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(`http://127.0.0.1:${port}/v1`));
+      });
+    });
+    route = await startJarvis({
+      upstreams: [
+        { name: 'dead', baseUrl: dead, responses: 'native' },
+        { name: 'live', baseUrl: live.url, responses: 'native' },
+        { name: 'chat-only', baseUrl: live.url },
+      ],
+      routes: [
+        { model: 'assistant', targets: [{ upstream: 'dead', model: 'gpt-4o', priority: 0 }, { upstream: 'live', model: 'gpt-4o-mini', priority: 1 }] },
+        { model: 'mixed', targets: [{ upstream: 'live', model: 'gpt-4o-mini', priority: 0 }, { upstream: 'chat-only', model: 'gpt-4o-mini', priority: 1 }] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await route.close();
+    await live.close();
+  });
+  const client = () => new OpenAI({ baseURL: `${route.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+
+  it.each([false, true])('relays /v1/responses natively, failing over as a chat route does (stream: %s)', async (stream) => {
+    const input = `Hello route ${stream}`;
+    const r = stream ? await client().responses.stream({ model: 'assistant', input }).finalResponse() : await client().responses.create({ model: 'assistant', input });
+    expect(r.output_text).toBe('The answer is 42.');
+    expect(live.requestsFor(input)).toEqual([expect.objectContaining({ path: '/v1/responses', body: expect.objectContaining({ model: 'gpt-4o-mini', stream: true }) })]);
+    await route.waitForLog((l) => new RegExp(`stream_end .*outcome=end .*upstream=live upstream_model=gpt-4o-mini`).test(l));
+  });
+
+  it('a route with a target that does not is served through Chat Completions', async () => {
+    const input = 'Hello mixed route';
+    const r = await client().responses.create({ model: 'mixed', input });
+    expect(r.output_text).toBe('The answer is 42.');
+    expect(live.requestsFor(input).map((q) => q.path)).toEqual(['/v1/chat/completions']);
   });
 });

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../context.js';
 import type { StreamMeta } from '../events/types.js';
 import type { RandomIds } from '../ids.js';
-import type { ChatMessage, ChatRequest, Delta, Provider } from '../providers/provider.js';
+import type { ChatMessage, ChatRequest, Delta, Provider, StreamOptions } from '../providers/provider.js';
 import { admit } from '../streams/admission.js';
 import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
 import type { StreamSink } from '../streams/stream-sink.js';
@@ -49,7 +49,7 @@ export async function serveStream(
     /** The client's request in its own wire, when it is not Chat Completions (ChatRequest.native). */
     native?: ChatRequest['native'];
     /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
-    upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
+    upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
   },
 ): Promise<StreamOutcome> {
   const admitted = await admit(ctx, {

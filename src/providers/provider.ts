@@ -157,15 +157,16 @@ export interface StreamOptions {
 
 export interface Provider {
   readonly id: string;
-  /** The wires its streams are in; a route's are those every one of its targets speaks. */
+  /**
+   * The wires it speaks natively; a route's are those every one of its targets speaks. `openai.responses`: it
+   * serves POST /responses itself (configured per upstream), and /v1/responses is relayed there (streamResponses).
+   */
   readonly wires: readonly Wire[];
-  /** It serves POST /responses itself (configured per upstream): /v1/responses is relayed there, not translated. */
-  readonly nativeResponses?: boolean;
   /**
    * Streams a Responses API answer as the upstream sends it: one delta per event (`data` as sent, `text` an
-   * output_text delta's, `finish` the response's status on the event that ends it). As stream() otherwise.
+   * output_text delta's, `finish` normalised on the event that ends it). As stream() otherwise.
    */
-  streamResponses?(request: NativeResponsesRequest, opts: { signal: AbortSignal }): AsyncIterable<Delta[]>;
+  streamResponses?(request: NativeResponsesRequest, opts: StreamOptions): AsyncIterable<Delta[]>;
   /** The models it serves, as /v1/models lists them; an upstream that can be asked is asked (and the answer cached). */
   models(): Promise<ModelInfo[]>;
   /**

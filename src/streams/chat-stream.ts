@@ -7,7 +7,7 @@ import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
 import { transcoderFor } from '../apis/transcoders.js';
-import { lastUserText, promptText, type ChatRequest, type Delta, type Provider, type TokenUsage } from '../providers/provider.js';
+import { lastUserText, promptText, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
 import { partsOf } from './parts.js';
 import type { Transcoder } from './transcode.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
@@ -47,7 +47,7 @@ export interface StreamSpec {
   provider: Provider;
   request: ChatRequest;
   /** Where the answer comes from when it is not `provider.stream(request)` (a native Responses upstream). */
-  upstream?: ((signal: AbortSignal) => AsyncIterable<Delta[]>) | undefined;
+  upstream?: ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
 }
 
 /** How a stream ended, apart from what every outcome carries. */
@@ -220,7 +220,7 @@ export class ChatStream {
     this.#published = true;
     const providerStarted = performance.now();
     const opts = { signal, served: (target: Served) => (this.#served = target) };
-    for await (const batch of this.#spec.upstream?.(signal) ?? provider.stream(request, opts)) {
+    for await (const batch of this.#spec.upstream?.(opts) ?? provider.stream(request, opts)) {
       for (const d of batch) {
         // The client may be gone, or the session superseded: no more of the batch goes out.
         signal.throwIfAborted();

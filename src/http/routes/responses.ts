@@ -97,7 +97,8 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
     const model = typeof body.model === 'string' ? body.model : undefined;
     type Plan = Omit<Parameters<typeof serveStream>[3], 'arrivedAt' | 'model'>;
     let plan: Plan;
-    if (ctx.providers.resolve(model).provider.nativeResponses) {
+    const { provider: serving } = ctx.providers.resolve(model);
+    if (serving.wires.includes('openai.responses') && serving.streamResponses) {
       // Relayed to the upstream's own /responses, which stores nothing: Jarvis keeps the conversation, as it does
       // for translated requests, so chains, tenancy and what was heard work the same.
       const input = inputItems(body.input);
@@ -106,7 +107,7 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       plan = {
         messages: plainMessages(body.instructions, [...history, ...input]),
         body: upstreamBody,
-        upstream: (provider, name, headers) => (signal) => provider.streamResponses!({ model: name, body: upstreamBody, headers }, { signal }),
+        upstream: (provider, name, headers) => (opts) => provider.streamResponses!({ model: name, body: upstreamBody, headers }, opts),
         sink: ({ requestId, onStall }) =>
           new ResponsesNativeSink(reply, { requestId, maxBytes: ctx.config.maxAnswerBytes, onSettled: (response, output) => keep(response, output, input, requestId) }, body.stream === true ? sse(onStall) : undefined),
       };

@@ -1,6 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import type { UpstreamConfig } from '../../config.js';
-import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse } from '../provider.js';
+import type { ChatRequest, Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse, StreamOptions } from '../provider.js';
 import { IdlePool } from './idle-pool.js';
 import { fetchModelList, upstreamModels } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
@@ -47,7 +47,7 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
 
   return {
     id: `upstream:${upstream.name}`,
-    wires: ['openai.chat'],
+    wires: upstream.responses === 'native' ? ['openai.chat', 'openai.responses'] : ['openai.chat'],
     models,
     async ready({ signal }) {
       const res = await request(`${base}/models`, { method: 'GET', headers: auth, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
@@ -55,8 +55,7 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
       if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
     },
     stream: (req, { signal }) => streamChat(req, signal, target),
-    nativeResponses: upstream.responses === 'native',
-    streamResponses: (req, { signal }) => streamResponses(req, signal, target),
+    ...(upstream.responses === 'native' ? { streamResponses: (req: NativeResponsesRequest, { signal }: StreamOptions) => streamResponses(req, signal, target) } : {}),
     relay: (req, { signal }) => relay(req, signal, target),
     close: () => dispatcher.close(),
   };

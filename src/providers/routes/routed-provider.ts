@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RouteConfig } from '../../config.js';
 import { JarvisError } from '../../errors.js';
-import type { ChatRequest, Delta, ModelInfo, Provider, RelayRequest, RelayResponse, StreamOptions } from '../provider.js';
+import type { Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse, StreamOptions } from '../provider.js';
 import type { Circuit } from './circuit.js';
 import { partsOf } from '../../streams/parts.js';
 
@@ -126,7 +126,10 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
   const retries = route.retries ?? 0;
   const hedgeAfter = route.hedgeAfterMs ?? 0;
 
-  async function* stream(req: ChatRequest, { signal, served }: StreamOptions): AsyncGenerator<Delta[]> {
+  /** How an attempt at one target starts: its chat stream, or its native Responses stream. */
+  type Start = (target: RouteTarget, signal: AbortSignal) => AsyncIterable<Delta[]>;
+
+  async function* stream(open: Start, req: { headers?: Record<string, string> | undefined; hedge?: boolean | undefined }, { signal, served }: StreamOptions): AsyncGenerator<Delta[]> {
     const requestId = req.headers?.['x-request-id'];
     const log = deps.log;
     const order = orderTargets(targets, random);
@@ -145,7 +148,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
       const n = (tries.get(target) ?? 0) + 1;
       tries.set(target, n);
       const controller = new AbortController();
-      const iterator = target.provider.stream({ ...req, model: target.model }, { signal: controller.signal })[Symbol.asyncIterator]();
+      const iterator = open(target, controller.signal)[Symbol.asyncIterator]();
       const attempt: Attempt = { target, controller, iterator, buffered: [], started: performance.now(), outcome: Promise.resolve({ kind: 'done' }), hedge };
       log.info({ request_id: requestId, upstream: target.upstream, model: target.model, attempt: n }, hedge ? 'hedge_start' : 'attempt_start');
       if (hedge) deps.observer?.hedge();
@@ -268,7 +271,12 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
     // What every target speaks: an answer may come from any of them.
     wires: targets.map((t) => t.provider.wires).reduce((all, w) => all.filter((x) => w.includes(x))),
     models: async (): Promise<ModelInfo[]> => [{ id: route.model, owned_by: 'jarvis' }],
-    stream: (req, opts) => stream(req, opts),
+    stream: (req, opts) => stream((t, signal) => t.provider.stream({ ...req, model: t.model }, { signal }), req, opts),
+    // A route whose every target serves the Responses API itself relays /v1/responses natively too, with the same
+    // failover and hedges.
+    ...(targets.every((t) => t.provider.streamResponses)
+      ? { streamResponses: (req: NativeResponsesRequest, opts: StreamOptions) => stream((t, signal) => t.provider.streamResponses!({ ...req, model: t.model }, { signal }), req, opts) }
+      : {}),
     // Relays (completions, embeddings) go to the first target whose circuit lets them: no failover mid-answer.
     relay: (req: RelayRequest, opts): Promise<RelayResponse> => {
       const target = orderTargets(targets, random).find((t) => t.circuit?.state !== 'open') ?? targets[0]!;
