@@ -71,43 +71,64 @@ function policyOf(turn: Turn, fallback: SessionPolicy): SessionPolicy {
   return p as SessionPolicy;
 }
 
+/** What every call to a model is admitted by: the key, its quota slot, and the provider and model it reaches. */
+export interface AdmittedCall {
+  provider: Provider;
+  model: string;
+  release(): void;
+}
+
+type AdmissionContext = Pick<JarvisContext, 'config' | 'quotas' | 'watchdog' | 'live' | 'providers'>;
+
 /**
- * The one admission step of every turn, whatever its API or transport: the key's quotas, load shedding, stream
- * capacity, the limits on its messages, its session headers, and the model with the key's access to it. The
- * quota slot it takes is the caller's to release (`release`), however the turn ends; a refusal releases it here.
+ * The admission every call to a model gets, a turn or a relay (completions, embeddings): the key's quotas, load
+ * shedding, stream capacity, then `checks` of its own (a turn's limits and session headers), then the model and
+ * the key's access to it. The quota slot it takes is the caller's to release, however the call ends; a refusal
+ * releases it here.
  */
-export async function admit(ctx: Pick<JarvisContext, 'config' | 'quotas' | 'watchdog' | 'live' | 'providers'>, turn: Turn): Promise<Admitted> {
-  const release = await ctx.quotas.admit(turn.apiKey, turn.requestId);
+export async function admitCall(ctx: AdmissionContext, call: { apiKey: ApiKeyIdentity | null; requestId: string; model: string | undefined }, checks?: () => void): Promise<AdmittedCall> {
+  const release = await ctx.quotas.admit(call.apiKey, call.requestId);
   try {
     const shedAbove = ctx.config.shedEventLoopDelayMs;
     if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
       throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
     }
-    // Everything from here until the caller runs the stream is synchronous, so the count cannot change meanwhile.
+    // Everything from here until the caller runs its stream is synchronous, so the count cannot change meanwhile.
     checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
-    checkChatLimits(turn.messages, ctx.config);
-    const sessionId = sessionOf(turn);
-    const policy = policyOf(turn, ctx.config.sessions.policy);
-    const seq = seqOf(turn);
-    const { provider, model } = ctx.providers.resolve(turn.model);
-    checkModelAllowed(turn.apiKey, model);
-    const maxTokens = (turn.body.max_completion_tokens ?? turn.body.max_tokens ?? undefined) as number | undefined;
-    const request: ChatRequest = {
-      model,
-      messages: turn.messages,
-      body: turn.body,
-      headers: turn.upstreamHeaders,
-      completionId: `chatcmpl-${turn.requestId.slice(4)}`,
-      created: Math.floor(Date.now() / 1000),
-      ...(maxTokens ? { maxTokens } : {}),
-      ...(turn.header('x-jarvis-hedge')?.toLowerCase() === 'off' ? { hedge: false } : {}),
-      native: turn.native,
-    };
-    const owner = turn.apiKey?.id ?? null;
-    const meta: StreamMeta = { request_id: turn.requestId, session_id: sessionId ?? turn.requestId, trace: turn.trace, owner };
-    return { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, seq, provider, model, request, release };
+    checks?.();
+    const { provider, model } = ctx.providers.resolve(call.model);
+    checkModelAllowed(call.apiKey, model);
+    return { provider, model, release };
   } catch (err) {
     release();
     throw err;
   }
+}
+
+/**
+ * The one admission step of every turn, whatever its API or transport (admitCall, with the limits on its
+ * messages and its session headers), and the turn as its stream takes it.
+ */
+export async function admit(ctx: AdmissionContext, turn: Turn): Promise<Admitted> {
+  let session: { sessionId: string | undefined; policy: SessionPolicy; seq: number | undefined } | undefined;
+  const { provider, model, release } = await admitCall(ctx, turn, () => {
+    checkChatLimits(turn.messages, ctx.config);
+    session = { sessionId: sessionOf(turn), policy: policyOf(turn, ctx.config.sessions.policy), seq: seqOf(turn) };
+  });
+  const { sessionId, policy, seq } = session!;
+  const maxTokens = (turn.body.max_completion_tokens ?? turn.body.max_tokens ?? undefined) as number | undefined;
+  const request: ChatRequest = {
+    model,
+    messages: turn.messages,
+    body: turn.body,
+    headers: turn.upstreamHeaders,
+    completionId: `chatcmpl-${turn.requestId.slice(4)}`,
+    created: Math.floor(Date.now() / 1000),
+    ...(maxTokens ? { maxTokens } : {}),
+    ...(turn.header('x-jarvis-hedge')?.toLowerCase() === 'off' ? { hedge: false } : {}),
+    native: turn.native,
+  };
+  const owner = turn.apiKey?.id ?? null;
+  const meta: StreamMeta = { request_id: turn.requestId, session_id: sessionId ?? turn.requestId, trace: turn.trace, owner };
+  return { meta, sessionKey: `${owner ?? '-'}/${meta.session_id}`, policy, seq, provider, model, request, release };
 }

@@ -5,11 +5,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../../context.js';
 import { JarvisError, StreamCancelled, cancelReasonOf, type CancelReason } from '../../errors.js';
 import type { RelayEndpoint, RelayResponse } from '../../providers/provider.js';
-import { checkModelAllowed } from '../auth.js';
 import { watchClientGone } from '../client-gone.js';
 import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
 import { rejectEmptyBody } from '../errors.js';
-import { checkStreamCapacity } from '../../streams/request-limits.js';
+import { admitCall, type AdmittedCall } from '../../streams/admission.js';
 import { upstreamHeaders } from '../upstream-headers.js';
 
 const RelayBody = Type.Object(
@@ -36,20 +35,16 @@ async function pump(source: RelayResponse['body'], res: ServerResponse, signal: 
 export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
   for (const endpoint of ['completions', 'embeddings'] as const) {
     app.post<{ Body: RelayBodyT }>(`/v1/${endpoint}`, { schema: { body: RelayBody }, preValidation: rejectEmptyBody }, async (request, reply) => {
-      const releaseQuota = await ctx.quotas.admit(request.apiKey, request.id);
+      const admitted = await admitCall(ctx, { apiKey: request.apiKey, requestId: request.id, model: request.body.model });
       try {
-        return await relay(endpoint, request, reply);
+        return await relay(endpoint, request, reply, admitted);
       } finally {
-        releaseQuota();
+        admitted.release();
       }
     });
   }
 
-  async function relay(endpoint: RelayEndpoint, request: FastifyRequest<{ Body: RelayBodyT }>, reply: FastifyReply): Promise<FastifyReply> {
-    checkStreamCapacity(ctx.live.size, ctx.config.maxStreams);
-    const { provider, model } = ctx.providers.resolve(request.body.model);
-    checkModelAllowed(request.apiKey, model);
-
+  async function relay(endpoint: RelayEndpoint, request: FastifyRequest<{ Body: RelayBodyT }>, reply: FastifyReply, { provider, model }: AdmittedCall): Promise<FastifyReply> {
     const controller = new AbortController();
     const cancel = (reason: CancelReason) => controller.abort(new StreamCancelled(reason));
     const live = { requestId: request.id, cancel };
