@@ -1,8 +1,6 @@
 import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
-
-/** Headers of an Anthropic error that tell a client when to retry. */
-const RETRY_HEADERS = ['retry-after', 'retry-after-ms', 'x-should-retry'] as const;
+import { retryHeadersOf, upstreamAuthError } from '../openai-compatible/upstream-errors.js';
 
 /**
  * Anthropic's error types as the statuses and OpenAI types they mean for a client of another wire. 529
@@ -48,11 +46,7 @@ function openAIBody(error: Obj, type: string): Obj {
  * 401 and 403 say the gateway's own key is wrong (502 upstream_auth_failed, the upstream's words not repeated).
  */
 export function anthropicStatusError(status: number, resHeaders: Record<string, string | string[] | undefined>, text: string, name: string): JarvisError {
-  if (status === 401 || status === 403) {
-    return new JarvisError('JARVIS_ERR_UPSTREAM_AUTH', `The gateway's upstream refused its credentials (HTTP ${status}). This is a gateway configuration error, not a problem with your API key.`, {
-      cause: new Error(`upstream ${name} answered HTTP ${status}`),
-    });
-  }
+  if (status === 401 || status === 403) return upstreamAuthError(status, name);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -61,11 +55,6 @@ export function anthropicStatusError(status: number, resHeaders: Record<string, 
   }
   const error = errorOf(parsed, status);
   const meaning = MEANING[String(error.type)] ?? { status: status === 529 ? 503 : status, type: status >= 500 ? 'server_error' : 'invalid_request_error' };
-  const headers: Record<string, string> = {};
-  for (const h of RETRY_HEADERS) {
-    const v = resHeaders[h];
-    if (typeof v === 'string') headers[h] = v;
-  }
   const outStatus = status === 529 ? 503 : status;
   const native = { wire: 'anthropic.messages', status, body: isObject(parsed) && isObject(parsed.error) ? parsed : { type: 'error', error } };
   return new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', String(error.message), {
@@ -73,7 +62,7 @@ export function anthropicStatusError(status: number, resHeaders: Record<string, 
     type: meaning.type,
     code: String(error.type),
     body: openAIBody(error, meaning.type),
-    headers,
+    headers: retryHeadersOf(resHeaders),
     native,
     ...(outStatus >= 500 || outStatus === 429 ? { retryable: true } : { retryable: false }),
   });

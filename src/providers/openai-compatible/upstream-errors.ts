@@ -79,11 +79,7 @@ export async function statusError(res: Dispatcher.ResponseData, name: string): P
 
 /** As statusError, from the status, headers and (the first MAX_ERROR_BODY characters of) the body already read. */
 export function statusErrorOf(status: number, resHeaders: Record<string, string | string[] | undefined>, text: string, name: string): JarvisError {
-  if (status === 401 || status === 403) {
-    return new JarvisError('JARVIS_ERR_UPSTREAM_AUTH', `The gateway's upstream refused its credentials (HTTP ${status}). This is a gateway configuration error, not a problem with your API key.`, {
-      cause: new Error(`upstream ${name} answered HTTP ${status}`),
-    });
-  }
+  if (status === 401 || status === 403) return upstreamAuthError(status, name);
   let error: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(text);
@@ -92,13 +88,28 @@ export function statusErrorOf(status: number, resHeaders: Record<string, string 
   } catch {
     // not JSON (an HTML error page from a proxy): the status alone says what happened
   }
+  const body = openAIShaped(error, status, `upstream answered HTTP ${status}`);
+  return new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', String(body.message), { status, ...fieldsOf(body), body, headers: retryHeadersOf(resHeaders) });
+}
+
+/**
+ * A 401 or 403 from any upstream: Jarvis's own upstream key is wrong, which is the operator's problem. The tenant
+ * gets a 502 that blames neither its key nor quotes the upstream's message (which may name the key).
+ */
+export function upstreamAuthError(status: number, name: string): JarvisError {
+  return new JarvisError('JARVIS_ERR_UPSTREAM_AUTH', `The gateway's upstream refused its credentials (HTTP ${status}). This is a gateway configuration error, not a problem with your API key.`, {
+    cause: new Error(`upstream ${name} answered HTTP ${status}`),
+  });
+}
+
+/** The headers of an upstream's error that tell a client when to retry, as it sent them. */
+export function retryHeadersOf(resHeaders: Record<string, string | string[] | undefined>): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const h of RETRY_HEADERS) {
     const v = resHeaders[h];
     if (typeof v === 'string') headers[h] = v;
   }
-  const body = openAIShaped(error, status, `upstream answered HTTP ${status}`);
-  return new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', String(body.message), { status, ...fieldsOf(body), body, headers });
+  return headers;
 }
 
 /**
