@@ -5,6 +5,7 @@ import { isObject } from '../../json.js';
 import { IdlePool } from '../openai-compatible/idle-pool.js';
 import { fetchModelList, upstreamModels } from '../openai-compatible/model-catalog.js';
 import { upstreamFailure } from '../openai-compatible/upstream-errors.js';
+import { forwarded, probe, readCapped } from '../openai-compatible/upstream-http.js';
 import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
 import { anthropicStatusError } from './errors.js';
@@ -20,8 +21,8 @@ export interface AnthropicOptions {
 
 /** Headers a Messages client's request may carry to an Anthropic upstream: its API version and beta features. */
 const CLIENT_HEADERS = ['anthropic-version', 'anthropic-beta'] as const;
-/** Jarvis's own headers that reach every upstream (see openai-compatible/index.ts). */
-const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
+/** The most of a count_tokens answer read: it is one small object. */
+const MAX_COUNT_BODY = 64 * 1024;
 
 /**
  * Anthropic's Messages API (`{baseUrl}/v1/messages`): a Chat Completions turn is encoded into a Messages request
@@ -40,11 +41,7 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
   const models = upstreamModels(upstream, opts.advertise, () => listModels());
 
   function headers(req: ChatRequest, accept: string): Record<string, string> {
-    const out: Record<string, string> = {};
-    for (const name of FORWARDED_HEADERS) {
-      const v = req.headers?.[name];
-      if (typeof v === 'string') out[name] = v;
-    }
+    const out = forwarded(req.headers);
     out['anthropic-version'] = version;
     for (const name of CLIENT_HEADERS) {
       const v = req.native?.headers?.[name];
@@ -78,11 +75,7 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
     id: `upstream:${upstream.name}`,
     wires: ['anthropic.messages'],
     models,
-    async ready({ signal }) {
-      const res = await request(`${base}/v1/models`, { method: 'GET', headers: { 'anthropic-version': version, ...auth }, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
-      await res.body.dump();
-      if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
-    },
+    ready: ({ signal }) => probe(`${base}/v1/models`, { 'anthropic-version': version, ...auth }, dispatcher, signal, upstream.name),
     stream(req: ChatRequest, { signal }): AsyncIterable<Delta[]> {
       const { body, dropped } = bodyOf(req);
       if (dropped.length > 0) req.onDropped?.(dropped);
@@ -107,10 +100,15 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
       } catch (err) {
         throw signal.aborted ? signal.reason : upstreamFailure(err, upstream.name, false);
       }
-      const text = await res.body.text();
+      const text = await readCapped(res.body, MAX_COUNT_BODY);
       if (res.statusCode >= 400) throw anthropicStatusError(res.statusCode, res.headers, text, upstream.name);
-      const parsed = JSON.parse(text) as { input_tokens?: unknown };
-      if (typeof parsed.input_tokens !== 'number') throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream ${upstream.name} sent no input_tokens`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON, or cut at MAX_COUNT_BODY: no count in it
+      }
+      if (!isObject(parsed) || typeof parsed.input_tokens !== 'number') throw new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream ${upstream.name} sent no input_tokens`);
       return parsed.input_tokens;
     },
     async relay(req) {

@@ -5,6 +5,7 @@ import { IdlePool } from './idle-pool.js';
 import { fetchModelList, upstreamModels } from './model-catalog.js';
 import { statusError, upstreamFailure } from './upstream-errors.js';
 import { CHAT_EVENTS, RESPONSES_EVENTS, type EventDecoder } from './sse-deltas.js';
+import { forwarded, probe } from './upstream-http.js';
 import { UpstreamStream } from './upstream-stream.js';
 import { isObject } from '../../json.js';
 
@@ -15,24 +16,6 @@ export interface OpenAICompatibleOptions {
   idleMs: number;
   /** Models listed in /v1/models for a catch-all ("*") upstream. */
   advertise: string[];
-}
-
-/**
- * The only request headers that reach an upstream besides Jarvis's own (content type, accept, the upstream's
- * key): Jarvis's request id and a W3C traceparent, both set by Jarvis (see http/upstream-headers.ts). A header
- * added to ChatRequest.headers by mistake (a client's Authorization, cookies) still stops here.
- */
-const FORWARDED_HEADERS = ['x-request-id', 'traceparent'] as const;
-
-
-function forwarded(headers: Record<string, string> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  for (const name of FORWARDED_HEADERS) {
-    const value = headers[name];
-    if (typeof value === 'string') out[name] = value;
-  }
-  return out;
 }
 
 /** Any server speaking the OpenAI API: OpenAI, vLLM, Ollama's /v1, llama.cpp server, LM Studio. */
@@ -49,11 +32,7 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
     id: `upstream:${upstream.name}`,
     wires: upstream.responses === 'native' ? ['openai.chat', 'openai.responses'] : ['openai.chat'],
     models,
-    async ready({ signal }) {
-      const res = await request(`${base}/models`, { method: 'GET', headers: auth, dispatcher, signal, headersTimeout: 2000, bodyTimeout: 2000 });
-      await res.body.dump();
-      if (res.statusCode >= 500) throw new Error(`upstream ${upstream.name} answered ${res.statusCode}`);
-    },
+    ready: ({ signal }) => probe(`${base}/models`, auth, dispatcher, signal, upstream.name),
     stream: (req, { signal }) => streamChat(req, signal, target),
     ...(upstream.responses === 'native' ? { streamResponses: (req: NativeResponsesRequest, { signal }: StreamOptions) => streamResponses(req, signal, target) } : {}),
     relay: (req, { signal }) => relay(req, signal, target),

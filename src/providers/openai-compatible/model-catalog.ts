@@ -1,4 +1,5 @@
 import { request, type Dispatcher } from 'undici';
+import { readCapped } from './upstream-http.js';
 import type { ModelInfo } from '../provider.js';
 
 /** How long an upstream's model list is kept, and how soon a failed fetch is tried again. */
@@ -51,11 +52,8 @@ export async function fetchModelList(url: string, headers: Record<string, string
     await res.body.dump();
     throw new Error(`upstream ${name} answered ${res.statusCode} to GET ${new URL(url).pathname}`);
   }
-  let text = '';
-  for await (const chunk of res.body) {
-    text += chunk;
-    if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
-  }
+  const text = await readCapped(res.body, MAX_MODEL_LIST_CHARS);
+  if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
   const list = JSON.parse(text) as { data?: unknown } | null;
   if (!Array.isArray(list?.data)) throw new Error(`upstream ${name} sent no model list`);
   return list.data as unknown[];

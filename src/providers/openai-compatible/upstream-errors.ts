@@ -1,6 +1,7 @@
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { JarvisError } from '../../errors.js';
 import { isObject } from '../../json.js';
+import { readCapped } from './upstream-http.js';
 
 /** The most of an error body read: an error object is small; a proxy's page need not be read whole. */
 export const MAX_ERROR_BODY = 64 * 1024;
@@ -69,10 +70,7 @@ export async function statusError(res: Dispatcher.ResponseData, name: string): P
   if (res.statusCode === 401 || res.statusCode === 403) {
     await res.body.dump().catch(() => {});
   } else {
-    for await (const chunk of res.body) {
-      text += chunk;
-      if (text.length > MAX_ERROR_BODY) break;
-    }
+    text = await readCapped(res.body, MAX_ERROR_BODY);
   }
   return statusErrorOf(res.statusCode, res.headers, text, name);
 }
