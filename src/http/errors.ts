@@ -55,7 +55,9 @@ export function toJarvisError(err: FastifyError | Error): JarvisError {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return new JarvisError('JARVIS_ERR_INVALID_JSON', 'Request body is not valid JSON.');
   }
-  if (e instanceof SyntaxError || e.statusCode === 400) {
+  // Only the body parser's own failure (a 400 it set) is the client's JSON: a SyntaxError thrown inside Jarvis is
+  // Jarvis's fault (a 500), never the client's.
+  if (e.statusCode === 400) {
     return new JarvisError('JARVIS_ERR_INVALID_JSON', `Request body is not valid JSON: ${e.message}`);
   }
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
