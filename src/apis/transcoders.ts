@@ -1,6 +1,6 @@
 import type { Wire } from '../providers/provider.js';
 import type { Transcoder } from '../streams/transcode.js';
-import { MessagesTranscoder } from './anthropic-messages/encoder.js';
+import { messageIdOf, MessagesTranscoder } from './anthropic-messages/encoder.js';
 import { ChatTranscoder } from './openai-chat/encoder.js';
 
 /** What names an answer that a transcoder builds, until the upstream names its own. */
@@ -18,7 +18,7 @@ export function transcoderFor(wire: Wire, head: AnswerHead): Transcoder {
     case 'openai.chat':
       return new ChatTranscoder({ id: head.id, model: head.model, created: head.created });
     case 'anthropic.messages':
-      return new MessagesTranscoder({ id: head.id.replace(/^chatcmpl-/, 'msg_'), model: head.model, inputTokens: head.inputTokens });
+      return new MessagesTranscoder({ id: messageIdOf(head.id), model: head.model, inputTokens: head.inputTokens });
     default:
       throw new Error(`no client API is served in ${wire} from another wire`);
   }

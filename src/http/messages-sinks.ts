@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { messagesEvent } from '../apis/anthropic-messages/encoder.js';
+import { messageStart, messagesEvent } from '../apis/anthropic-messages/encoder.js';
 import { MessageAssembler } from '../apis/anthropic-messages/assembler.js';
 import { messagesErrorEvent } from '../apis/anthropic-messages/errors.js';
 import type { CancelReason, JarvisError } from '../errors.js';
@@ -83,7 +83,7 @@ export class MessagesSseSink implements StreamSink {
     if (!this.#sse.writable) return this.#sse.close();
     const out: Delta[] = [];
     if (!this.#started) {
-      out.push(messagesEvent('message_start', { message: { id: this.#opts.id, type: 'message', role: 'assistant', model: this.#opts.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: this.#opts.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } } }));
+      out.push(messageStart(this.#opts, { input: this.#opts.inputTokens, output: 0 }));
     }
     for (const index of [...this.#open].sort((a, b) => a - b)) out.push(messagesEvent('content_block_stop', { index }));
     if (!this.#stopped) out.push(messagesEvent('message_delta', { delta: { stop_reason: INTERRUPTED_STOP_REASON, stop_sequence: null }, usage: { output_tokens: this.delivered.tokens } }));

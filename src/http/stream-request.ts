@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../context.js';
 import type { StreamMeta } from '../events/types.js';
 import type { RandomIds } from '../ids.js';
-import type { ChatMessage, ChatRequest, Delta, Provider, StreamOptions } from '../providers/provider.js';
+import { estimatedInputTokens, type ChatMessage, type ChatRequest, type Delta, type Provider, type StreamOptions } from '../providers/provider.js';
 import { admit } from '../streams/admission.js';
 import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
 import type { StreamSink } from '../streams/stream-sink.js';
@@ -29,6 +29,8 @@ export interface SinkContext {
   meta: StreamMeta;
   completionId: string;
   created: number;
+  /** The turn's input tokens as estimated (estimatedInputTokens): what an answer says before the upstream does. */
+  inputTokens: number;
   onStall: () => void;
 }
 
@@ -48,6 +50,8 @@ export async function serveStream(
     sink: (c: SinkContext) => StreamSink;
     /** The client's request in its own wire, when it is not Chat Completions (ChatRequest.native). */
     native?: ChatRequest['native'];
+    /** The client API's estimate of the input tokens (ChatRequest.inputTokens). */
+    inputTokens?: number | undefined;
     /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
     upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
   },
@@ -63,13 +67,14 @@ export async function serveStream(
     messages: p.messages,
     body: p.body,
     native: p.native,
+    inputTokens: p.inputTokens,
   });
   try {
     const { meta, provider, model, request: chatRequest } = admitted;
     // Before the answer's headers: a sink opens its response on the first chunk, after the provider was asked.
     chatRequest.onDropped = (names) => reply.raw.setHeader('x-jarvis-dropped-params', names.join(','));
     // The sink is created before the stream it calls back into; `onStall` only runs once the stream exists.
-    const sink = p.sink({ model, requestId: request.id, meta, completionId: chatRequest.completionId, created: chatRequest.created, onStall: () => stream.cancel('client_backpressure') });
+    const sink = p.sink({ model, requestId: request.id, meta, completionId: chatRequest.completionId, created: chatRequest.created, inputTokens: estimatedInputTokens(chatRequest), onStall: () => stream.cancel('client_backpressure') });
     const stream = new ChatStream(
       { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
       {

@@ -33,6 +33,11 @@ export interface ChatRequest {
    * sends it (model aside) instead of encoding `body`, so nothing is lost in translation.
    */
   native?: { wire: Wire; body: Record<string, unknown>; headers?: Record<string, string> } | undefined;
+  /**
+   * The client API's estimate of the turn's input tokens, where it can make a better one than the text alone (the
+   * Messages API counts tools and tool calls too): what Jarvis reports before, or instead of, the upstream's count.
+   */
+  inputTokens?: number | undefined;
   /** Told the parameters a provider left out (an upstream's `dropParams`), before the answer's headers go out. */
   onDropped?: ((names: string[]) => void) | undefined;
 }
@@ -196,6 +201,11 @@ export function promptText(messages: ChatMessage[]): string {
     else if (Array.isArray(m.content)) for (const p of m.content) if (typeof p.text === 'string') out += p.text + '\n';
   }
   return out;
+}
+
+/** The turn's input tokens as Jarvis estimates them: the client API's estimate, else four characters a token. */
+export function estimatedInputTokens(request: ChatRequest): number {
+  return request.inputTokens ?? Math.max(1, Math.ceil(promptText(request.messages).length / 4));
 }
 
 export function lastUserText(messages: ChatMessage[]): string {

@@ -28,6 +28,7 @@ export interface Turn {
   messages: ChatMessage[];
   body: Record<string, unknown>;
   native?: ChatRequest['native'];
+  inputTokens?: number | undefined;
 }
 
 /** A turn admitted: what its stream needs, and the quota slot to give back however it ends. */
@@ -127,6 +128,7 @@ export async function admit(ctx: AdmissionContext, turn: Turn): Promise<Admitted
     ...(maxTokens ? { maxTokens } : {}),
     ...(turn.header('x-jarvis-hedge')?.toLowerCase() === 'off' ? { hedge: false } : {}),
     native: turn.native,
+    inputTokens: turn.inputTokens,
   };
   const owner = turn.apiKey?.id ?? null;
   const meta: StreamMeta = { request_id: turn.requestId, session_id: sessionId ?? turn.requestId, trace: turn.trace, owner };

@@ -7,7 +7,7 @@ import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
 import { transcoderFor } from '../apis/transcoders.js';
-import { lastUserText, promptText, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
+import { estimatedInputTokens, lastUserText, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
 import { partsOf } from './parts.js';
 import type { Transcoder } from './transcode.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
@@ -259,7 +259,7 @@ export class ChatStream {
   #deliver(d: Delta): void {
     if (d.wire === this.#sink.wire) return this.#sink.chunk(d);
     const { request } = this.#spec;
-    this.#transcoder ??= transcoderFor(this.#sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimateInput(request) });
+    this.#transcoder ??= transcoderFor(this.#sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimatedInputTokens(request) });
     for (const t of this.#transcoder.delta(d)) this.#sink.chunk(t);
   }
 
@@ -287,7 +287,7 @@ export class ChatStream {
     const durationMs = performance.now() - this.#startedAt;
     const outcome: StreamOutcome = {
       ...ending,
-      usage: this.#usage ? { ...this.#usage, estimated: false } : this.#published ? { input: estimateInput(request), output: this.#generated, estimated: true } : undefined,
+      usage: this.#usage ? { ...this.#usage, estimated: false } : this.#published ? { input: estimatedInputTokens(request), output: this.#generated, estimated: true } : undefined,
       served: this.#served,
       timings: { firstTokenMs: this.#firstTokenMs, durationMs },
     };
@@ -349,11 +349,6 @@ export class ChatStream {
 
 /** The channel stream outcomes go to: a diagnostics channel costs nothing while no one subscribes. */
 const endChannel = channel(STREAM_END_CHANNEL);
-
-/** Input tokens as Jarvis estimates them (four characters a token) for an upstream that reports none. */
-function estimateInput(request: ChatRequest): number {
-  return Math.max(1, Math.ceil(promptText(request.messages).length / 4));
-}
 
 /** Resolves in the check phase after the event loop's next poll phase: what a socket received meanwhile has been read. */
 function afterNextPoll(): Promise<void> {

@@ -1,4 +1,5 @@
 import { isObject, type Obj } from '../../json.js';
+import { newMessage } from './encoder.js';
 
 /**
  * A Messages stream's events assembled into the Message a non-streaming client gets, as the Anthropic SDK's
@@ -62,7 +63,7 @@ export class MessageAssembler {
   /** The message so far; `stopReason` for one that did not end (interrupted). */
   message(fallback: { id: string; model: string; inputTokens: number }, stopReason?: string): Obj {
     for (const index of [...this.#json.keys()]) this.#parseInput(index);
-    const m = this.#message ?? { id: fallback.id, type: 'message', role: 'assistant', model: fallback.model, stop_sequence: null, usage: { input_tokens: fallback.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 } };
+    const m = this.#message ?? newMessage(fallback, { input: fallback.inputTokens, output: 0 });
     return { ...m, content: this.#content.filter(Boolean), stop_reason: m.stop_reason ?? stopReason ?? null, stop_sequence: m.stop_sequence ?? null };
   }
 }

@@ -1,6 +1,12 @@
 import type { Delta, Finish, Part, TokenUsage } from '../../providers/provider.js';
 import { partsOf } from '../../streams/parts.js';
 import type { Transcoder } from '../../streams/transcode.js';
+import { FINISH_OF_STOP_REASON } from '../../providers/anthropic/stream.js';
+
+/** An answer's id as Anthropic names messages: Jarvis's own (chatcmpl-...) under Anthropic's prefix. */
+export function messageIdOf(completionId: string): string {
+  return completionId.replace(/^chatcmpl-/, 'msg_');
+}
 
 /** The one finish vocabulary as Anthropic's stop reasons (the inverse of providers/anthropic/stream.ts). */
 export const STOP_REASON_OF_FINISH: Record<string, string> = {
@@ -28,6 +34,16 @@ export interface MessagesHead {
   model: string;
   /** Input tokens as estimated before the upstream says: message_start must carry a count, and a translated upstream reports its own only at the end. */
   inputTokens: number;
+}
+
+/** A Message as it begins: no content, no stop reason, its usage so far (the input, reported or estimated). */
+export function newMessage(head: { id: string; model: string }, usage: TokenUsage): Record<string, unknown> {
+  return { id: head.id, type: 'message', role: 'assistant', model: head.model, content: [], stop_reason: null, stop_sequence: null, usage: anthropicUsageOf({ ...usage, output: 0 }) };
+}
+
+/** The message_start of an answer. */
+export function messageStart(head: { id: string; model: string }, usage: TokenUsage): Delta {
+  return messagesEvent('message_start', { message: newMessage(head, usage) });
 }
 
 /** An Anthropic event as a delta of its wire. */
@@ -68,12 +84,7 @@ export class MessagesTranscoder implements Transcoder {
   #start(out: Delta[]): void {
     if (this.#started) return;
     this.#started = true;
-    const usage = this.#usage ? anthropicUsageOf(this.#usage) : { input_tokens: this.#head.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-    out.push(
-      messagesEvent('message_start', {
-        message: { id: this.#head.id, type: 'message', role: 'assistant', model: this.#head.model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 0 } },
-      }),
-    );
+    out.push(messageStart(this.#head, this.#usage ?? { input: this.#head.inputTokens, output: 0 }));
   }
 
   /** The block `kind` is open: the one open already, or a new one (the previous closed). */
@@ -150,14 +161,12 @@ export class MessagesTranscoder implements Transcoder {
     const out: Delta[] = [];
     this.#start(out);
     this.#close(out);
-    let reason = this.#finish ? (this.#finish.native in STOP_REASONS ? this.#finish.native : stopReasonOf(this.#finish.reason)) : 'end_turn';
+    // An Anthropic upstream's own stop reason goes out as it was; any other is mapped from the finish.
+    let reason = this.#finish ? (Object.hasOwn(FINISH_OF_STOP_REASON, this.#finish.native) ? this.#finish.native : stopReasonOf(this.#finish.reason)) : 'end_turn';
     if (this.#refused && reason === 'end_turn') reason = 'refusal';
-    const usage = this.#usage ? anthropicUsageOf(this.#usage) : { input_tokens: this.#head.inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 0 };
+    const usage = anthropicUsageOf(this.#usage ?? { input: this.#head.inputTokens, output: 0 });
     out.push(messagesEvent('message_delta', { delta: { stop_reason: reason, stop_sequence: this.#finish?.stopSequence ?? null }, usage }, '', this.#finish?.reason ?? 'stop'));
     out.push(messagesEvent('message_stop', {}));
     return out;
   }
 }
-
-/** Anthropic's own stop reasons: one that came from an Anthropic upstream goes out as it was. */
-const STOP_REASONS = { end_turn: 1, max_tokens: 1, stop_sequence: 1, tool_use: 1, pause_turn: 1, refusal: 1, model_context_window_exceeded: 1 };

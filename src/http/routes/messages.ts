@@ -6,6 +6,7 @@ import { isObject, type Obj } from '../../json.js';
 import type { ChatMessage, ChatRequest } from '../../providers/provider.js';
 import { checkModelAllowed } from '../auth.js';
 import { rejectEmptyBody } from '../errors.js';
+import { messageIdOf } from '../../apis/anthropic-messages/encoder.js';
 import { MessagesJsonSink, MessagesSseSink } from '../messages-sinks.js';
 import { serveStream } from '../stream-request.js';
 
@@ -77,8 +78,10 @@ export function messagesRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       messages: chat.messages as ChatRequest['messages'],
       body: chat,
       native: { wire: 'anthropic.messages', body, headers: anthropicHeaders(request.headers) },
-      sink: ({ model: name, requestId, completionId, onStall }) => {
-        const opts = { id: completionId.replace(/^chatcmpl-/, 'msg_'), model: name, requestId, inputTokens: estimateInputTokens(body) };
+      // Counted as count_tokens counts it (tools and tool calls too), so message_start and count_tokens agree.
+      inputTokens: estimateInputTokens(body),
+      sink: ({ model: name, requestId, completionId, inputTokens, onStall }) => {
+        const opts = { id: messageIdOf(completionId), model: name, requestId, inputTokens };
         return body.stream === true
           ? new MessagesSseSink(reply, { ...opts, heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall })
           : new MessagesJsonSink(reply, { ...opts, maxBytes: ctx.config.maxAnswerBytes });
