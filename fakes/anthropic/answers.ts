@@ -5,6 +5,7 @@
 //
 // An answer is its content blocks, each with the pieces its deltas carry. The stream writes the pieces one event
 // each; the Message that `stream: false` returns is the same pieces joined, so the two agree by construction.
+import { knob, scenarioIn } from '../knobs.js';
 import { conversationKey, inputTokensOf, lastUser, thinkingOf } from './request.js';
 import { DELTA_USAGE, START_OUTPUT_TOKENS, STREAM_ERROR, USAGE, messageId, redactedDataOf, signatureOf, sse, toolUseId, type Json } from './wire.js';
 
@@ -38,15 +39,11 @@ export const THINKING = ['The user', ' asks for', ' the answer;', ' it is 42.'];
 export const THINKING_TOOL = ['The user', ' wants the weather.', ' I should call', ' the tool.'];
 export const STOP_SEQUENCE = '\n\nHuman:';
 
-export function knob(prompt: string, name: string, fallback: number): number {
-  const m = new RegExp(`\\b${name}:(\\d+)`).exec(prompt);
-  return m ? Number(m[1]) : fallback;
-}
 
 /** The scenario a request asks for: named in its prompt, else what its shape implies. */
 export function scenarioOf(body: Json): string {
   const { prompt, toolResults } = lastUser(body);
-  const named = /\bscenario:([\w-]+)/.exec(prompt)?.[1];
+  const named = scenarioIn(prompt);
   if (named) return named;
   if (toolResults.length > 0) return 'tool-result';
   const tools = Array.isArray(body.tools) ? body.tools : [];
@@ -103,7 +100,7 @@ export function answerFor(body: Json): Answer {
     case 'long':
       return { ...base, blocks: [...think(THINKING), text(counted(knob(prompt, 'tokens', 40)))] };
     default:
-      return { ...base, blocks: [...think(THINKING), text(/\btokens:\d+/.test(prompt) ? counted(knob(prompt, 'tokens', 4)) : TEXT)] };
+      return { ...base, blocks: [...think(THINKING), text(knob(prompt, 'tokens') !== undefined ? counted(knob(prompt, 'tokens', 4)) : TEXT)] };
   }
 }
 

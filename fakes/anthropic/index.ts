@@ -16,7 +16,8 @@
 // turn whose tool_use is being answered starts with a thinking block signed by this fake.
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { answerFor, framesOf, knob, render } from './answers.js';
+import { knob } from '../knobs.js';
+import { answerFor, framesOf, render } from './answers.js';
 import { API_VERSIONS, inputTokensOf, invalidRequest, lastUser, conversationKey } from './request.js';
 import { ERRORS, requestId, sendError, sendJson, writePaced, type Json } from './wire.js';
 

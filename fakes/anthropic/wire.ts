@@ -1,14 +1,10 @@
 // What the fake writes on the wire, and the deterministic values it writes: ids, signatures, usage, error bodies.
 import type * as http from 'node:http';
+import { hash32, sendJson } from '../http.js';
 
 export type Json = Record<string, unknown>;
 
-/** FNV-1a, 32 bits: the same text always gets the same number. */
-export function hash32(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+export { hash32, sendJson, writePaced } from '../http.js';
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
@@ -120,11 +116,6 @@ export const errorBody = (type: string, message: string, reqId: string) => ({ ty
 /** The error event a stream carries when it fails after answering 200 (scenario `error-mid`). */
 export const STREAM_ERROR = { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } };
 
-export function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers });
-  res.end(text);
-}
 
 /** An error as Anthropic answers it: the JSON body, and the request id in the `request-id` header too. */
 export function sendError(res: http.ServerResponse, status: number, type: string, message: string, reqId: string, headers: Record<string, string> = {}): void {
@@ -133,24 +124,3 @@ export function sendError(res: http.ServerResponse, status: number, type: string
 
 /** One server-sent event as Anthropic frames it: the event name, and the same name as the data's `type`. */
 export const sse = (data: { type: string }) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`;
-
-/**
- * Writes `frames`, then ends the response: one write per timer tick when paced (`delayMs` > 0), else in batches
- * per turn of the event loop, honouring the reader's backpressure either way. Stops if the client went away.
- */
-export function writePaced(res: http.ServerResponse, frames: string[], delayMs: number): void {
-  let i = 0;
-  const next = () => {
-    if (res.destroyed) return;
-    if (i >= frames.length) {
-      res.end();
-      return;
-    }
-    let out = '';
-    do out += frames[i++]; while (delayMs === 0 && i < frames.length && out.length < 64 * 1024);
-    const again = () => (delayMs > 0 ? setTimeout(next, delayMs) : setImmediate(next));
-    if (res.write(out)) again();
-    else res.once('drain', again);
-  };
-  next();
-}

@@ -9,6 +9,7 @@
 // POST /v1/responses answers as OpenAI's Responses API does, for text answers (a native Responses upstream).
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { hash32, sendJson, writePaced } from '../http.js';
 import { knob, lastMessage, scenarioIn } from './knobs.js';
 
 type Json = Record<string, unknown>;
@@ -107,11 +108,7 @@ function toolName(body: Json, i: number): string {
 }
 
 /** The same prompt gets the same ids, so an answer direct and an answer through a gateway can be compared whole. */
-function idOf(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return (h >>> 0).toString(36);
-}
+const idOf = (text: string): string => hash32(text).toString(36);
 
 /** Builds the answer to one chat request: chunks and completion written out side by side. */
 function chatAnswer(body: Json): { scenario: string; answer: Answer } {
@@ -232,33 +229,9 @@ function chatAnswer(body: Json): { scenario: string; answer: Answer } {
   }
 }
 
-function sendJson(res: http.ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
 
 const sse = (payload: unknown) => `data: ${typeof payload === 'string' ? payload : JSON.stringify(payload)}\n\n`;
 
-/** Writes `frames` one write per turn of the event loop (or paced), honouring the reader's backpressure. */
-function writePaced(res: http.ServerResponse, frames: string[], delayMs: number, end: boolean): void {
-  let i = 0;
-  const next = () => {
-    if (res.destroyed) return;
-    if (i >= frames.length) {
-      if (end) res.end();
-      else res.socket?.end();
-      return;
-    }
-    // Without a delay, a batch per write: a flood at line rate, not one syscall per token.
-    let out = '';
-    do out += frames[i++]; while (delayMs === 0 && i < frames.length && out.length < 64 * 1024);
-    const again = () => (delayMs > 0 ? setTimeout(next, delayMs) : setImmediate(next));
-    if (res.write(out)) again();
-    else res.once('drain', again);
-  };
-  next();
-}
 
 function streamAnswer(res: http.ServerResponse, body: Json, answer: Answer, delayMs: number): void {
   const includeUsage = (body.stream_options as Json | null | undefined)?.include_usage === true;

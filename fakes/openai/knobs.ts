@@ -1,16 +1,14 @@
-// How both OpenAI fakes are steered: by the text of the request's last message, as any client library sends it,
-// so a test, a benchmark or a client talking through a gateway needs no side channel (no extra body field, header
-// or config) and every gateway path that carries the user's words carries the steering too.
-//
-// A knob is a `name:value` word in that text: at its start or after a character that is neither a word character
-// nor `-` (so `delay:` is not read inside `end-delay:`). Numbers are digits; `scenario:` takes a name
-// (`[\w-]+`); `text:` takes everything up to the next white space. A flag (`no-done`) is the bare name. The first
-// occurrence counts; unknown names are ignored.
+// The knobs the OpenAI fakes read, in the grammar of fakes/knobs.ts (shared with the Anthropic fake); `text:`
+// takes everything up to the next white space.
 //
 //   both fakes:  tokens:<n> (the answer's length), delay:<ms> (between chunks)
 //   faithful.ts: scenario:<name> (which answer: tool, reasoning, error-mid, http-429, flood, ...)
 //   mock.ts:     ttft:<ms>, headers-delay:<ms>, end-delay:<ms>, fail-after:<n>, stall-after:<n>, error-after:<n>,
 //                malformed-after:<n>, status:<code>, retry-after-ms:<ms>, no-retry-after, no-done, text:<word>
+import { at, flag, knob, scenarioIn } from '../knobs.js';
+
+export { flag, knob, scenarioIn };
+
 type Json = Record<string, unknown>;
 
 /** The role and the text of a chat request's last message (text parts joined). */
@@ -20,33 +18,6 @@ export function lastMessage(body: Json): { role: string; text: string } {
   const content = last.content;
   const text = typeof content === 'string' ? content : Array.isArray(content) ? content.map((p) => (p as Json).text ?? '').join('') : '';
   return { role: String(last.role ?? ''), text };
-}
-
-const patterns = new Map<string, RegExp>();
-/** `name:<value>`, compiled once per name. */
-function at(name: string, value: string): RegExp {
-  const key = `${name}:${value}`;
-  let re = patterns.get(key);
-  if (!re) patterns.set(key, (re = new RegExp(`(?<![\\w-])${name}:(${value})`)));
-  return re;
-}
-
-/** The number a prompt gives `name` (`name:<digits>`), or `fallback`. */
-export function knob(prompt: string, name: string, fallback: number): number;
-export function knob(prompt: string, name: string): number | undefined;
-export function knob(prompt: string, name: string, fallback?: number): number | undefined {
-  const m = at(name, '\\d+').exec(prompt);
-  return m ? Number(m[1]) : fallback;
-}
-
-/** The scenario a prompt names (`scenario:<name>`), if any. */
-export function scenarioIn(prompt: string): string | undefined {
-  return at('scenario', '[\\w-]+').exec(prompt)?.[1];
-}
-
-/** Whether a prompt holds the bare flag `name`. */
-export function flag(prompt: string, name: string): boolean {
-  return new RegExp(`(?<![\\w-])${name}(?![\\w:-])`).test(prompt);
 }
 
 /** What one request to the mock asks for; in its constructor's `defaults`, what a request gets when it does not say. */
