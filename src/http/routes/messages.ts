@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { estimateInputTokens, messagesToChat } from '../../apis/anthropic-messages/to-chat.js';
 import type { JarvisContext } from '../../context.js';
-import { JarvisError } from '../../errors.js';
+import { StreamCancelled } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
 import type { ChatMessage, ChatRequest } from '../../providers/provider.js';
 import { checkModelAllowed } from '../auth.js';
+import { watchClientGone } from '../client-gone.js';
 import { rejectEmptyBody } from '../errors.js';
 import { messageIdOf } from '../../apis/anthropic-messages/encoder.js';
 import { MessagesJsonSink, MessagesSseSink } from '../messages-sinks.js';
@@ -103,13 +104,13 @@ export function messagesRoutes(app: FastifyInstance, ctx: JarvisContext): void {
         created: 0,
         native: { wire: 'anthropic.messages', body, headers: anthropicHeaders(request.headers) },
       };
+      // A client that leaves closes the upstream request, as for every other call.
       const controller = new AbortController();
-      const onClose = () => controller.abort(new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'client closed the request'));
-      reply.raw.once('close', onClose);
+      const unwatch = watchClientGone(request, reply, () => controller.abort(new StreamCancelled('client_disconnected')));
       try {
         return { input_tokens: await provider.countTokens(chatRequest, { signal: controller.signal }) };
       } finally {
-        reply.raw.removeListener('close', onClose);
+        unwatch();
       }
     }
     // Validated as /v1/messages would be, so a request that could not be sent is not counted either.
