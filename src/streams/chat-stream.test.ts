@@ -201,6 +201,21 @@ describe('ChatStream', () => {
     expect(h.types('req_1')).toEqual(['chat.start', 'chat.token', 'chat.error']);
   });
 
+  it('a sink that throws while told of a failure: the stream still cleans up and releases its session', async () => {
+    const h = harness();
+    const sink = recordingSink();
+    sink.fail = () => {
+      throw new Error('the sink broke');
+    };
+    const broken = h.start(provider([[chat('a')]], { fail: new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', 'broke') }).p, sink);
+    await expect(broken.run()).rejects.toThrow('the sink broke');
+    expect(broken.state).toBe('failed');
+    expect(h.live.size).toBe(0);
+    expect(h.types('req_1')).toEqual(['chat.start', 'chat.token', 'chat.error']);
+    // The session is free: the next stream in it runs at once.
+    expect((await h.start(provider([[chat('b', 'stop')]]).p, recordingSink()).run()).kind).toBe('end');
+  });
+
   it("an answer in another wire reaches the sink in the sink's own (Anthropic events as chat chunks)", async () => {
     const h = harness();
     const sink = recordingSink();

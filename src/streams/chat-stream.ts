@@ -153,15 +153,18 @@ export class ChatStream {
   async run(): Promise<StreamOutcome> {
     this.#begin();
     let ending: StreamEnding | undefined;
+    let outcome: StreamOutcome;
     try {
       ending = await this.#live();
     } catch (err) {
       ending = this.#stopped(err);
     } finally {
+      // Cleanup runs whatever happened above, even if telling the sink threw.
       ending ??= { kind: 'error', error: asJarvisError(undefined) };
       this.#to(STATE_OF[ending.kind]);
+      outcome = this.#cleanup(ending);
     }
-    return this.#cleanup(ending);
+    return outcome;
   }
 
   #begin(): void {
