@@ -4,7 +4,7 @@ import type { ChatChunk, Delta } from '../providers/provider.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { cancelledFrame, DONE_FRAME, errorFrame, relayFrame, type ChunkHead } from './chunk-frames.js';
 import { CompletionAssembler } from './completion-assembler.js';
-import { sendError } from './errors.js';
+import { JsonTransport } from './json-transport.js';
 import { SseTransport, type SseFlow } from './sse-transport.js';
 
 export interface SinkOptions {
@@ -94,13 +94,13 @@ export class SseChatSink implements StreamSink {
 export class JsonChatSink implements StreamSink {
   readonly wire = 'openai.chat' as const;
   readonly delivered = { tokens: 0, chars: 0 };
-  readonly #reply: FastifyReply;
+  readonly #json: JsonTransport;
   readonly #opts: SinkOptions & { maxBytes: number };
   readonly #answer = new CompletionAssembler();
   readonly #bound: AnswerBound;
 
   constructor(reply: FastifyReply, opts: SinkOptions & { maxBytes: number }) {
-    this.#reply = reply;
+    this.#json = new JsonTransport(reply);
     this.#opts = opts;
     this.#bound = new AnswerBound(opts.maxBytes, 'for a non-streaming request; ask with stream: true.');
   }
@@ -116,13 +116,9 @@ export class JsonChatSink implements StreamSink {
   }
 
   #send(unfinished?: string): void {
-    if (this.#reply.sent || this.#reply.raw.destroyed) {
-      // Nothing reached the client: it was gone before the answer was.
-      this.delivered.tokens = this.delivered.chars = 0;
-      return;
-    }
     const { id, created, model } = this.#opts;
-    void this.#reply.send(this.#answer.completion({ id, created, model }, unfinished));
+    // Nothing reached a client that was gone before the answer was.
+    if (!this.#json.send(() => this.#answer.completion({ id, created, model }, unfinished))) this.delivered.tokens = this.delivered.chars = 0;
   }
 
   end(): void {
@@ -135,6 +131,6 @@ export class JsonChatSink implements StreamSink {
 
   fail(error: JarvisError): void {
     this.delivered.tokens = this.delivered.chars = 0;
-    if (!this.#reply.sent && !this.#reply.raw.destroyed) sendError(this.#reply, error);
+    this.#json.fail(error);
   }
 }

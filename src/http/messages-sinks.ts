@@ -7,7 +7,7 @@ import { isObject } from '../json.js';
 import type { Delta } from '../providers/provider.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { eventFrame } from './sse-frames.js';
-import { sendError } from './errors.js';
+import { JsonTransport } from './json-transport.js';
 import { SseTransport, type SseFlow } from './sse-transport.js';
 
 /**
@@ -104,14 +104,14 @@ export class MessagesSseSink implements StreamSink {
 export class MessagesJsonSink implements StreamSink {
   readonly wire = 'anthropic.messages' as const;
   readonly delivered = { tokens: 0, chars: 0 };
-  readonly #reply: FastifyReply;
+  readonly #json: JsonTransport;
   readonly #opts: MessagesSinkOptions;
   readonly #answer = new MessageAssembler();
   readonly #bound: AnswerBound;
   #stopped = false;
 
   constructor(reply: FastifyReply, opts: MessagesSinkOptions & { maxBytes: number }) {
-    this.#reply = reply;
+    this.#json = new JsonTransport(reply);
     this.#opts = opts;
     this.#bound = new AnswerBound(opts.maxBytes, 'for a non-streaming request; ask with stream: true.');
   }
@@ -131,11 +131,7 @@ export class MessagesJsonSink implements StreamSink {
   }
 
   #send(stopReason?: string): void {
-    if (this.#reply.sent || this.#reply.raw.destroyed) {
-      this.delivered.tokens = this.delivered.chars = 0;
-      return;
-    }
-    void this.#reply.send(this.#answer.message({ id: this.#opts.id, model: this.#opts.model, inputTokens: this.#opts.inputTokens }, stopReason));
+    if (!this.#json.send(() => this.#answer.message(this.#opts, stopReason))) this.delivered.tokens = this.delivered.chars = 0;
   }
 
   end(): void {
@@ -150,6 +146,6 @@ export class MessagesJsonSink implements StreamSink {
 
   fail(error: JarvisError): void {
     this.delivered.tokens = this.delivered.chars = 0;
-    if (!this.#reply.sent && !this.#reply.raw.destroyed) sendError(this.#reply, error);
+    this.#json.fail(error);
   }
 }

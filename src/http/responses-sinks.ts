@@ -6,7 +6,7 @@ import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../respo
 import type { Item } from '../responses/translate.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { eventFrame } from './sse-frames.js';
-import { sendError } from './errors.js';
+import { JsonTransport } from './json-transport.js';
 import { SseTransport, type SseFlow } from './sse-transport.js';
 
 /** What becomes of a response once its stream is over: it is stored (or not) with what the client received. */
@@ -108,16 +108,16 @@ export class ResponsesSseSink extends ResponsesSink {
 
 /** `stream: false`: the Response object once the answer is complete (or cut short). */
 export class ResponsesJsonSink extends ResponsesSink {
-  readonly #reply: FastifyReply;
+  readonly #json: JsonTransport;
   #failed: JarvisError | undefined;
 
   constructor(reply: FastifyReply, opts: ResponsesSinkOptions) {
     super(opts);
-    this.#reply = reply;
+    this.#json = new JsonTransport(reply);
   }
 
   protected emit(): boolean {
-    return !this.#reply.raw.destroyed;
+    return !this.#json.gone;
   }
 
   flush(): undefined {
@@ -130,9 +130,8 @@ export class ResponsesJsonSink extends ResponsesSink {
   }
 
   protected close(): void {
-    if (this.#reply.sent || this.#reply.raw.destroyed) return;
-    if (this.#failed) return sendError(this.#reply, this.#failed);
-    void this.#reply.send(this.builder.response());
+    if (this.#failed) this.#json.fail(this.#failed);
+    else this.#json.send(() => this.builder.response());
   }
 }
 
@@ -153,19 +152,19 @@ export interface NativeSinkOptions {
 export class ResponsesNativeSink implements StreamSink {
   readonly wire = 'openai.responses' as const;
   readonly delivered = { tokens: 0, chars: 0 };
-  readonly #reply: FastifyReply;
   readonly #opts: NativeSinkOptions;
-  /** `stream: true` only. */
+  /** `stream: true`: SSE; else JSON. One of the two. */
   readonly #sse: SseTransport | undefined;
+  readonly #json: JsonTransport | undefined;
   readonly #tracker = new NativeTracker();
   readonly #bound: AnswerBound;
   #failed: JarvisError | undefined;
 
   constructor(reply: FastifyReply, opts: NativeSinkOptions, sse?: SseFlow) {
-    this.#reply = reply;
     this.#opts = opts;
     this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
     this.#sse = sse ? new SseTransport(reply, { ...sse, requestId: opts.requestId }) : undefined;
+    this.#json = sse ? undefined : new JsonTransport(reply);
   }
 
   chunk(d: Delta): void {
@@ -174,7 +173,7 @@ export class ResponsesNativeSink implements StreamSink {
     this.#bound.add(d);
     const event = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
     this.#tracker.add(event);
-    const written = this.#sse ? this.#sse.write(eventFrame(String(event.type), d.data)) : !this.#reply.raw.destroyed;
+    const written = this.#sse ? this.#sse.write(eventFrame(String(event.type), d.data)) : !this.#json!.gone;
     if (written) countDelivered(this.delivered, d);
   }
 
@@ -204,10 +203,11 @@ export class ResponsesNativeSink implements StreamSink {
 
   #finish(response: Record<string, unknown> | undefined): void {
     if (this.#sse) {
-      if (!(this.#failed && !this.#reply.sent && this.#sse.refuse(this.#failed))) this.#sse.close();
-    } else if (!this.#reply.sent && !this.#reply.raw.destroyed) {
-      if (this.#failed) sendError(this.#reply, this.#failed);
-      else if (response) void this.#reply.send(response);
+      if (!(this.#failed && this.#sse.refuse(this.#failed))) this.#sse.close();
+    } else if (this.#failed) {
+      this.#json!.fail(this.#failed);
+    } else if (response) {
+      this.#json!.send(() => response);
     }
     if (response && this.#tracker.id) this.#opts.onSettled(response, this.#tracker.output());
   }
