@@ -12,78 +12,61 @@ function eachNew(re: RegExp, text: string, from: number, fn: (m: RegExpExecArray
   }
 }
 
-/** What the load client reads of one streamed answer, whatever its wire. */
-export interface StreamScanner {
-  frames: number;
-  tokens: number;
-  finishReason: string | undefined;
-  done: boolean;
-  error: boolean;
-  /** Feeds one network chunk; returns how many tokens it completed. */
-  feed(chunk: Buffer): number;
+/** The patterns that say, in one wire's stream, what the load client counts. All global regexes. */
+interface WirePatterns {
+  /** A token: one per relayed piece of answer text. */
+  token: RegExp;
+  /** The stop reason, in its first group. */
+  finish: RegExp;
+  /** The stream is whole. */
+  done: RegExp;
+  error: RegExp;
 }
 
-// A content delta with at least one character ("content":"" is the role chunk). Tolerates `": "` spacing.
-const CONTENT = /"content":\s?"[^"]/g;
 const FRAME = /(?:^|\n)data:/g;
-const FINISH = /"finish_reason":\s?"([A-Za-z_]+)"/g;
-const DONE = /data: \[DONE\]/g;
-const ERROR = /"error":\s?\{/g;
 
-/** One chat completion stream (OpenAI chunk format) as the client sees it. */
-export class ChatStreamScanner implements StreamScanner {
-  /** `data:` frames, including role, finish, usage and [DONE]. */
+/** A chat completion stream (OpenAI chunk format): a content delta with at least one character is a token ("content":"" is the role chunk). Tolerates `": "` spacing. */
+export const CHAT_STREAM: WirePatterns = {
+  token: /"content":\s?"[^"]/g,
+  finish: /"finish_reason":\s?"([A-Za-z_]+)"/g,
+  done: /data: \[DONE\]/g,
+  error: /"error":\s?\{/g,
+};
+
+/** Anthropic's Messages stream: a token is a text_delta; the stream is whole at message_stop. */
+export const MESSAGES_STREAM: WirePatterns = {
+  token: /"type":\s?"text_delta"/g,
+  finish: /"stop_reason":\s?"([a-z_]+)"/g,
+  done: /event: message_stop\n/g,
+  error: /event: error\n/g,
+};
+
+/** One streamed answer as the load client sees it, in the wire `patterns` describe. */
+export class StreamScanner {
+  /** `data:` frames: every chunk or event, the ones that are not tokens included. */
   frames = 0;
-  /** Frames with non-empty `delta.content`: the relayed tokens. */
+  /** The relayed tokens. */
   tokens = 0;
   finishReason: string | undefined;
   done = false;
   error = false;
   #tail = '';
+  readonly #p: WirePatterns;
+
+  constructor(patterns: WirePatterns) {
+    this.#p = patterns;
+  }
 
   /** Feeds one network chunk; returns how many tokens it completed. */
   feed(chunk: Buffer): number {
     const text = this.#tail + chunk.toString('latin1');
     const from = this.#tail.length;
     let tokens = 0;
-    eachNew(CONTENT, text, from, () => tokens++);
+    eachNew(this.#p.token, text, from, () => tokens++);
     eachNew(FRAME, text, from, () => this.frames++);
-    eachNew(FINISH, text, from, (m) => (this.finishReason = m[1]));
-    if (!this.done) eachNew(DONE, text, from, () => (this.done = true));
-    if (!this.error) eachNew(ERROR, text, from, () => (this.error = true));
-    this.tokens += tokens;
-    this.#tail = text.length > TAIL ? text.slice(-TAIL) : text;
-    return tokens;
-  }
-}
-
-// Anthropic's Messages stream: a token is a text_delta; the stream is whole at message_stop.
-const TEXT_DELTA = /"type":\s?"text_delta"/g;
-const STOP_REASON = /"stop_reason":\s?"([a-z_]+)"/g;
-const MESSAGE_STOP = /event: message_stop\n/g;
-const ERROR_EVENT = /event: error\n/g;
-
-/** One Anthropic Messages stream as the client sees it: text_delta events are the tokens. */
-export class MessagesStreamScanner implements StreamScanner {
-  /** `data:` lines: every event (message_start, blocks, pings, message_delta, message_stop). */
-  frames = 0;
-  /** text_delta events: the relayed tokens. */
-  tokens = 0;
-  /** message_delta's stop_reason. */
-  finishReason: string | undefined;
-  done = false;
-  error = false;
-  #tail = '';
-
-  feed(chunk: Buffer): number {
-    const text = this.#tail + chunk.toString('latin1');
-    const from = this.#tail.length;
-    let tokens = 0;
-    eachNew(TEXT_DELTA, text, from, () => tokens++);
-    eachNew(FRAME, text, from, () => this.frames++);
-    eachNew(STOP_REASON, text, from, (m) => (this.finishReason = m[1]));
-    if (!this.done) eachNew(MESSAGE_STOP, text, from, () => (this.done = true));
-    if (!this.error) eachNew(ERROR_EVENT, text, from, () => (this.error = true));
+    eachNew(this.#p.finish, text, from, (m) => (this.finishReason = m[1]));
+    if (!this.done) eachNew(this.#p.done, text, from, () => (this.done = true));
+    if (!this.error) eachNew(this.#p.error, text, from, () => (this.error = true));
     this.tokens += tokens;
     this.#tail = text.length > TAIL ? text.slice(-TAIL) : text;
     return tokens;

@@ -2,7 +2,7 @@
 // /v1/events subscriber. Used by the load client and the barge-in driver. Every request has a hard time limit, so nothing here can hang a run.
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import { ChatStreamScanner, EventStreamCounter, MessagesStreamScanner, type StreamScanner } from './sse-scan.js';
+import { CHAT_STREAM, EventStreamCounter, MESSAGES_STREAM, StreamScanner } from './sse-scan.js';
 import type { Samples } from './stats.js';
 
 export interface HttpTarget {
@@ -78,7 +78,7 @@ export async function runChatStream(
   opts: { timeoutMs: number; gaps?: Samples | undefined; headers?: Record<string, string>; wire?: Wire },
 ): Promise<StreamRecord> {
   const messages = opts.wire === 'messages';
-  const scanner: StreamScanner = messages ? new MessagesStreamScanner() : new ChatStreamScanner();
+  const scanner = new StreamScanner(messages ? MESSAGES_STREAM : CHAT_STREAM);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`stream timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
   const sentAt = performance.now();
