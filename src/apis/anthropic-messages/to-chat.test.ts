@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { JarvisError } from '../../errors.js';
+import { invalid, refusalOf, unsupported } from '../../../test/support/refusal.js';
 import type { Obj } from '../../json.js';
 import { DEFAULT_THINKING_BUDGETS, toAnthropicRequest } from '../../providers/anthropic/request.js';
 import { estimateInputTokens, messagesToChat, THINKING_EFFORT_THRESHOLDS } from './to-chat.js';
 
 const hi = [{ role: 'user', content: 'hi' }];
 
-function refusal(body: Obj) {
-  try {
-    messagesToChat(body);
-  } catch (err) {
-    if (err instanceof JarvisError) return { status: err.status, code: err.code, param: err.param };
-    throw err;
-  }
-  throw new Error('not refused');
-}
-const unsupported = (param: string) => ({ status: 400, code: 'unsupported_value', param });
-const invalid = (param: string) => ({ status: 400, code: 'invalid_value', param });
+const refusal = (body: Obj) => refusalOf(() => messagesToChat(body));
 
 describe('messagesToChat', () => {
   it('turns a whole conversation into Chat Completions messages', () => {

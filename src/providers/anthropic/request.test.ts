@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JarvisError } from '../../errors.js';
+import { invalid, refusalOf, unsupported } from '../../../test/support/refusal.js';
 import type { Obj } from '../../json.js';
 import { CHAT_TO_ANTHROPIC, DEFAULT_THINKING_BUDGETS, toAnthropicRequest, type AnthropicRequestOptions } from './request.js';
 
@@ -11,17 +11,7 @@ function translate(chat: Obj, opts: Partial<AnthropicRequestOptions> = {}, signa
 }
 const body = (chat: Obj, opts: Partial<AnthropicRequestOptions> = {}) => translate(chat, opts).body;
 
-function refusal(chat: Obj, opts: Partial<AnthropicRequestOptions> = {}) {
-  try {
-    translate(chat, opts);
-  } catch (err) {
-    if (err instanceof JarvisError) return { status: err.status, code: err.code, param: err.param };
-    throw err;
-  }
-  throw new Error('not refused');
-}
-const unsupported = (param: string) => ({ status: 400, code: 'unsupported_value', param });
-const invalid = (param: string) => ({ status: 400, code: 'invalid_value', param });
+const refusal = (chat: Obj, opts: Partial<AnthropicRequestOptions> = {}) => refusalOf(() => translate(chat, opts));
 
 describe('toAnthropicRequest: messages', () => {
   it('hoists system and developer messages from anywhere into system, and streams', () => {
