@@ -26,7 +26,7 @@ import {
   startAnthropicUpstream,
   type AnthropicUpstream,
 } from '../fakes/anthropic/index.js';
-import { eventsOf } from './support/messages.js';
+import { abortAtFirstText, eventsOf } from './support/messages.js';
 
 const KEY = 'sk-ant-api03-test';
 const MODEL = 'claude-sonnet-5-5';
@@ -312,12 +312,7 @@ describe('streams that fail or are cut', () => {
     const t = tag();
     const ac = new AbortController();
     const stream = client().messages.stream({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: `tokens:500 delay:20 ${t}` }] }, { signal: ac.signal });
-    let texts = 0;
-    stream.on('text', () => {
-      texts++;
-      ac.abort();
-    });
-    const err = await stream.finalMessage().catch((e: unknown) => e);
+    const { error: err, texts } = await abortAtFirstText(stream, ac);
     expect(err).toBeInstanceOf(APIUserAbortError);
     // Events that arrived in the same read as the first text may still be handled; the stream was cut all the same.
     expect(texts).toBeGreaterThanOrEqual(1);

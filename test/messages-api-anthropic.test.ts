@@ -9,7 +9,7 @@ import { ERRORS, MODELS, STREAM_ERROR, inputTokensOf, startAnthropicUpstream, ty
 import { orFail, waitForIdle } from './support/chat.js';
 import { failure } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { bargeIn, BusSubscriber, eventsOf, expectWellFormed, firstDifference, postMessages } from './support/messages.js';
+import { abortAtFirstText, bargeIn, BusSubscriber, eventsOf, expectWellFormed, firstDifference, postMessages } from './support/messages.js';
 
 const KEY = 'sk-ant-api03-test';
 const MODEL = 'claude-sonnet-5-5';
@@ -232,8 +232,7 @@ describe('streams cut short over an Anthropic upstream', () => {
     const t = tag();
     const ac = new AbortController();
     const stream = client(routes.through).messages.stream({ model: MODEL, max_tokens: 1024, messages: [{ role: 'user', content: `tokens:500 delay:20 ${t}` }] }, { signal: ac.signal });
-    stream.on('text', () => ac.abort());
-    expect(await stream.finalMessage().catch((e: unknown) => e)).toBeInstanceOf(APIUserAbortError);
+    expect((await abortAtFirstText(stream, ac)).error).toBeInstanceOf(APIUserAbortError);
     const [rec] = fake.requestsFor(t);
     await orFail(rec!.closed, 'the upstream request closing');
     expect(rec!.clientClosed).toBe(true);

@@ -10,7 +10,7 @@ import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { orFail, waitForIdle } from './support/chat.js';
 import { failure } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { bargeIn, BusSubscriber, expectWellFormed } from './support/messages.js';
+import { abortAtFirstText, bargeIn, BusSubscriber, expectWellFormed } from './support/messages.js';
 import { ERRORS, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
 const MODEL = 'gpt-4o-mini';
@@ -87,12 +87,7 @@ describe.each([
     const ac = new AbortController();
     const content = model === SIM ? `${LONG} ${t}` : `scenario:long tokens:500 delay:20 ${t}`;
     const stream = sdk().messages.stream({ model, max_tokens: 4096, messages: [{ role: 'user', content }] }, { signal: ac.signal, headers: { 'x-trace-id': `abort-${t}` } });
-    let texts = 0;
-    stream.on('text', () => {
-      texts++;
-      ac.abort();
-    });
-    const err = await stream.finalMessage().catch((e: unknown) => e);
+    const { error: err, texts } = await abortAtFirstText(stream, ac);
     expect(err).toBeInstanceOf(APIUserAbortError);
     expect(texts).toBeGreaterThanOrEqual(1);
     if (model !== SIM) {

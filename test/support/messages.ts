@@ -1,10 +1,28 @@
 // Helpers for the tests of Jarvis's Messages API (POST /v1/messages): raw requests read whole or event by event,
 // Anthropic's SSE framing checked, and a subscriber to the event bus (/v1/events) to wait on what it publishes.
 import type Anthropic from '@anthropic-ai/sdk';
+import type { MessageStream } from '@anthropic-ai/sdk/lib/MessageStream';
 import { expect } from 'vitest';
 import { forEachSseBlock, parseSseBlock } from './sse.js';
 
 export type Json = Record<string, unknown>;
+
+/**
+ * Aborts `stream` (made with `controller`'s signal) at its first text, and reads it to its end: what the SDK threw
+ * and how many texts it had handed over (those that arrived in the same read as the first may still be).
+ */
+export async function abortAtFirstText(stream: MessageStream, controller: AbortController): Promise<{ error: unknown; texts: number }> {
+  let texts = 0;
+  stream.on('text', () => {
+    texts++;
+    controller.abort();
+  });
+  const error = await stream.finalMessage().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  return { error, texts };
+}
 type Message = Anthropic.Message;
 type MessageStreamEvent = Anthropic.MessageStreamEvent;
 
