@@ -12,7 +12,7 @@ import { orFail, waitForIdle } from './support/chat.js';
 import { tag } from './support/faithful.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { snapshotOf, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
-import { forEachSseBlock, parseSseBlock } from './support/sse.js';
+import { BusSubscriber } from './support/messages.js';
 
 let pair: AnthropicPair;
 beforeAll(async () => {
@@ -24,67 +24,15 @@ const sdk = (baseURL: string) => new OpenAI({ baseURL, apiKey: 'sk-test', maxRet
 const textOf = (chunks: ChatCompletionChunk[]) => chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
 const finishOf = (chunks: ChatCompletionChunk[]) => chunks.flatMap((c) => (c.choices[0]?.finish_reason ? [c.choices[0].finish_reason] : []));
 
-interface BusEvent {
-  id: number;
-  type: string;
-  request_id: string;
-  session_id: string;
-  data: Record<string, unknown>;
-}
-
-/** A subscriber to /v1/events for one session; `until` waits for a condition on what arrived, not for time. */
-function subscribe(url: string, sessionId: string) {
-  const events: BusEvent[] = [];
-  const waiters = new Set<() => void>();
-  const controller = new AbortController();
-  let connected!: () => void;
-  const ready = new Promise<void>((resolve) => (connected = resolve));
-  const done = (async () => {
-    const res = await fetch(`${url}/v1/events?session_id=${encodeURIComponent(sessionId)}`, { signal: controller.signal });
-    expect(res.status).toBe(200);
-    await forEachSseBlock(res.body!, (block) => {
-      const { comments, data } = parseSseBlock(block);
-      // ": connected" is written once the subscription is in place: nothing published after it can be missed.
-      if (comments.includes(': connected')) connected();
-      if (data) events.push(JSON.parse(data) as BusEvent);
-      for (const wake of waiters) wake();
-    });
-  })().catch((err: unknown) => {
-    if (!controller.signal.aborted) throw err;
-  });
-  return {
-    events,
-    ready: orFail(ready, 'the events subscription'),
-    until(pred: () => boolean, what: string): Promise<void> {
-      return orFail(
-        new Promise<void>((resolve) => {
-          const wake = () => {
-            if (!pred()) return;
-            waiters.delete(wake);
-            resolve();
-          };
-          waiters.add(wake);
-          wake();
-        }),
-        what,
-      );
-    },
-    async close() {
-      controller.abort();
-      await done;
-    },
-  };
-}
-
 describe('a barge-in across an Anthropic stream', () => {
   afterEach(() => waitForIdle(pair.jarvis.url, 5000, { subscribers: true }));
 
   it('the first answer ends "cancelled" and its upstream request is closed; the second answers whole; the events say so', async () => {
     const session = `barge-${tag().slice(1)}`;
     const [tagA, tagB] = [tag(), tag()];
-    const events = subscribe(pair.jarvis.url, session);
+    const events = new BusSubscriber(pair.jarvis.url, session);
     try {
-      await events.ready;
+      await orFail(events.connected, 'the events subscription');
       const client = sdk(pair.through);
       const headers = { 'X-Session-Id': session };
       const a = await client.chat.completions.create({ model: CLAUDE, stream: true, messages: [{ role: 'user', content: `scenario:long tokens:400 delay:15 ${tagA}` }] }, { headers }).withResponse();
@@ -120,7 +68,7 @@ describe('a barge-in across an Anthropic stream', () => {
 
       const idA = a.response.headers.get('x-request-id')!;
       const idB = second.requestId;
-      await events.until(() => events.events.some((e) => e.type === 'chat.end' && e.request_id === idB), 'chat.end of B');
+      await orFail(events.until((e) => e.type === 'chat.end' && e.request_id === idB, 'chat.end of B'), 'chat.end of B');
       const summary = events.events.map((e) => `${e.request_id === idA ? 'A' : e.request_id === idB ? 'B' : '?'}:${e.type}`).join(' ');
       expect(summary).toMatch(/^A:chat\.start( A:chat\.token)+ A:chat\.cancelled B:chat\.start( B:chat\.token)* B:chat\.end$/);
       const cancelled = events.events.find((e) => e.type === 'chat.cancelled')!;
