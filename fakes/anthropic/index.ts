@@ -15,7 +15,7 @@
 // the required fields, the sampling parameters that 2026-10-21 refuses, and, with thinking on, that the assistant
 // turn whose tool_use is being answered starts with a thinking block signed by this fake.
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { listen, recordRequest, type FakeRequest } from '../http.js';
 import { knob } from '../knobs.js';
 import { answerFor, framesOf, render } from './answers.js';
 import { API_VERSIONS, inputTokensOf, invalidRequest, lastUser, conversationKey } from './request.js';
@@ -25,22 +25,8 @@ export { answerFor, render, scenarioOf, REFUSAL_DETAILS, REFUSAL_TEXT, STOP_SEQU
 export { API_VERSIONS, SAMPLING_PARAMS, inputTokensOf } from './request.js';
 export { DELTA_USAGE, ERRORS, START_OUTPUT_TOKENS, STREAM_ERROR, USAGE, errorBody, signatureOf, signatureValid, type ErrorSpec } from './wire.js';
 
-export interface AnthropicRequestRecord {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  // Tests read arbitrary fields of what was sent.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-  /** The text of the last user message (its text blocks and tool results): tests tag requests there. */
-  prompt: string;
-  /** The scenario the request asked for. */
-  scenario: string;
-  /** The client closed the connection before the answer was complete. */
-  clientClosed: boolean;
-  /** Resolves when the request's response is over: finished, or cut by the client. */
-  closed: Promise<void>;
-}
+/** One request the fake received. */
+export type AnthropicRequestRecord = FakeRequest;
 
 export interface AnthropicUpstream {
   /** The origin, e.g. http://127.0.0.1:PORT, without /v1: the SDK's `baseURL`. */
@@ -101,7 +87,6 @@ function keyOf(headers: http.IncomingHttpHeaders): string | undefined {
 
 export async function startAnthropicUpstream(opts: AnthropicUpstreamOptions = {}): Promise<AnthropicUpstream> {
   const requests: AnthropicRequestRecord[] = [];
-  const sockets = new Set<Socket>();
   const models = (opts.models ?? MODELS).map(modelInfo);
   let modelListRequests = 0;
 
@@ -167,7 +152,6 @@ export async function startAnthropicUpstream(opts: AnthropicUpstreamOptions = {}
       if (!admitted(req, res, reqId)) return;
       return sendError(res, 400, 'invalid_request_error', 'There was an issue with the request body: the body must be a JSON object.', reqId);
     }
-    let closed!: () => void;
     const prompt = lastUser(body).prompt;
     let scenario = 'invalid';
     try {
@@ -175,12 +159,7 @@ export async function startAnthropicUpstream(opts: AnthropicUpstreamOptions = {}
     } catch {
       // A body too malformed to answer; validation below says why.
     }
-    const rec: AnthropicRequestRecord = { method: req.method, path, headers: req.headers, body, prompt, scenario, clientClosed: false, closed: new Promise((r) => (closed = r)) };
-    res.on('close', () => {
-      if (!res.writableFinished) rec.clientClosed = true;
-      closed();
-    });
-    requests.push(rec);
+    requests.push(recordRequest(req, res, { path, body, prompt, scenario }));
 
     if (!admitted(req, res, reqId)) return;
     const invalid = invalidRequest(body, String(req.headers['anthropic-version']), path);
@@ -208,12 +187,7 @@ export async function startAnthropicUpstream(opts: AnthropicUpstreamOptions = {}
       else res.destroy();
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listen(server);
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
@@ -221,10 +195,6 @@ export async function startAnthropicUpstream(opts: AnthropicUpstreamOptions = {}
     get modelListRequests() {
       return modelListRequests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
+    close,
   };
 }

@@ -8,27 +8,13 @@
 // answer that quotes it: a round trip needs no knobs.
 // POST /v1/responses answers as OpenAI's Responses API does, for text answers (a native Responses upstream).
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { hash32, sendJson, writePaced } from '../http.js';
+import { hash32, listen, recordRequest, sendJson, writePaced, type FakeRequest } from '../http.js';
 import { knob, lastMessage, scenarioIn } from './knobs.js';
 
 type Json = Record<string, unknown>;
 
-export interface UpstreamRequest {
-  method: string;
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  // Tests read arbitrary fields of what was forwarded.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-  /** The text of the last message: tests tag requests there, to count what reached the upstream. */
-  prompt: string;
-  /** The scenario the request asked for (from its prompt). */
-  scenario: string;
-  /** The client (Jarvis, or a test talking directly) closed the connection before the answer was complete. */
-  clientClosed: boolean;
-  closed: Promise<void>;
-}
+/** One request the fake received. */
+export type UpstreamRequest = FakeRequest;
 
 export interface OpenAIUpstream {
   /** Base URL, ending in /v1. */
@@ -415,7 +401,6 @@ export const MODELS = [
 
 export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
   const requests: UpstreamRequest[] = [];
-  const sockets = new Set<Socket>();
   let modelListRequests = 0;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0]!;
@@ -439,13 +424,8 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       } catch {
         return sendJson(res, 400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
       }
-      let closed!: () => void;
       const prompt = path === '/v1/chat/completions' ? lastMessage(body).text : path === '/v1/responses' ? responsesPrompt(body) : JSON.stringify(body.prompt ?? body.input ?? '');
-      const rec: UpstreamRequest = { method: req.method ?? '', path, headers: req.headers, body, prompt, scenario: '', clientClosed: false, closed: new Promise((r) => (closed = r)) };
-      res.on('close', () => {
-        if (!res.writableFinished) rec.clientClosed = true;
-        closed();
-      });
+      const rec = recordRequest(req, res, { path, body, prompt, scenario: '' });
       requests.push(rec);
       if (path === '/v1/chat/completions') return handleChat(res, body, rec);
       if (path === '/v1/completions') return handleCompletions(res, body, rec);
@@ -454,12 +434,7 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
       sendJson(res, 404, { error: { message: `Invalid URL (${req.method} ${path})`, type: 'invalid_request_error', param: null, code: null } });
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listen(server);
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
@@ -467,10 +442,6 @@ export async function startOpenAIUpstream(): Promise<OpenAIUpstream> {
     get modelListRequests() {
       return modelListRequests;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
+    close,
   };
 }
