@@ -85,7 +85,8 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
         path: `${basePath}/v1/messages`,
         headers: headers(req, 'text/event-stream'),
         body,
-        decoder: anthropicEvents(remember),
+        // A Messages client keeps and sends back its own thinking blocks: only a translated turn needs them remembered.
+        decoder: anthropicEvents(req.native?.wire === 'anthropic.messages' ? undefined : remember),
         statusError: anthropicStatusError,
         name: upstream.name,
         signal,
