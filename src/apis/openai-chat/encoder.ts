@@ -36,13 +36,10 @@ export class ChatTranscoder implements Transcoder {
   #finish: string | undefined;
   /** The upstream's tool call indexes (Anthropic's block indexes) as the 0, 1, 2... of Chat Completions. */
   readonly #tools = new Map<number, number>();
-  readonly #onSignature: ((toolCallIds: string[], blocks: Record<string, unknown>[]) => void) | undefined;
-  #signed: Record<string, unknown>[] = [];
 
-  constructor(head: ChatHead, opts: { onSignature?: (toolCallIds: string[], blocks: Record<string, unknown>[]) => void } = {}) {
+  constructor(head: ChatHead) {
     this.#top = { id: head.id, object: 'chat.completion.chunk', created: head.created, model: head.model };
     this.#head = this.#headOf();
-    this.#onSignature = opts.onSignature;
   }
 
   #headOf(): string {
@@ -94,7 +91,6 @@ export class ChatTranscoder implements Transcoder {
         this.#role(out);
         const block = p.type === 'reasoning_signature' ? { type: 'thinking', thinking: this.#thinking, signature: p.signature } : { type: 'redacted_thinking', data: p.data };
         this.#thinking = '';
-        this.#signed.push(block);
         out.push(this.#chunk({ thinking_blocks: [block] }));
         return;
       }
@@ -104,7 +100,6 @@ export class ChatTranscoder implements Transcoder {
         if (index === undefined) {
           index = this.#tools.size;
           this.#tools.set(p.index, index);
-          if (p.id && this.#signed.length > 0) this.#onSignature?.([p.id], this.#signed);
         }
         const call: Record<string, unknown> = { index };
         if (p.id !== undefined) call.id = p.id;
