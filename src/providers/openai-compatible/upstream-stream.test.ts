@@ -68,7 +68,9 @@ describe('openAICompatibleProvider.stream', () => {
   it('rejects with the signal\'s reason when it is aborted mid-answer, and closes the upstream request', async () => {
     const ac = new AbortController();
     const reason = new Error('barged in');
-    const iterator = provider.stream(request({ tokens: 1000, delayMs: 5 }), { signal: ac.signal })[Symbol.asyncIterator]();
+    // The second token is a minute away: the next() below is surely still waiting when the abort comes (with a
+    // 5 ms pace, a busy machine had the token queued already, and next() resolved with it).
+    const iterator = provider.stream(request({ tokens: 1000, delayMs: 60_000 }), { signal: ac.signal })[Symbol.asyncIterator]();
     await iterator.next();
     const pending = iterator.next();
     ac.abort(reason);
