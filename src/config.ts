@@ -10,7 +10,7 @@ import { readKeysFile } from './access/keys-file.js';
 export const SESSION_POLICIES = ['cancel-previous', 'queue', 'reject', 'parallel'] as const;
 
 /** The upstream APIs Jarvis speaks natively (`upstreams[].provider`). */
-export const UPSTREAM_PROVIDERS = ['openai', 'anthropic'] as const;
+export const UPSTREAM_PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
 export type UpstreamProvider = (typeof UPSTREAM_PROVIDERS)[number];
 /** The anthropic-version an Anthropic upstream gets by default: what the current @anthropic-ai/sdk sends. */
 export const ANTHROPIC_VERSION = '2026-10-21';
@@ -32,7 +32,7 @@ const Upstream = Type.Object(
     circuit: Type.Optional(Type.Object({ failures: Type.Integer({ minimum: 1 }), cooldownMs: Type.Integer({ minimum: 100 }) }, STRICT)),
     /** How /v1/responses reaches it: translated to Chat Completions (any server), or relayed to its own /responses. */
     responses: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('native')])),
-    /** The API it speaks: OpenAI's (any OpenAI-compatible server, the default) or Anthropic's Messages API. */
+    /** The API it speaks: OpenAI's (any OpenAI-compatible server, the default), Anthropic's Messages API or Google's Gemini API. */
     provider: Type.Optional(Type.Union(UPSTREAM_PROVIDERS.map((p) => Type.Literal(p)))),
     /** Anthropic: the anthropic-version header sent (default ANTHROPIC_VERSION, what the current SDK sends). */
     anthropicVersion: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' })),
@@ -419,8 +419,8 @@ export function validateConfig(config: unknown): Config {
     } catch {
       throw new ConfigError(`upstreams.${u.name}.baseUrl: not a URL (expected http(s)://host[:port]/path)`);
     }
-    if (u.provider === 'anthropic' && u.responses === 'native') {
-      throw new ConfigError(`upstreams.${u.name}.responses: native is for OpenAI upstreams; an Anthropic upstream's /v1/responses is translated`);
+    if (u.provider !== undefined && u.provider !== 'openai' && u.responses === 'native') {
+      throw new ConfigError(`upstreams.${u.name}.responses: native is for OpenAI upstreams; an upstream of provider ${u.provider} has its /v1/responses translated`);
     }
     if (u.provider !== 'anthropic' && (u.anthropicVersion !== undefined || u.maxTokens !== undefined)) {
       throw new ConfigError(`upstreams.${u.name}: anthropicVersion and maxTokens are for provider: anthropic`);

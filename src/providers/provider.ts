@@ -61,7 +61,7 @@ export interface ChatChunk {
  * The wire format a delta is in: what its `data` is. A client API whose wire is the same gets `data` byte for
  * byte; any other gets it re-encoded from its parts (streams/transcode.ts).
  */
-export type Wire = 'openai.chat' | 'openai.responses' | 'anthropic.messages';
+export type Wire = 'openai.chat' | 'openai.responses' | 'anthropic.messages' | 'gemini';
 
 /**
  * Why an answer ended, in one vocabulary whatever the wire (Chat Completions' own): what `chat.end` says and

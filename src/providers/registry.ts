@@ -1,6 +1,7 @@
 import { SIMULATED_MODEL, type Config } from '../config.js';
 import { JarvisError } from '../errors.js';
 import { anthropicProvider } from './anthropic/index.js';
+import { geminiProvider } from './gemini/index.js';
 import { openAICompatibleProvider } from './openai-compatible/index.js';
 import pino, { type Logger } from 'pino';
 import type { ModelInfo, Provider } from './provider.js';
@@ -42,7 +43,7 @@ export class ProviderRegistry {
         idleMs: config.upstreamIdleMs,
         advertise: config.defaultModel === SIMULATED_MODEL ? [] : [config.defaultModel],
       };
-      const provider = upstream.provider === 'anthropic' ? anthropicProvider(upstream, opts) : openAICompatibleProvider(upstream, opts);
+      const provider = upstream.provider === 'anthropic' ? anthropicProvider(upstream, opts) : upstream.provider === 'gemini' ? geminiProvider(upstream, opts) : openAICompatibleProvider(upstream, opts);
       const circuit = upstream.circuit
         ? new Circuit(upstream.name, { ...upstream.circuit, log, onChange: (state) => deps?.observer?.circuit(upstream.name, state) })
         : undefined;

@@ -10,7 +10,7 @@ import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
 import { anthropicStatusError } from './errors.js';
 import { toAnthropicRequest } from './request.js';
-import { SignedThinking } from './signed-thinking.js';
+import { SignedThinking } from '../signed-thinking.js';
 import { anthropicEvents } from './stream.js';
 
 export interface AnthropicOptions {

@@ -1,5 +1,6 @@
 import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
+import { isGeminiSignature } from '../signed-thinking.js';
 
 /**
  * Chat Completions → Anthropic Messages (https://docs.anthropic.com/en/api/messages): the body Jarvis sends an
@@ -46,7 +47,7 @@ export const CHAT_TO_ANTHROPIC: readonly { chat: string; anthropic: string; note
   { chat: 'image_url part', anthropic: 'image block', note: 'data:<image/jpeg|png|gif|webp>;base64 → base64 source, https → url source, else refused; `detail` ignored' },
   { chat: 'other content parts (input_audio, file, …)', anthropic: 'refused', note: '' },
   { chat: 'assistant tool_calls', anthropic: 'tool_use blocks', note: 'input = JSON.parse(arguments) ("" → {}); not a JSON object → 400 invalid_value' },
-  { chat: 'assistant thinking_blocks', anthropic: 'thinking / redacted_thinking blocks', note: "first in the turn; else the blocks `signatures` returns for the turn's first tool call id" },
+  { chat: 'assistant thinking_blocks', anthropic: 'thinking / redacted_thinking blocks', note: "first in the turn (a Gemini signature's left out); else the blocks `signatures` returns for the turn's first tool call id" },
   { chat: 'assistant reasoning_content', anthropic: 'ignored', note: 'Anthropic takes back only signed thinking blocks' },
   { chat: 'tool messages', anthropic: 'tool_result blocks', note: 'consecutive ones in one user turn, before any other content of that turn' },
   { chat: 'tools (function)', anthropic: 'tools[] {name, description, input_schema, strict}', note: 'parameters default {type:"object",properties:{}}; other tool types refused' },
@@ -222,9 +223,9 @@ function messages(value: unknown, signatures: ((toolCallId: string) => Obj[] | u
           if (!Array.isArray(m.tool_calls)) throw invalid(`${at}.tool_calls`, 'must be a list');
           content.push(...m.tool_calls.map((c, j) => toolUse(c, `${at}.tool_calls[${j}]`)));
         }
-        let thinking: Block[] = [];
-        if (given(m.thinking_blocks)) thinking = thinkingBlocks(m.thinking_blocks, at);
-        else {
+        // Gemini's signatures (a route that moved between providers) mean nothing to Anthropic, which would refuse them.
+        let thinking = given(m.thinking_blocks) ? thinkingBlocks(m.thinking_blocks, at).filter((b) => !isGeminiSignature(b.signature)) : [];
+        if (thinking.length === 0) {
           const first = content.find((b) => b.type === 'tool_use');
           const signed = first && signatures ? signatures(first.id as string) : undefined;
           if (signed) thinking = thinkingBlocks(signed, at);

@@ -47,6 +47,13 @@ const MODEL_LIST_TIMEOUT_MS = 2000;
 
 /** GET `url`: the `data` entries of the model list an upstream answers (OpenAI's and Anthropic's shape alike). */
 export async function fetchModelList(url: string, headers: Record<string, string>, dispatcher: Dispatcher, name: string): Promise<unknown[]> {
+  const list = await fetchModelPage(url, headers, dispatcher, name);
+  if (!Array.isArray(list?.data)) throw new Error(`upstream ${name} sent no model list`);
+  return list.data as unknown[];
+}
+
+/** GET `url`: one page of an upstream's model list, parsed, whatever its shape. */
+export async function fetchModelPage(url: string, headers: Record<string, string>, dispatcher: Dispatcher, name: string): Promise<Record<string, unknown> | null> {
   const res = await request(url, { method: 'GET', headers: { accept: 'application/json', ...headers }, dispatcher, signal: AbortSignal.timeout(MODEL_LIST_TIMEOUT_MS) });
   if (res.statusCode !== 200) {
     await res.body.dump();
@@ -54,9 +61,7 @@ export async function fetchModelList(url: string, headers: Record<string, string
   }
   const text = await readCapped(res.body, MAX_MODEL_LIST_CHARS);
   if (text.length > MAX_MODEL_LIST_CHARS) throw new Error(`upstream ${name} sent a model list over ${MAX_MODEL_LIST_CHARS} characters`);
-  const list = JSON.parse(text) as { data?: unknown } | null;
-  if (!Array.isArray(list?.data)) throw new Error(`upstream ${name} sent no model list`);
-  return list.data as unknown[];
+  return JSON.parse(text) as Record<string, unknown> | null;
 }
 
 /**

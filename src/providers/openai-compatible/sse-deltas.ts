@@ -26,6 +26,8 @@ export interface EventDecoder {
   readonly onEvent: OnEvent;
   /** The failure's message for a body that ended before the stream's end event. */
   readonly cutShort: string;
+  /** For a wire with no end event (Gemini's), whether what came so far is a whole answer when the body ends. */
+  readonly ended?: () => boolean;
 }
 
 /** An OpenAI chat stream's events: ends at `[DONE]`, fails on anything malformed and on an error event. */
@@ -115,10 +117,12 @@ export class DeltaReader implements ParseState {
   readonly #decoder = new StringDecoder('utf8');
   readonly #parser: EventSourceParser;
   readonly #cutShort: string;
+  readonly #ended: (() => boolean) | undefined;
 
   constructor(decoder: EventDecoder, maxEventChars = MAX_UPSTREAM_EVENT_CHARS) {
     const onEvent = decoder.onEvent;
     this.#cutShort = decoder.cutShort;
+    this.#ended = decoder.ended;
     this.#parser = createParser({
       maxBufferSize: maxEventChars,
       onError: (error: ParseError) => {
@@ -151,7 +155,9 @@ export class DeltaReader implements ParseState {
 
   /** The body ended: a stream that had not reached its end event was cut short. */
   end(): void {
-    if (!this.done && !this.failure) this.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', this.#cutShort);
+    if (this.done || this.failure) return;
+    if (this.#ended?.()) this.done = true;
+    else this.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', this.#cutShort);
   }
 }
 

@@ -141,7 +141,10 @@ export class UpstreamStream implements AsyncIterableIterator<Delta[]>, Dispatche
     if (this.#end !== undefined) return;
     if (this.#status >= 400) return this.#fail(this.#statusError(this.#status, this.#headers, this.#errorBody, this.#name));
     this.#reader.end();
-    this.#fail(this.#reader.failure as JarvisError);
+    if (this.#reader.failure) return this.#fail(this.#reader.failure);
+    // A wire with no end event (Gemini's): the body's end is the stream's.
+    this.#end = true;
+    this.#wake();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
