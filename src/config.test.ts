@@ -165,7 +165,8 @@ describe('config errors never echo a secret', () => {
 
 describe('upstream providers', () => {
   it.each([
-    [{ provider: 'gemini' }, /upstreams\.0\.provider/],
+    [{ provider: 'bard' }, /upstreams\.0\.provider/],
+    [{ provider: 'gemini', responses: 'native' }, /native is for OpenAI upstreams/],
     [{ provider: 'anthropic', responses: 'native' }, /native is for OpenAI upstreams/],
     [{ anthropicVersion: '2023-06-01' }, /for provider: anthropic/],
     [{ provider: 'anthropic', anthropicVersion: 'latest' }, /anthropicVersion/],

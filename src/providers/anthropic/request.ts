@@ -224,8 +224,9 @@ function messages(value: unknown, signatures: ((toolCallId: string) => Obj[] | u
           content.push(...m.tool_calls.map((c, j) => toolUse(c, `${at}.tool_calls[${j}]`)));
         }
         // Gemini's signatures (a route that moved between providers) mean nothing to Anthropic, which would refuse them.
-        let thinking = given(m.thinking_blocks) ? thinkingBlocks(m.thinking_blocks, at).filter((b) => !isGeminiSignature(b.signature)) : [];
-        if (thinking.length === 0) {
+        let thinking: Block[] = [];
+        if (given(m.thinking_blocks)) thinking = thinkingBlocks(m.thinking_blocks, at).filter((b) => !isGeminiSignature(b.signature));
+        else {
           const first = content.find((b) => b.type === 'tool_use');
           const signed = first && signatures ? signatures(first.id as string) : undefined;
           if (signed) thinking = thinkingBlocks(signed, at);
