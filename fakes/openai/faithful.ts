@@ -4,7 +4,7 @@
 //
 // The answer is chosen by the last user message, the way a client library drives it, with the knobs the mock
 // reads too (knobs.ts): `scenario:<name>` picks one (text when none), `tokens:<n>` sets a length, `delay:<ms>`
-// paces the chunks. A request with `tools` gets a tool call, and one whose last message is a tool result gets an
+// paces the chunks (`scenario:no-usage`: a server that reports no usage, asked or not). A request with `tools` gets a tool call, and one whose last message is a tool result gets an
 // answer that quotes it: a round trip needs no knobs.
 // POST /v1/responses answers as OpenAI's Responses API does, for text answers (a native Responses upstream).
 import * as http from 'node:http';
@@ -85,6 +85,8 @@ interface Answer {
   completion: Json;
   /** The stream fails after this many chunks with STREAM_ERROR (0: before any). */
   errorAfter?: number;
+  /** A server that reports no usage, asked or not (as some local servers do). */
+  noUsage?: boolean;
 }
 
 function toolName(body: Json, i: number): string {
@@ -210,6 +212,11 @@ function chatAnswer(body: Json): { scenario: string; answer: Answer } {
       return { scenario, answer: { ...textAnswer(['Hello', ' there', ' and']), errorAfter: 3 } };
     case 'long':
       return { scenario, answer: textAnswer(counted(knob(prompt, 'tokens', 40))) };
+    case 'no-usage': {
+      const answer = textAnswer(['The answer', ' is', ' 42', '.'], { noUsage: true });
+      const { usage: _usage, ...completion } = answer.completion;
+      return { scenario, answer: { ...answer, completion } };
+    }
     default:
       return { scenario, answer: textAnswer(['The answer', ' is', ' 42', '.']) };
   }
@@ -220,7 +227,7 @@ const sse = (payload: unknown) => `data: ${typeof payload === 'string' ? payload
 
 
 function streamAnswer(res: http.ServerResponse, body: Json, answer: Answer, delayMs: number): void {
-  const includeUsage = (body.stream_options as Json | null | undefined)?.include_usage === true;
+  const includeUsage = (body.stream_options as Json | null | undefined)?.include_usage === true && answer.noUsage !== true;
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   const frames: string[] = [];
   const upTo = answer.errorAfter ?? answer.chunks.length;

@@ -79,6 +79,8 @@ export interface TokenUsage {
   cacheWrite?: number;
   /** Output tokens spent reasoning. */
   reasoning?: number;
+  /** Counted by Jarvis (input from the prompt, output one token a delta), the upstream having reported none. */
+  estimated?: boolean;
 }
 
 /**

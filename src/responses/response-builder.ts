@@ -33,6 +33,7 @@ function usageOf(u: Obj): Obj {
     output_tokens: num(u.completion_tokens),
     output_tokens_details: { reasoning_tokens: num(completion.reasoning_tokens) },
     total_tokens: num(u.total_tokens),
+    ...(u.estimated === true ? { estimated: true } : {}),
   };
 }
 

@@ -6,8 +6,9 @@ import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
+import { chatUsageOf } from '../apis/openai-chat/encoder.js';
 import { transcoderFor } from '../apis/transcoders.js';
-import { estimatedInputTokens, lastUserText, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
+import { estimatedInputTokens, lastUserText, type ChatChunk, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
 import { partsOf } from './parts.js';
 import type { Transcoder } from './transcode.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
@@ -119,6 +120,8 @@ export class ChatStream {
   #finishReason = 'stop';
   /** Created on the first delta of another wire than the client's (an answer from an upstream of another API). */
   #transcoder: Transcoder | undefined;
+  /** The last parsed chunk a Chat Completions client got as the upstream sent it: what an estimated usage chunk is named after. */
+  #lastChatChunk: ChatChunk | undefined;
   /** Only with logContent: conversations stay out of the logs by default. */
   readonly #completion: ContentExcerpt | undefined;
 
@@ -252,6 +255,7 @@ export class ChatStream {
     }
     // A provider that returns normally after an abort still counts as cancelled.
     signal.throwIfAborted();
+    if (!this.#usage) this.#estimateUsage();
     if (this.#transcoder) for (const t of this.#transcoder.end()) this.#sink.chunk(t);
     batcher.end(meta.request_id);
     this.#sink.end();
@@ -260,10 +264,38 @@ export class ChatStream {
 
   /** A delta to the client: as it is when the client speaks its wire, else transcoded into the client's. */
   #deliver(d: Delta): void {
-    if (d.wire === this.#sink.wire) return this.#sink.chunk(d);
+    if (d.wire === this.#sink.wire) {
+      if (d.chunk !== undefined && d.wire === 'openai.chat') this.#lastChatChunk = d.chunk;
+      return this.#sink.chunk(d);
+    }
     const { request } = this.#spec;
     this.#transcoder ??= transcoderFor(this.#sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimatedInputTokens(request) });
     for (const t of this.#transcoder.delta(d)) this.#sink.chunk(t);
+  }
+
+  /**
+   * The upstream reported no usage: the client's API reports some all the same (a Messages or Responses answer
+   * always does), counted by Jarvis and marked `estimated`. A client's own wire relayed as it came gets it in that
+   * wire when it is Chat Completions' (the chunk a client that asked include_usage waits for).
+   */
+  #estimateUsage(): void {
+    const { request } = this.#spec;
+    const usage: TokenUsage = { input: estimatedInputTokens(request), output: this.#generated, estimated: true };
+    this.#usage = usage;
+    if (this.#transcoder) {
+      for (const t of this.#transcoder.delta({ wire: this.#sink.wire, data: '', chunk: {}, text: '', finish: undefined, parts: [{ type: 'usage', usage }] })) this.#sink.chunk(t);
+    } else if (this.#sink.wire === 'openai.chat') {
+      const top = this.#lastChatChunk;
+      const chunk = {
+        id: typeof top?.id === 'string' ? top.id : request.completionId,
+        object: 'chat.completion.chunk',
+        created: typeof top?.created === 'number' ? top.created : request.created,
+        model: typeof top?.model === 'string' ? top.model : request.model,
+        choices: [],
+        usage: chatUsageOf(usage),
+      };
+      this.#sink.chunk({ wire: 'openai.chat', data: JSON.stringify(chunk), chunk, text: '', finish: undefined });
+    }
   }
 
   /** The stream stopped by a throw: cancelled (its signal says why) or failed. */
@@ -290,7 +322,7 @@ export class ChatStream {
     const durationMs = performance.now() - this.#startedAt;
     const outcome: StreamOutcome = {
       ...ending,
-      usage: this.#usage ? { ...this.#usage, estimated: false } : this.#published ? { input: estimatedInputTokens(request), output: this.#generated, estimated: true } : undefined,
+      usage: this.#usage ? { estimated: false, ...this.#usage } : this.#published ? { input: estimatedInputTokens(request), output: this.#generated, estimated: true } : undefined,
       served: this.#served,
       timings: { firstTokenMs: this.#firstTokenMs, durationMs },
     };

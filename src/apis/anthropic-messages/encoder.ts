@@ -23,10 +23,10 @@ export function stopReasonOf(finish: Finish): string {
 }
 
 /** Neutral usage as Anthropic reports it: input_tokens leaves out what the cache read and wrote. */
-export function anthropicUsageOf(u: TokenUsage): Record<string, number> {
+export function anthropicUsageOf(u: TokenUsage): Record<string, number | boolean> {
   const read = u.cacheRead ?? 0;
   const write = u.cacheWrite ?? 0;
-  return { input_tokens: Math.max(0, u.input - read - write), cache_creation_input_tokens: write, cache_read_input_tokens: read, output_tokens: u.output };
+  return { input_tokens: Math.max(0, u.input - read - write), cache_creation_input_tokens: write, cache_read_input_tokens: read, output_tokens: u.output, ...(u.estimated ? { estimated: true } : {}) };
 }
 
 export interface MessagesHead {

@@ -10,6 +10,7 @@ export function chatUsageOf(u: TokenUsage): Record<string, unknown> {
     total_tokens: u.input + u.output,
     prompt_tokens_details: { cached_tokens: u.cacheRead ?? 0, ...(u.cacheWrite ? { cache_creation_tokens: u.cacheWrite } : {}) },
     completion_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
+    ...(u.estimated ? { estimated: true } : {}),
   };
 }
 

@@ -45,7 +45,7 @@ describe('geminiEvents', () => {
     );
     const parts = deltas[0]!.parts!.filter((p) => p.type !== 'start');
     expect(parts.map((p) => p.type)).toEqual(['reasoning_signature', 'tool_call', 'tool_call', 'finish']);
-    const [sig, a, b, finish] = parts as [{ signature: string }, { id: string; index: number; name: string; arguments: string }, { id: string; index: number; arguments: string }, { reason: string }];
+    const [sig, a, b, finish] = parts as unknown as [{ signature: string }, { id: string; index: number; name: string; arguments: string }, { id: string; index: number; arguments: string }, { reason: string }];
     expect(sig.signature).toBe('gemini:c2ln');
     expect(a).toMatchObject({ index: 0, name: 'get_weather', arguments: '{"location":"Paris"}' });
     expect(b).toMatchObject({ index: 1, arguments: '{"location":"Tokyo"}' });
