@@ -41,6 +41,10 @@ abstract class ResponsesSink implements StreamSink {
     if (this.emit(d.chunk ? this.builder.add(d.chunk) : this.builder.text(d.text))) countDelivered(this.delivered, d);
   }
 
+  served(target: { model: string }): void {
+    this.builder.serve(target.model);
+  }
+
   /** Sends the events; false when the client is not there to get them. */
   protected abstract emit(events: ResponseEvent[]): boolean;
   abstract flush(signal: AbortSignal): Promise<void> | undefined;

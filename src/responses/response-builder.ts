@@ -64,9 +64,16 @@ export class ResponseBuilder {
   #error: Obj | null = null;
   #finish: string | undefined;
   #ids = 0;
+  #model: string;
 
   constructor(head: ResponseHead) {
     this.#head = head;
+    this.#model = head.model;
+  }
+
+  /** The model that serves the answer, when a route chose one of its targets: what the Response says from then on. */
+  serve(model: string): void {
+    this.#model = model;
   }
 
   #event(type: string, fields: Obj): ResponseEvent {
@@ -251,7 +258,7 @@ export class ResponseBuilder {
       incomplete_details: this.#incomplete ? { reason: this.#incomplete } : null,
       instructions: r.instructions ?? null,
       max_output_tokens: r.max_output_tokens ?? null,
-      model: this.#head.model,
+      model: this.#model,
       output: this.output,
       parallel_tool_calls: r.parallel_tool_calls ?? true,
       previous_response_id: r.previous_response_id ?? null,

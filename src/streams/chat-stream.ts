@@ -225,7 +225,13 @@ export class ChatStream {
     bus.publish(meta, 'chat.start', { model: request.model });
     this.#published = true;
     const providerStarted = performance.now();
-    const opts = { signal, served: (target: Served) => (this.#served = target) };
+    const opts = {
+      signal,
+      served: (target: Served) => {
+        this.#served = target;
+        this.#sink.served?.(target);
+      },
+    };
     for await (const batch of this.#spec.upstream?.(opts) ?? provider.stream(request, opts)) {
       for (const d of batch) {
         // The client may be gone, or the session superseded: no more of the batch goes out.

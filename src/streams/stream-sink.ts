@@ -15,6 +15,8 @@ export interface StreamSink {
    * upstream until it settles (it rejects with `signal`'s reason if the stream is cancelled meanwhile).
    */
   flush(signal: AbortSignal): Promise<void> | undefined;
+  /** A route chose the target that serves the answer: a wire whose answer names its model says that one. */
+  served?(target: { upstream: string; model: string }): void;
   /** The answer is complete. */
   end(): void;
   /** The stream was cancelled; the client (if still there) gets a normal ending, not an error. */

@@ -1,9 +1,10 @@
 // Chat Completions → Gemini: each field where docs/providers.md says it goes, the thought signature carried on the
 // first function call of the turn it belongs to, and what cannot be honoured refused naming the parameter.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { JarvisError } from '../../errors.js';
-import { SKIP_THOUGHT_SIGNATURE, toGeminiRequest } from './request.js';
-import { toGeminiSchema } from './schema.js';
+import { CHAT_TO_GEMINI, SKIP_THOUGHT_SIGNATURE, toGeminiRequest } from './request.js';
+import { GEMINI_SCHEMA_RULES, toGeminiSchema } from './schema.js';
 
 const M3 = { model: 'gemini-3-flash-preview' };
 const M25 = { model: 'gemini-2.5-flash' };
@@ -169,5 +170,14 @@ describe('toGeminiSchema', () => {
   it('refuses a recursive schema', () => {
     const schema = { type: 'object', properties: { next: { $ref: '#/$defs/Node' } }, $defs: { Node: { type: 'object', properties: { next: { $ref: '#/$defs/Node' } } } } };
     expect(refusal(() => toGeminiSchema(schema, 'p')).code).toBe('unsupported_value');
+  });
+});
+
+describe('docs/providers.md', () => {
+  const docs = readFileSync(new URL('../../../docs/providers.md', import.meta.url), 'utf8');
+  const esc = (text: string) => text.replaceAll('|', '\\|');
+  it('shows every row of the request mapping and of the schema rules as the code has them', () => {
+    for (const r of CHAT_TO_GEMINI) expect(docs).toContain(`| ${esc(r.chat)} | ${esc(r.gemini)} | ${esc(r.note)} |`);
+    for (const r of GEMINI_SCHEMA_RULES) expect(docs).toContain(`| ${esc(r.keyword)} | ${esc(r.becomes)} |`);
   });
 });
