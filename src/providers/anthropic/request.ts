@@ -1,5 +1,5 @@
-import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
+import { functionTools, given, invalid, maxTokensOf, num, positiveInt, refuseUnknown, refuseUnless, stopsOf, textPieces, toolCallOf, unsupportedBy } from '../chat-turn.js';
 import { isGeminiSignature } from '../signed-thinking.js';
 
 /**
@@ -81,44 +81,13 @@ const KNOWN = new Set([
   'frequency_penalty', 'logit_bias', 'modalities',
 ]);
 
-function unsupported(param: string, why: string): JarvisError {
-  return new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', `${why} (this model is served by Anthropic's Messages API).`, { param });
-}
-
-function invalid(param: string, why: string): JarvisError {
-  return new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Invalid value for '${param}': ${why}.`, { param });
-}
-
-const given = (v: unknown): boolean => v !== undefined && v !== null;
-
-function positiveInt(value: unknown, param: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw invalid(param, 'must be a positive integer');
-  return value as number;
-}
-
-function num(value: unknown, param: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(param, 'must be a number');
-  return value;
-}
+const unsupported = unsupportedBy("Anthropic's Messages API");
 
 type Block = Obj & { type: string };
 
 /** A text block, or none for an empty text (Anthropic refuses empty text blocks). */
 function textBlocks(text: string): Block[] {
   return text === '' ? [] : [{ type: 'text', text }];
-}
-
-/** Text of system / developer / tool content: a string or text parts. */
-function textPieces(content: unknown, at: string): string[] {
-  if (content === undefined || content === null) return [];
-  if (typeof content === 'string') return [content];
-  if (!Array.isArray(content)) throw invalid(`${at}.content`, 'must be a string or a list of content parts');
-  return content.map((part, j) => {
-    if (!isObject(part)) throw invalid(`${at}.content[${j}]`, 'must be an object');
-    if (part.type !== 'text') throw unsupported(`${at}.content[${j}].type`, `Content part type '${String(part.type)}' is not supported here: only text`);
-    if (typeof part.text !== 'string') throw invalid(`${at}.content[${j}].text`, 'must be a string');
-    return part.text;
-  });
 }
 
 function image(part: Obj, param: string): Block {
@@ -153,23 +122,8 @@ function contentBlocks(content: unknown, at: string, role: 'user' | 'assistant')
 }
 
 function toolUse(call: unknown, param: string): Block {
-  if (!isObject(call)) throw invalid(param, 'must be an object');
-  if (call.type !== undefined && call.type !== 'function') throw unsupported(`${param}.type`, `Tool call type '${String(call.type)}' is not supported: only function`);
-  if (typeof call.id !== 'string' || call.id === '') throw invalid(`${param}.id`, 'must be a non-empty string');
-  const fn = call.function;
-  if (!isObject(fn) || typeof fn.name !== 'string') throw invalid(`${param}.function.name`, 'must be a string');
-  const args = fn.arguments ?? '';
-  if (typeof args !== 'string') throw invalid(`${param}.function.arguments`, 'must be a string');
-  let input: unknown = {};
-  if (args.trim() !== '') {
-    try {
-      input = JSON.parse(args);
-    } catch {
-      throw invalid(`${param}.function.arguments`, 'must be a JSON object');
-    }
-    if (!isObject(input)) throw invalid(`${param}.function.arguments`, 'must be a JSON object');
-  }
-  return { type: 'tool_use', id: call.id, name: fn.name, input };
+  const { id, name, input } = toolCallOf(call, param, unsupported);
+  return { type: 'tool_use', id, name, input };
 }
 
 /** LiteLLM's `thinking_blocks` of an assistant message, as Anthropic takes them back. */
@@ -212,7 +166,7 @@ function messages(value: unknown, signatures: ((toolCallId: string) => Obj[] | u
     switch (m.role) {
       case 'system':
       case 'developer':
-        system.push(...textPieces(m.content, at).filter((t) => t !== ''));
+        system.push(...textPieces(m.content, at, unsupported).filter((t) => t !== ''));
         return;
       case 'user':
         push(turns, { role: 'user', content: contentBlocks(m.content, at, 'user') });
@@ -236,7 +190,7 @@ function messages(value: unknown, signatures: ((toolCallId: string) => Obj[] | u
       }
       case 'tool': {
         if (typeof m.tool_call_id !== 'string' || m.tool_call_id === '') throw invalid(`${at}.tool_call_id`, 'must be a non-empty string');
-        const pieces = textPieces(m.content, at).filter((t) => t !== '');
+        const pieces = textPieces(m.content, at, unsupported).filter((t) => t !== '');
         const result: Block = { type: 'tool_result', tool_use_id: m.tool_call_id };
         if (typeof m.content === 'string') {
           if (m.content !== '') result.content = m.content;
@@ -254,18 +208,12 @@ function messages(value: unknown, signatures: ((toolCallId: string) => Obj[] | u
 }
 
 function tools(value: unknown): Obj[] {
-  if (!Array.isArray(value)) throw invalid('tools', 'must be a list');
-  return value.map((t, i) => {
-    if (!isObject(t) || t.type !== 'function') throw unsupported(`tools[${i}].type`, `Tool type '${isObject(t) ? String(t.type) : typeof t}' is not supported: only function tools are`);
-    const fn = t.function;
-    if (!isObject(fn) || typeof fn.name !== 'string') throw invalid(`tools[${i}].function.name`, 'must be a string');
-    const tool: Obj = { name: fn.name };
-    if (given(fn.description)) tool.description = fn.description;
-    if (given(fn.parameters) && !isObject(fn.parameters)) throw invalid(`tools[${i}].function.parameters`, 'must be a JSON Schema object');
-    tool.input_schema = given(fn.parameters) ? fn.parameters : { type: 'object', properties: {} };
-    if (typeof fn.strict === 'boolean') tool.strict = fn.strict;
-    return tool;
-  });
+  return functionTools(value, unsupported).map((fn) => ({
+    name: fn.name,
+    ...(fn.description !== undefined ? { description: fn.description } : {}),
+    input_schema: fn.parameters ?? { type: 'object', properties: {} },
+    ...(fn.strict !== undefined ? { strict: fn.strict } : {}),
+  }));
 }
 
 function toolChoice(value: unknown): Obj {
@@ -274,11 +222,6 @@ function toolChoice(value: unknown): Obj {
   if (value === 'required') return { type: 'any' };
   if (isObject(value) && value.type === 'function' && isObject(value.function) && typeof value.function.name === 'string') return { type: 'tool', name: value.function.name };
   throw unsupported('tool_choice', "tool_choice is served as 'auto', 'none', 'required' or a function");
-}
-
-/** Refuses `key` unless its value is one that changes nothing. */
-function refuseUnless(chat: Obj, key: string, harmless: (v: unknown) => boolean, why: string): void {
-  if (given(chat[key]) && !harmless(chat[key])) throw unsupported(key, why);
 }
 
 /**
@@ -291,30 +234,18 @@ export function toAnthropicRequest(
   opts: AnthropicRequestOptions,
   signatures?: (toolCallId: string) => Obj[] | undefined,
 ): { body: Obj; dropped: string[] } {
-  for (const key of Object.keys(chat)) if (!KNOWN.has(key) && given(chat[key])) throw unsupported(key, `'${key}' is not supported`);
-
+  refuseUnknown(chat, KNOWN, unsupported);
   // What Anthropic has no way to honour.
-  if (given(chat.n) && positiveInt(chat.n, 'n') > 1) throw unsupported('n', 'Only n = 1 is supported');
-  refuseUnless(chat, 'logprobs', (v) => v === false, 'logprobs are not supported');
-  refuseUnless(chat, 'top_logprobs', (v) => v === 0, 'top_logprobs are not supported');
-  refuseUnless(chat, 'response_format', (v) => isObject(v) && v.type === 'text', "Only response_format {type: 'text'} is supported");
-  refuseUnless(chat, 'presence_penalty', (v) => v === 0, 'presence_penalty is not supported');
-  refuseUnless(chat, 'frequency_penalty', (v) => v === 0, 'frequency_penalty is not supported');
-  refuseUnless(chat, 'logit_bias', (v) => isObject(v) && Object.keys(v).length === 0, 'logit_bias is not supported');
-  if (given(chat.modalities)) {
-    if (!Array.isArray(chat.modalities)) throw invalid('modalities', 'must be a list');
-    if (chat.modalities.some((m) => m !== 'text')) throw unsupported('modalities', "Only the 'text' modality is supported");
-  }
+  refuseUnless(chat, 'response_format', (v) => isObject(v) && v.type === 'text', unsupported, "Only response_format {type: 'text'} is supported");
+  refuseUnless(chat, 'presence_penalty', (v) => v === 0, unsupported, 'presence_penalty is not supported');
+  refuseUnless(chat, 'frequency_penalty', (v) => v === 0, unsupported, 'frequency_penalty is not supported');
   const tier = chat.service_tier;
-  if (given(tier) && tier !== 'auto' && tier !== 'default') throw unsupported('service_tier', "Only service_tier 'auto' or 'default' is supported");
 
   const { system, turns } = messages(chat.messages, signatures);
   if (turns.length === 0) throw invalid('messages', 'the conversation has no user or assistant message with content');
 
   const body: Obj = { model: opts.model };
-  const asked = given(chat.max_completion_tokens)
-    ? positiveInt(chat.max_completion_tokens, 'max_completion_tokens')
-    : given(chat.max_tokens) ? positiveInt(chat.max_tokens, 'max_tokens') : opts.defaultMaxTokens;
+  const asked = maxTokensOf(chat) ?? opts.defaultMaxTokens;
   body.max_tokens = asked;
   body.messages = turns;
   if (system.length === 1) body.system = system[0];
@@ -380,9 +311,8 @@ export function toAnthropicRequest(
   }
 
   if (given(chat.stop)) {
-    const stops = typeof chat.stop === 'string' ? [chat.stop] : chat.stop;
-    if (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string')) throw invalid('stop', 'must be a string or a list of strings');
-    if (stops.some((s: string) => s.trim() === '')) throw unsupported('stop', 'A stop sequence made only of whitespace is not supported');
+    const stops = stopsOf(chat.stop);
+    if (stops.some((s) => s.trim() === '')) throw unsupported('stop', 'A stop sequence made only of whitespace is not supported');
     if (stops.length > 0) body.stop_sequences = stops;
   }
 

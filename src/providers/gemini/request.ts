@@ -1,5 +1,5 @@
-import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
+import { functionTools, given, invalid, maxTokensOf, num, positiveInt, refuseUnknown, refuseUnless, stopsOf, textPieces, toolCallOf, unsupportedBy } from '../chat-turn.js';
 import { GEMINI_SIGNATURE_PREFIX, isGeminiSignature } from '../signed-thinking.js';
 import { toGeminiSchema } from './schema.js';
 
@@ -78,41 +78,12 @@ const MIME_OF_EXTENSION: Record<string, string> = {
   pdf: 'application/pdf', wav: 'audio/wav', mp3: 'audio/mp3', mp4: 'video/mp4',
 };
 
-function unsupported(param: string, why: string): JarvisError {
-  return new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', `${why} (this model is served by Google's Gemini API).`, { param });
-}
-
-function invalid(param: string, why: string): JarvisError {
-  return new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Invalid value for '${param}': ${why}.`, { param });
-}
-
-const given = (v: unknown): boolean => v !== undefined && v !== null;
-
-function positiveInt(value: unknown, param: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw invalid(param, 'must be a positive integer');
-  return value as number;
-}
-
-function num(value: unknown, param: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw invalid(param, 'must be a number');
-  return value;
-}
+const unsupported = unsupportedBy("Google's Gemini API");
 
 type Part = Obj;
 
 function textParts(text: string): Part[] {
   return text === '' ? [] : [{ text }];
-}
-
-/** Text of system / developer content: a string or text parts. */
-function texts(content: unknown, at: string): string[] {
-  if (!given(content)) return [];
-  if (typeof content === 'string') return [content];
-  if (!Array.isArray(content)) throw invalid(`${at}.content`, 'must be a string or a list of content parts');
-  return content.map((part, j) => {
-    if (!isObject(part) || part.type !== 'text' || typeof part.text !== 'string') throw unsupported(`${at}.content[${j}]`, 'Only text content parts are supported here');
-    return part.text;
-  });
 }
 
 /** A URL as Gemini's inline data (a data: URL) or file data (any other URI). */
@@ -158,23 +129,8 @@ function contentParts(content: unknown, at: string, role: 'user' | 'assistant'):
 }
 
 function functionCall(call: unknown, param: string): { id: string; part: Part } {
-  if (!isObject(call)) throw invalid(param, 'must be an object');
-  if (call.type !== undefined && call.type !== 'function') throw unsupported(`${param}.type`, `Tool call type '${String(call.type)}' is not supported: only function`);
-  if (typeof call.id !== 'string' || call.id === '') throw invalid(`${param}.id`, 'must be a non-empty string');
-  const fn = call.function;
-  if (!isObject(fn) || typeof fn.name !== 'string') throw invalid(`${param}.function.name`, 'must be a string');
-  const args = fn.arguments ?? '';
-  if (typeof args !== 'string') throw invalid(`${param}.function.arguments`, 'must be a string');
-  let parsed: unknown = {};
-  if (args.trim() !== '') {
-    try {
-      parsed = JSON.parse(args);
-    } catch {
-      throw invalid(`${param}.function.arguments`, 'must be a JSON object');
-    }
-    if (!isObject(parsed)) throw invalid(`${param}.function.arguments`, 'must be a JSON object');
-  }
-  return { id: call.id, part: { functionCall: { name: fn.name, args: parsed } } };
+  const { id, name, input } = toolCallOf(call, param, unsupported);
+  return { id, part: { functionCall: { name, args: input } } };
 }
 
 /** The Gemini signature among an assistant message's `thinking_blocks` (Anthropic's are for Anthropic). */
@@ -186,7 +142,7 @@ function signatureIn(blocks: unknown, at: string): string | undefined {
 
 /** A tool message's content as a functionResponse's `response` (Gemini takes an object). */
 function responseOf(content: unknown, at: string): Obj {
-  const text = texts(content, at).join('');
+  const text = textPieces(content, at, unsupported).join('');
   if (text.trimStart().startsWith('{')) {
     try {
       const parsed: unknown = JSON.parse(text);
@@ -228,7 +184,7 @@ function conversation(value: unknown, opts: GeminiRequestOptions): { system: str
     switch (m.role) {
       case 'system':
       case 'developer':
-        system.push(...texts(m.content, at).filter((t) => t !== ''));
+        system.push(...textPieces(m.content, at, unsupported).filter((t) => t !== ''));
         return;
       case 'user':
         push(contents, { role: 'user', parts: contentParts(m.content, at, 'user') });
@@ -269,16 +225,11 @@ function conversation(value: unknown, opts: GeminiRequestOptions): { system: str
 }
 
 function functionDeclarations(value: unknown): Obj[] {
-  if (!Array.isArray(value)) throw invalid('tools', 'must be a list');
-  return value.map((t, i) => {
-    if (!isObject(t) || t.type !== 'function') throw unsupported(`tools[${i}].type`, `Tool type '${isObject(t) ? String(t.type) : typeof t}' is not supported: only function tools are`);
-    const fn = t.function;
-    if (!isObject(fn) || typeof fn.name !== 'string') throw invalid(`tools[${i}].function.name`, 'must be a string');
+  return functionTools(value, unsupported).map((fn) => {
     const declaration: Obj = { name: fn.name };
     if (typeof fn.description === 'string') declaration.description = fn.description;
-    if (given(fn.parameters)) {
-      if (!isObject(fn.parameters)) throw invalid(`tools[${i}].function.parameters`, 'must be a JSON Schema object');
-      const params = toGeminiSchema(fn.parameters, `tools[${i}].function.parameters`);
+    if (fn.parameters) {
+      const params = toGeminiSchema(fn.parameters, `${fn.at}.parameters`);
       // A function without arguments has no parameters: Gemini refuses an OBJECT without properties.
       if (isObject(params.properties) && Object.keys(params.properties).length > 0) declaration.parameters = params;
     }
@@ -306,10 +257,6 @@ function toolConfig(value: unknown, declared: Obj[]): Obj {
   throw unsupported('tool_choice', "tool_choice is served as 'auto', 'none', 'required', a function or allowed_tools");
 }
 
-function refuseUnless(chat: Obj, key: string, harmless: (v: unknown) => boolean, why: string): void {
-  if (given(chat[key]) && !harmless(chat[key])) throw unsupported(key, why);
-}
-
 /** The thinkingConfig of a turn: the effort asked, and thoughts included so that reasoning reaches the client. */
 function thinkingConfig(effort: unknown, model: string): Obj | undefined {
   if (!given(effort)) return NON_THINKING_MODELS.test(model) ? undefined : { includeThoughts: true };
@@ -323,17 +270,8 @@ function thinkingConfig(effort: unknown, model: string): Obj | undefined {
 
 /** A Chat Completions body as the GenerateContentRequest for a Gemini upstream. */
 export function toGeminiRequest(chat: Obj, opts: GeminiRequestOptions): Obj {
-  for (const key of Object.keys(chat)) if (!KNOWN.has(key) && given(chat[key])) throw unsupported(key, `'${key}' is not supported`);
-  if (given(chat.n) && positiveInt(chat.n, 'n') > 1) throw unsupported('n', 'Only n = 1 is supported');
-  refuseUnless(chat, 'logprobs', (v) => v === false, 'logprobs are not supported');
-  refuseUnless(chat, 'top_logprobs', (v) => v === 0, 'top_logprobs are not supported');
-  refuseUnless(chat, 'logit_bias', (v) => isObject(v) && Object.keys(v).length === 0, 'logit_bias is not supported');
-  refuseUnless(chat, 'parallel_tool_calls', (v) => v === true, 'parallel_tool_calls: false is not supported: Gemini has no way to make one call at a time');
-  refuseUnless(chat, 'service_tier', (v) => v === 'auto' || v === 'default', "Only service_tier 'auto' or 'default' is supported");
-  if (given(chat.modalities)) {
-    if (!Array.isArray(chat.modalities)) throw invalid('modalities', 'must be a list');
-    if (chat.modalities.some((m) => m !== 'text')) throw unsupported('modalities', "Only the 'text' modality is supported");
-  }
+  refuseUnknown(chat, KNOWN, unsupported);
+  refuseUnless(chat, 'parallel_tool_calls', (v) => v === true, unsupported, 'parallel_tool_calls: false is not supported: Gemini has no way to make one call at a time');
 
   const { system, contents } = conversation(chat.messages, opts);
   if (contents.length === 0) throw invalid('messages', 'the conversation has no user or assistant message with content');
@@ -357,7 +295,7 @@ export function toGeminiRequest(chat: Obj, opts: GeminiRequestOptions): Obj {
   }
 
   const generation: Obj = {};
-  const max = given(chat.max_completion_tokens) ? positiveInt(chat.max_completion_tokens, 'max_completion_tokens') : given(chat.max_tokens) ? positiveInt(chat.max_tokens, 'max_tokens') : undefined;
+  const max = maxTokensOf(chat);
   if (max !== undefined) generation.maxOutputTokens = max;
   if (given(chat.temperature)) {
     const t = num(chat.temperature, 'temperature');
@@ -377,8 +315,7 @@ export function toGeminiRequest(chat: Obj, opts: GeminiRequestOptions): Obj {
   if (given(chat.presence_penalty)) generation.presencePenalty = num(chat.presence_penalty, 'presence_penalty');
   if (given(chat.frequency_penalty)) generation.frequencyPenalty = num(chat.frequency_penalty, 'frequency_penalty');
   if (given(chat.stop)) {
-    const stops = typeof chat.stop === 'string' ? [chat.stop] : chat.stop;
-    if (!Array.isArray(stops) || stops.some((s) => typeof s !== 'string')) throw invalid('stop', 'must be a string or a list of strings');
+    const stops = stopsOf(chat.stop);
     if (stops.length > 0) generation.stopSequences = stops;
   }
   if (given(chat.response_format)) {
