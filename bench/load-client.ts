@@ -1,6 +1,6 @@
 // The load client, run as its own process (pinned away from the gateway under test):
 //   node --import tsx bench/load-client.ts '<LoadSpec JSON>' [--watch-stdin]
-// Opens `concurrency` streaming chat (or Anthropic Messages) requests against one target, optionally with /v1/events subscribers, and
+// Opens `concurrency` streaming chat (or Responses, or Anthropic Messages) requests against one target, optionally with /v1/events subscribers, and
 // prints one line `BENCH_RESULT <LoadResult JSON>` on stdout. With --watch-stdin it exits when its parent's
 // pipe closes (the parent died), so it never outlives the bench.
 import { performance } from 'node:perf_hooks';
@@ -10,7 +10,7 @@ import { createParser } from 'eventsource-parser';
 import type { Pool } from 'undici';
 import { GatewayMonitor, type MonitorResult, type MonitorSpec } from './monitor.js';
 import { Samples, distribution, type Dist } from './stats.js';
-import { closedLoop, runChatStream, streamBody, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription, type Wire } from './stream-client.js';
+import { closedLoop, maxTokensField, runChatStream, streamBody, streamPool, subscribeEvents, type HttpTarget, type StreamRecord, type Subscription, type Wire } from './stream-client.js';
 
 export interface LoadSpec {
   label: string;
@@ -85,10 +85,10 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 
 async function warmUp(pool: Pool, spec: LoadSpec): Promise<void> {
   const wire = spec.wire ?? 'chat';
-  const body = streamBody(wire, { ...spec.body, max_tokens: 1 });
+  const body = streamBody(wire, { ...spec.body, [maxTokensField(wire)]: 1 });
   await Promise.all(Array.from({ length: spec.warmupStreams }, () => runChatStream(pool, spec.target, body, { timeoutMs: spec.streamTimeoutMs, wire })));
   if (!spec.warmupMs) return;
-  const short = streamBody(wire, { ...spec.body, max_tokens: 4 });
+  const short = streamBody(wire, { ...spec.body, [maxTokensField(wire)]: 4 });
   await closedLoop(spec.warmupStreams, spec.warmupMs, () => runChatStream(pool, spec.target, short, { timeoutMs: spec.streamTimeoutMs, wire }));
 }
 

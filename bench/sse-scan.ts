@@ -13,7 +13,7 @@ function eachNew(re: RegExp, text: string, from: number, fn: (m: RegExpExecArray
 }
 
 /** The patterns that say, in one wire's stream, what the load client counts. All global regexes. */
-interface WirePatterns {
+export interface WirePatterns {
   /** A token: one per relayed piece of answer text. */
   token: RegExp;
   /** The stop reason, in its first group. */
@@ -39,6 +39,18 @@ export const MESSAGES_STREAM: WirePatterns = {
   finish: /"stop_reason":\s?"([a-z_]+)"/g,
   done: /event: message_stop\n/g,
   error: /event: error\n/g,
+};
+
+/**
+ * The Responses API's stream (`POST /v1/responses`, `stream: true`): a token is a `response.output_text.delta`
+ * event; the stream is whole at its terminal event, `response.completed` (or `response.incomplete`, which a
+ * max_output_tokens cut ends with: the warm-up's short answers). The finish is that event's name.
+ */
+export const RESPONSES_STREAM: WirePatterns = {
+  token: /event: response\.output_text\.delta\n/g,
+  finish: /event: response\.(completed|incomplete|failed)\n/g,
+  done: /event: response\.(?:completed|incomplete)\n/g,
+  error: /event: (?:error|response\.failed)\n/g,
 };
 
 /** One streamed answer as the load client sees it, in the wire `patterns` describe. */

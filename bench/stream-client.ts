@@ -1,8 +1,8 @@
-// One streaming request (a chat completion, or an Anthropic Messages stream), timed as a client sees it, and one
+// One streaming request (a chat completion, a Responses stream or an Anthropic Messages stream), timed as a client sees it, and one
 // /v1/events subscriber. Used by the load client and the barge-in driver. Every request has a hard time limit, so nothing here can hang a run.
 import { performance } from 'node:perf_hooks';
 import { Pool, type Dispatcher } from 'undici';
-import { CHAT_STREAM, EventStreamCounter, MESSAGES_STREAM, StreamScanner } from './sse-scan.js';
+import { CHAT_STREAM, EventStreamCounter, MESSAGES_STREAM, RESPONSES_STREAM, StreamScanner, type WirePatterns } from './sse-scan.js';
 import type { Samples } from './stats.js';
 
 export interface HttpTarget {
@@ -47,8 +47,8 @@ export async function closedLoop(workers: number, ms: number, step: () => Promis
   await Promise.all(Array.from({ length: workers }, worker));
 }
 
-/** The API a client speaks: OpenAI Chat Completions, or Anthropic's Messages API. */
-export type Wire = 'chat' | 'messages';
+/** The API a client speaks: OpenAI Chat Completions, OpenAI's Responses API, or Anthropic's Messages API. */
+export type Wire = 'chat' | 'responses' | 'messages';
 
 /** The anthropic-version a Messages client sends (what the current @anthropic-ai/sdk sends). */
 export const MESSAGES_VERSION = '2026-10-21';
@@ -62,13 +62,28 @@ export function messagesBody(extra: Record<string, unknown> = {}): string {
   return JSON.stringify({ model: 'mock-model', max_tokens: 1024, messages: [{ role: 'user', content: 'benchmark' }], stream: true, ...extra });
 }
 
-export function streamBody(wire: Wire, extra: Record<string, unknown> = {}): string {
-  return wire === 'messages' ? messagesBody(extra) : chatBody(extra);
+/** The same question as chatBody, as a Responses client asks it. */
+export function responsesBody(extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ model: 'mock-model', input: 'benchmark', stream: true, ...extra });
 }
 
+export function streamBody(wire: Wire, extra: Record<string, unknown> = {}): string {
+  return wire === 'messages' ? messagesBody(extra) : wire === 'responses' ? responsesBody(extra) : chatBody(extra);
+}
+
+/** The field of `wire`'s request that caps the answer's tokens. */
+export const maxTokensField = (wire: Wire) => (wire === 'responses' ? 'max_output_tokens' : 'max_tokens');
+
+const SCAN: Record<Wire, { patterns: WirePatterns; end: string }> = {
+  chat: { patterns: CHAT_STREAM, end: '[DONE]' },
+  responses: { patterns: RESPONSES_STREAM, end: 'response.completed' },
+  messages: { patterns: MESSAGES_STREAM, end: 'message_stop' },
+};
+
 /**
- * Sends one streaming request and reads it to the end: a chat completion, or with `wire: 'messages'` an Anthropic
- * Messages stream (its text_delta events are the tokens, message_stop its end). `gaps` (optional) receives the
+ * Sends one streaming request and reads it to the end: a chat completion, with `wire: 'responses'` a Responses
+ * stream (its response.output_text.delta events are the tokens, response.completed its end), or with
+ * `wire: 'messages'` an Anthropic Messages stream (its text_delta events are the tokens, message_stop its end). `gaps` (optional) receives the
  * inter-token gaps in ms: tokens that arrive in one network chunk are 0 ms apart, as the client really sees them.
  */
 export async function runChatStream(
@@ -77,8 +92,8 @@ export async function runChatStream(
   body: string,
   opts: { timeoutMs: number; gaps?: Samples | undefined; headers?: Record<string, string>; wire?: Wire },
 ): Promise<StreamRecord> {
-  const messages = opts.wire === 'messages';
-  const scanner = new StreamScanner(messages ? MESSAGES_STREAM : CHAT_STREAM);
+  const scan = SCAN[opts.wire ?? 'chat'];
+  const scanner = new StreamScanner(scan.patterns);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`stream timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
   const sentAt = performance.now();
@@ -113,7 +128,7 @@ export async function runChatStream(
         res.body.once('error', reject);
       });
       if (scanner.error) error = 'error event in stream';
-      else if (!scanner.done) error = messages ? 'stream ended without message_stop' : 'stream ended without [DONE]';
+      else if (!scanner.done) error = `stream ended without ${scan.end}`;
     }
   } catch (err) {
     error = err instanceof Error ? err.message : String(err);

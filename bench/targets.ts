@@ -1,4 +1,4 @@
-// The processes under measurement: the project's mock upstream (and the bench's Anthropic mock) and Jarvis (built,
+// The processes under measurement: the project's mock upstream (and the bench's Anthropic and Gemini mocks) and Jarvis (built,
 // or from source for the smoke test). All listen on 127.0.0.1 only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,6 +52,21 @@ export async function startAnthropicMock(defaults: { tokens?: number; delayMs?: 
   );
   const m = await child.waitForLine(/^ANTHROPIC_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
   return { child, origin: m[1]!, port: Number(m[2]) };
+}
+
+/**
+ * The bench's Gemini upstream (bench/gemini-mock.ts): fakes/gemini's chunks, paced as the OpenAI mock paces its
+ * chunks, in a process of its own on the load CPU. A Gemini upstream's baseUrl is `baseUrl` (the origin + /v1beta).
+ */
+export async function startGeminiMock(defaults: { tokens?: number; delayMs?: number; apiKey?: string }): Promise<Running & { baseUrl: string }> {
+  const child = spawnChild(
+    'gemini-mock',
+    process.execPath,
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/gemini-mock.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
+    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
+  );
+  const m = await child.waitForLine(/^GEMINI_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
+  return { child, origin: m[1]!, baseUrl: `${m[1]!}/v1beta`, port: Number(m[2]) };
 }
 
 /**
