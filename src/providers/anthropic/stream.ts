@@ -1,7 +1,6 @@
 import type { EventSourceMessage } from 'eventsource-parser';
-import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
-import type { EventDecoder, ParseState } from '../openai-compatible/sse-deltas.js';
+import { parseObject, type EventDecoder, type ParseState } from '../openai-compatible/sse-deltas.js';
 import { JSON_STRING, unquote } from '../openai-compatible/token-chunk.js';
 import type { Delta, Finish, Part, TokenUsage } from '../provider.js';
 import { reportedAnthropicError } from './errors.js';
@@ -45,11 +44,6 @@ export function textDeltaText(data: string): string | undefined {
   return match ? unquote(match[1]!) : undefined;
 }
 
-function malformed(s: ParseState, why: string): undefined {
-  s.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent ${why}`);
-  return undefined;
-}
-
 /**
  * One Anthropic Messages stream's events as deltas: each keeps its data as sent (a Messages client gets it byte
  * for byte) with its parts decoded here, since a tool call's fragments name only their content block and the
@@ -69,13 +63,8 @@ export function anthropicEvents(onSigned?: (toolCallId: string, blocks: Obj[]) =
     // The token path: no parse, no parts (partsOf makes a text part of `text` if another wire asks).
     const fast = textDeltaText(event.data);
     if (fast !== undefined) return { wire: 'anthropic.messages', event: 'content_block_delta', data: event.data, chunk: undefined, text: fast, finish: undefined };
-    let e: unknown;
-    try {
-      e = JSON.parse(event.data);
-    } catch {
-      return malformed(s, 'a malformed stream event');
-    }
-    if (!isObject(e)) return malformed(s, 'a stream event that is not a JSON object');
+    const e = parseObject(event.data, s);
+    if (!e) return undefined;
     const type = typeof e.type === 'string' ? e.type : event.event;
     const delta = (parts: Part[], text = '', finish?: Finish): Delta => ({ wire: 'anthropic.messages', event: type, data: event.data, chunk: e as Obj, text, finish, parts });
     switch (type) {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
-import type { EventDecoder, ParseState } from '../openai-compatible/sse-deltas.js';
+import { parseObject, type EventDecoder, type ParseState } from '../openai-compatible/sse-deltas.js';
 import type { Delta, Finish, Part, TokenUsage } from '../provider.js';
 import { GEMINI_SIGNATURE_PREFIX } from '../signed-thinking.js';
 import { reportedGeminiError } from './errors.js';
@@ -50,11 +50,6 @@ export function toolCallId(): string {
   return `call_${randomBytes(18).toString('base64url')}`;
 }
 
-function malformed(s: ParseState, why: string): undefined {
-  s.failure = new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream sent ${why}`);
-  return undefined;
-}
-
 /**
  * One Gemini stream's chunks (each a GenerateContentResponse) as deltas, parts decoded here since a chunk holds
  * several at once and a function call arrives whole. A function call's thought signature becomes a
@@ -69,13 +64,8 @@ export function geminiEvents(onSigned?: (toolCallId: string, signature: string) 
   let usage: TokenUsage | undefined;
 
   const onEvent = (event: EventSourceMessage, s: ParseState): Delta | undefined => {
-    let e: unknown;
-    try {
-      e = JSON.parse(event.data);
-    } catch {
-      return malformed(s, 'a malformed stream event');
-    }
-    if (!isObject(e)) return malformed(s, 'a stream event that is not a JSON object');
+    const e = parseObject(event.data, s);
+    if (!e) return undefined;
     if (isObject(e.error)) {
       s.failure = reportedGeminiError(event.data, e.error);
       return undefined;

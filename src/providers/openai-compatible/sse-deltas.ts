@@ -84,7 +84,8 @@ function responseFinish(type: string, response: unknown): Finish {
 export const CHAT_EVENTS: EventDecoder = { onEvent: chatEvent, cutShort: 'upstream closed the stream before [DONE]' };
 export const RESPONSES_EVENTS: EventDecoder = { onEvent: responsesEvent, cutShort: 'upstream closed the stream before the response ended' };
 
-function parseObject(data: string, s: ParseState): ChatChunk | undefined {
+/** An event's data as a JSON object; anything else fails the stream (set on `s`). */
+export function parseObject(data: string, s: ParseState): ChatChunk | undefined {
   let chunk: unknown;
   try {
     chunk = JSON.parse(data);
