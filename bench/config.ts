@@ -24,7 +24,7 @@ export interface BenchParams {
   tail: { concurrency: number; tokens: number; delayMs: number; durationMs: number; tailEvery: number; tailTtftMs: number; firstTokenTimeoutMs: number; hedgeAfterMs: number };
   /** 7. Voice-like sessions (bench/voice-run.ts), Jarvis against the floor relay. */
   voice: VoiceParams;
-  /** 8. CPU per token by client API and upstream API: chat and Messages, OpenAI and Anthropic upstreams. */
+  /** 8. CPU per token by client API and upstream API: chat, Responses and Messages over OpenAI, Anthropic and Gemini upstreams. */
   wire: WireParams;
   streamTimeoutMs: number;
 }
@@ -45,7 +45,7 @@ export const FULL: BenchParams = {
   tail: { concurrency: 32, tokens: 20, delayMs: 20, durationMs: 10_000, tailEvery: 20, tailTtftMs: 3000, firstTokenTimeoutMs: 500, hedgeAfterMs: 200 },
   // A person asks, hears an answer at speaking pace, pauses and asks again; one request in five talks over the answer.
   voice: { sessions: 1000, rampMs: 4000, durationMs: 15_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
-  // route-cost.ts's load (tenth round): one warm Jarvis, the four combinations in rotating phases, one per run.
+  // route-cost.ts's load (tenth round): one warm Jarvis, the nine combinations in rotating phases, one per run.
   wire: { streams: 64, tokens: 50, delayMs: 20, phaseMs: 4000, warmupMs: 2000 },
   streamTimeoutMs: 60_000,
 };

@@ -14,6 +14,7 @@ import {
   voiceFigures,
   type VoiceFigures,
   wireComboFigures,
+  wireCostliest,
   wireRatios,
   gapP50,
   gapP99,
@@ -29,7 +30,7 @@ import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
-import { ANTHROPIC_MODEL, COMBO } from './scenarios/wire.js';
+import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
 import { spread } from './stats.js';
 import type { VoiceRunResult } from './voice-run.js';
 
@@ -71,7 +72,7 @@ function header(r: BenchResults): string[] {
     `- **Runs:** every measurement ${r.options.runs}× (scenarios interleave direct, Jarvis and peer within a run, rotating their order); figures are medians with (min–max) across runs, and every ratio is computed within one run against the direct path measured in that run`,
     `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
     `- **Peer:** ${peer}`,
-    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events, paced as the mock paces its chunks) in its own process" : ''}`,
+    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events) and a Gemini one (bench/gemini-mock.ts: fakes/gemini's chunks), each paced as the mock paces its chunks, each in its own process" : ''}`,
     `- **Floor:** bench/bare-relay.ts, pinned like the gateways: node:http in, node:http out through a keep-alive agent, the upstream's bytes piped through with no parsing, events, logs or sessions. It is not a gateway; it is what two sockets and a pipe cost on this machine, so a target below the floor's own figure cannot be met here by any Node.js gateway`,
   ];
 }
@@ -379,16 +380,26 @@ function wireSection(r: BenchResults): string[] {
     ];
   });
   const ratios = wireRatios(w).map((x) => [x.label, x.goal, fmtSpread(x.measured, '×'), verdict(Number.isFinite(x.measured.median) ? x.measured.median <= x.max : undefined)]);
+  const top = wireCostliest(w);
+  if (top) {
+    const perRun = top.costliestPerRun.map((c) => (c ? COMBO[c].label : '–')).join(', ');
+    ratios.push([
+      `**Costliest translated cell: ${COMBO[top.combo].label} / ${COMBO[RELAY].label}** (per run, the costliest of any: ${fmtSpread(top.worstPerRun, '×')}; ${perRun})`,
+      top.goal,
+      `**${fmtSpread(top.measured, '×')}**`,
+      verdict(Number.isFinite(top.measured.median) ? top.measured.median <= top.max : undefined),
+    ]);
+  }
   const errors = w.combos.flatMap((c) => wireComboFigures(w, c).errors.map((e) => `- ${COMBO[c].label}: \`${e.replace(/`/g, "'")}\``));
   return [
     '',
-    '## 8. CPU per token by wire: chat and Messages, OpenAI and Anthropic upstreams (Jarvis only)',
+    '## 8. CPU per token by wire: every client API over every provider (Jarvis only)',
     '',
-    `One warm Jarvis with two upstreams, each a process of its own on the load CPU serving the same answer: ${w.tokens} tokens, ${w.delayMs} ms apart, the first at once. The OpenAI one is the project's mock (model \`mock-model\`); the Anthropic one (\`provider: anthropic\`, model \`${ANTHROPIC_MODEL}\`) is bench/anthropic-mock.ts, fakes/anthropic's events paced as the mock paces its chunks. ${w.streams} closed-loop streams through \`/v1/chat/completions\` or \`/v1/messages\` to either upstream: chat → OpenAI and Messages → Anthropic pass the upstream's stream through, chat → Anthropic and Messages → OpenAI translate it. Every combination first runs ${w.warmupMs / 1000} s unmeasured; then each run measures the four for ${w.phaseMs / 1000} s each, in an order that rotates from run to run. CPU µs/token = Jarvis's CPU (all threads, /proc schedstat) over the phase per token the client received (a content chunk, or a text_delta); RSS is Jarvis's peak in the phase.`,
+    `One warm Jarvis with three upstreams, each a process of its own on the load CPU serving the same answer: ${w.tokens} tokens, ${w.delayMs} ms apart, the first at once. The OpenAI one is the project's mock (model \`mock-model\`); the Anthropic one (\`provider: anthropic\`, model \`${ANTHROPIC_MODEL}\`) is bench/anthropic-mock.ts, fakes/anthropic's events; the Gemini one (\`provider: gemini\`, model \`${GEMINI_MODEL}\`) is bench/gemini-mock.ts, fakes/gemini's chunks; both paced as the mock paces its chunks. ${w.streams} closed-loop streams through \`/v1/chat/completions\`, \`/v1/responses\` or \`/v1/messages\` to each upstream: chat → OpenAI and Messages → Anthropic pass the upstream's stream through, every other cell translates it (Responses is built from Chat Completions chunks). Every combination first runs ${w.warmupMs / 1000} s unmeasured; then each run measures them all for ${w.phaseMs / 1000} s each, in an order that rotates from run to run. CPU µs/token = Jarvis's CPU (all threads, /proc schedstat) over the phase per token the client received (a content chunk, a \`response.output_text.delta\`, or a \`text_delta\`); RSS is Jarvis's peak in the phase.`,
     '',
     table(['Client → upstream', '', 'CPU µs/token', 'TTFT p50', 'TTFT p99', 'RSS peak', 'tokens/s', 'bad streams'], rows, 'llrrrrrr'),
     '',
-    'Ratios of CPU per token, computed within each run, then median and min–max across runs. A translated combination is held to both pass-throughs: the one with the same client API (what its client pays for the upstream speaking another API) and the one with the same upstream.',
+    "Ratios of CPU per token, computed within each run, then median and min–max across runs. The goal (issue 26): every translated cell at most 1.3× the chat relay (chat → OpenAI), the costliest one named last; the Messages pass-through no worse than the relay. A translated cell is also held to the other pass-through it shares its client API or its upstream with.",
     '',
     table(['CPU per token', 'Goal', 'Measured', ''], ratios, 'llrl'),
     ...errors,

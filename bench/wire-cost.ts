@@ -1,18 +1,19 @@
-// What a streamed token costs Jarvis by wire: chat → OpenAI (today's relay), Messages → Anthropic (passed through),
-// chat → Anthropic and Messages → OpenAI (translated), the same paced answer from two upstreams in processes of
-// their own, in rotating phases against one warm Jarvis. The same measurement as `npm run bench -- --scenario wire`
-// (bench/scenarios/wire.ts), printed rather than written to the report. bench/README.md, eleventh round.
+// What a streamed token costs Jarvis by wire: every client API (chat, Responses, Messages) over every upstream API
+// (OpenAI, Anthropic, Gemini), the same paced answer from three upstreams in processes of their own, in rotating
+// phases against one warm Jarvis: chat → OpenAI (today's relay) and Messages → Anthropic pass through, the other
+// seven cells translate. The same measurement as `npm run bench -- --scenario wire` (bench/scenarios/wire.ts),
+// printed rather than written to the report. bench/README.md, eleventh and twelfth rounds.
 //   npx tsx bench/wire-cost.ts [--streams 64] [--tokens 50] [--delay 20] [--phase-ms 4000] [--warmup-ms 2000]
-//     [--rounds 3] [--combos chat-openai,messages-anthropic,chat-anthropic,messages-openai] [--quick]
+//     [--rounds 3] [--combos chat-openai,messages-anthropic,...,responses-gemini] [--quick]
 //     [--no-build] [--source] [--no-pin] [--json FILE] [--jarvis-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"]
 // --quick takes the bench's --quick parameters (32 streams of 30 tokens, 2 s phases); explicit options override.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { FULL, QUICK } from './config.js';
 import { fmtSpread } from './headline.js';
-import { wireComboFigures, wireRatios } from './figures.js';
+import { wireComboFigures, wireCostliest, wireRatios } from './figures.js';
 import { pinningActive, pinningAvailable, setPinning, stopAll } from './processes.js';
-import { COMBO, WIRE_COMBOS, measureWire, type WireCombo, type WireParams } from './scenarios/wire.js';
+import { COMBO, RELAY, WIRE_COMBOS, measureWire, type WireCombo, type WireParams } from './scenarios/wire.js';
 import { GATEWAY_CPU, LOAD_CPU, buildJarvis } from './targets.js';
 
 const { values } = parseArgs({
@@ -64,8 +65,8 @@ await stopAll();
 
 const pad = (s: string, n: number) => s.padEnd(n);
 const out: string[] = [
-  `${params.streams} streams of ${params.tokens} tokens, ${params.delayMs} ms apart, from both upstreams; ${result.runs.length} rounds of ${params.phaseMs / 1000} s phases per combination (after ${params.warmupMs / 1000} s of warm-up each); median (min–max) across rounds`,
-  `pinning: ${pinningActive() ? `Jarvis on CPU ${GATEWAY_CPU}; load clients and both upstreams on CPU ${LOAD_CPU}` : 'none'}; Jarvis from ${values.source ? 'source (tsx)' : 'dist/'}`,
+  `${params.streams} streams of ${params.tokens} tokens, ${params.delayMs} ms apart, from every upstream; ${result.runs.length} rounds of ${params.phaseMs / 1000} s phases per combination (after ${params.warmupMs / 1000} s of warm-up each); median (min–max) across rounds`,
+  `pinning: ${pinningActive() ? `Jarvis on CPU ${GATEWAY_CPU}; load clients and the upstreams on CPU ${LOAD_CPU}` : 'none'}; Jarvis from ${values.source ? 'source (tsx)' : 'dist/'}`,
   '',
 ];
 for (const c of result.combos) {
@@ -76,9 +77,14 @@ for (const c of result.combos) {
   for (const e of f.errors) out.push(`    error: ${e}`);
 }
 out.push('', 'CPU per token, ratio per round:');
-for (const r of wireRatios(result)) {
-  const ok = Number.isFinite(r.measured.median) ? (r.measured.median <= r.max ? '✓' : '✗') : '–';
-  out.push(`  ${ok} ${pad(r.label, 66)} ${pad(fmtSpread(r.measured, '×'), 22)} (goal ${r.goal})`);
+const mark = (median: number, max: number) => (Number.isFinite(median) ? (median <= max ? '✓' : '✗') : '–');
+for (const r of wireRatios(result)) out.push(`  ${mark(r.measured.median, r.max)} ${pad(r.label, 66)} ${pad(fmtSpread(r.measured, '×'), 22)} (goal ${r.goal})`);
+const top = wireCostliest(result);
+if (top) {
+  out.push(
+    `  ${mark(top.measured.median, top.max)} ${pad(`costliest translated cell: ${COMBO[top.combo].label} / ${COMBO[RELAY].label}`, 66)} ${pad(fmtSpread(top.measured, '×'), 22)} (goal ${top.goal}; ${Number.isFinite(top.measured.median) ? `${Math.abs(top.max - top.measured.median).toFixed(2)}× ${top.measured.median <= top.max ? 'under' : 'over'} it` : 'not measured'})`,
+    `    per round, the costliest of any translated cell: ${fmtSpread(top.worstPerRun, '×')} (${top.costliestPerRun.map((c) => (c ? COMBO[c].label : '–')).join(', ')})`,
+  );
 }
 for (const e of result.warmupErrors) out.push(`warm-up failed: ${e}`);
 process.stdout.write(`${out.join('\n')}\n`);

@@ -9,6 +9,7 @@ import { afterAll, expect, it } from 'vitest';
 import { runBench } from '../bench/bench.js';
 import { QUICK, type BenchOptions, type BenchParams } from '../bench/config.js';
 import { writeReport } from '../bench/report.js';
+import { WIRE_COMBOS } from '../bench/scenarios/wire.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-smoke-'));
 afterAll(() => rmSync(outDir, { recursive: true, force: true }));
@@ -75,24 +76,30 @@ it('runs the voice scenario through Jarvis and the floor relay, with barge-ins a
   expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toContain('## 7. Voice-like sessions');
 }, 90_000);
 
-it('runs the wire scenario: chat and Messages through one Jarvis to an OpenAI and an Anthropic upstream', async () => {
+it('runs the wire scenario: chat, Responses and Messages through one Jarvis to an OpenAI, an Anthropic and a Gemini upstream', async () => {
   const results = await runBench(smoke(['wire'], { wire: { streams: 2, tokens: 10, delayMs: 5, phaseMs: 300, warmupMs: 100 } }), () => {});
 
   expect(results.failures).toEqual({});
   expect(results.wire?.warmupErrors).toEqual([]);
+  expect(results.wire?.combos).toEqual([...WIRE_COMBOS]);
   const run = results.wire?.runs[0];
   expect(run?.errors).toEqual({});
-  for (const combo of ['chat-openai', 'messages-anthropic', 'chat-anthropic', 'messages-openai'] as const) {
+  for (const combo of WIRE_COMBOS) {
     const r = run?.results[combo];
     expect(r?.streams.ok).toBeGreaterThan(0);
     expect(r?.streams.failed).toBe(0);
     expect(r?.tokens).toBe(10 * (r?.streams.started ?? 0));
     // Each combination reached the upstream it names, and only that one.
-    if (combo.endsWith('anthropic')) expect(run?.anthropicRequests[combo]).toBeGreaterThanOrEqual(r?.streams.started ?? 1);
+    const started = r?.streams.started ?? 1;
+    if (combo.endsWith('anthropic')) expect(run?.anthropicRequests[combo]).toBeGreaterThanOrEqual(started);
     else expect(run?.anthropicRequests[combo]).toBe(0);
+    if (combo.endsWith('gemini')) expect(run?.geminiRequests?.[combo]).toBeGreaterThanOrEqual(started);
+    else expect(run?.geminiRequests?.[combo]).toBe(0);
     if (process.platform === 'linux') expect(r?.gateway?.cpuSec).toBeGreaterThan(0);
   }
   const md = readFileSync(writeReport(results, outDir).md, 'utf8');
   expect(md).toContain('## 8. CPU per token by wire');
   expect(md).toContain('Messages → Anthropic / chat → OpenAI');
-}, 90_000);
+  expect(md).toContain('Responses → Gemini / chat → OpenAI');
+  expect(md).toContain('Costliest translated cell');
+}, 120_000);
