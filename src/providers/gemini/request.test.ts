@@ -58,7 +58,8 @@ describe('toGeminiRequest', () => {
     expect(toGeminiRequest({ ...turn, reasoning_effort: 'medium' }, M25).generationConfig).toEqual({ thinkingConfig: { thinkingBudget: 8192, includeThoughts: true } });
     expect(toGeminiRequest({ ...turn, reasoning_effort: 'none' }, M25).generationConfig).toEqual({ thinkingConfig: { thinkingBudget: 0 } });
     expect(toGeminiRequest(turn, M3).generationConfig).toEqual({ thinkingConfig: { includeThoughts: true } });
-    expect(toGeminiRequest(turn, { model: 'gemini-2.0-flash' }).generationConfig).toBeUndefined();
+    expect(toGeminiRequest(turn, { model: 'gemini-flash-latest' }).generationConfig).toEqual({ thinkingConfig: { includeThoughts: true } });
+    for (const model of ['gemini-2.0-flash', 'gemma-3-27b-it']) expect(toGeminiRequest(turn, { model }).generationConfig).toBeUndefined();
   });
 
   it('a tool loop: calls into functionCall parts, results into functionResponse parts named by the call, signatures carried', () => {
@@ -104,6 +105,7 @@ describe('toGeminiRequest', () => {
     expect(first(toGeminiRequest(turn(), { ...M3, signatureOf: (id) => (id === 'call_a' ? 'TUVN' : undefined) })).thoughtSignature).toBe('TUVN');
     expect(first(toGeminiRequest(turn([{ type: 'thinking', thinking: '', signature: 'anthropic' }]), M3)).thoughtSignature).toBe(SKIP_THOUGHT_SIGNATURE);
     expect(first(toGeminiRequest(turn(), M25)).thoughtSignature).toBeUndefined();
+    expect(first(toGeminiRequest(turn(), { model: 'gemma-3-27b-it' })).thoughtSignature).toBeUndefined();
   });
 
   it.each([

@@ -27,9 +27,13 @@ export const GEMINI_THINKING_BUDGETS: Readonly<Record<string, number>> = { none:
 /** `reasoning_effort` as thinkingLevel, for Gemini 3 on (`none` is the least thinking there is). */
 export const GEMINI_THINKING_LEVELS: Readonly<Record<string, string>> = { none: 'minimal', minimal: 'minimal', low: 'low', medium: 'medium', high: 'high', xhigh: 'xhigh' };
 
-/** Models whose thinking is set by a budget (Gemini 2.x), and models that do not think at all (before 2.5). */
+/**
+ * Models that think by default (Gemini 2.5 on, and the -latest aliases that point to them): they get thoughts
+ * included unasked. Among them, those whose thinking is set by a budget (2.x); the others (Gemini 3 on) take a
+ * level and check thought signatures. Any other model (Gemini 2.0, Gemma, a tuned model) gets neither.
+ */
+const THINKING_MODELS = /^(models\/)?gemini-(2\.5|[3-9]|(pro|flash|flash-lite)-latest)/;
 const BUDGET_MODELS = /^(models\/)?gemini-2\./;
-const NON_THINKING_MODELS = /^(models\/)?gemini-(1\.|2\.0)/;
 
 /**
  * How each Chat Completions field reaches Gemini, for docs/providers.md (a test keeps them in step). 'refused' is
@@ -44,7 +48,7 @@ export const CHAT_TO_GEMINI: readonly { chat: string; gemini: string; note: stri
   { chat: 'input_audio part', gemini: 'inlineData', note: 'wav → audio/wav, mp3 → audio/mp3' },
   { chat: 'file part', gemini: 'inlineData / fileData', note: 'file_data (a data: URL) → inlineData; file_id (a URI, e.g. a Files API file) → fileData' },
   { chat: 'assistant tool_calls', gemini: 'functionCall parts {name, args}', note: 'args = JSON.parse(arguments) ("" → {}); not a JSON object → 400 invalid_value' },
-  { chat: 'assistant thinking_blocks (a Gemini signature)', gemini: 'thoughtSignature of the first functionCall part', note: `else the one remembered for the turn's first tool call; else, for Gemini 3 on, '${SKIP_THOUGHT_SIGNATURE}'` },
+  { chat: 'assistant thinking_blocks (a Gemini signature)', gemini: 'thoughtSignature of the first functionCall part', note: `else the one remembered for the turn's first tool call; else, for gemini-3 on, '${SKIP_THOUGHT_SIGNATURE}'` },
   { chat: 'assistant reasoning_content', gemini: 'ignored', note: 'Gemini takes back only thought signatures' },
   { chat: 'tool messages', gemini: 'functionResponse parts {name, response}', note: 'the name is the one the tool_call_id was called with in this conversation; content that is a JSON object is the response, else {result: content}; consecutive ones in one user turn' },
   { chat: 'tools (function)', gemini: 'tools[0].functionDeclarations[] {name, description, parameters}', note: 'parameters converted as the schema rules below; none (or no properties) → no parameters; other tool types refused' },
@@ -56,7 +60,7 @@ export const CHAT_TO_GEMINI: readonly { chat: string; gemini: string; note: stri
   { chat: 'stop', gemini: 'generationConfig.stopSequences', note: 'a string or a list' },
   { chat: 'response_format', gemini: 'generationConfig.responseMimeType (+ responseJsonSchema)', note: "text → nothing; json_object → application/json; json_schema → application/json with its schema" },
   { chat: 'reasoning_effort', gemini: 'generationConfig.thinkingConfig', note: 'Gemini 2.x: thinkingBudget (none 0, minimal 512, low 1024, medium 8192, high 24576, xhigh 32768); Gemini 3 on: thinkingLevel of the same name (none → minimal). includeThoughts: true unless none' },
-  { chat: '(no reasoning_effort)', gemini: 'thinkingConfig.includeThoughts: true', note: "for models that think by default (Gemini 2.5 on), so their reasoning reaches the client; nothing for Gemini 1.x and 2.0" },
+  { chat: '(no reasoning_effort)', gemini: 'thinkingConfig.includeThoughts: true', note: 'for models that think by default (gemini-2.5 on, the -latest aliases), so their reasoning reaches the client; nothing for others (gemini-2.0, Gemma)' },
   { chat: 'n', gemini: 'ignored when 1', note: 'above 1 refused' },
   { chat: 'stream, stream_options, store, metadata, user, safety_identifier, prompt_cache_key', gemini: 'ignored', note: 'change nothing about the answer (usage is always reported; nothing is stored)' },
   { chat: 'service_tier', gemini: 'ignored', note: "'auto' or 'default'; others refused" },
@@ -177,7 +181,7 @@ function conversation(value: unknown, opts: GeminiRequestOptions): { system: str
   const contents: Content[] = [];
   // Gemini answers a call by the function's name: the name each tool call id was called with, in this conversation.
   const names = new Map<string, string>();
-  const checksSignatures = !BUDGET_MODELS.test(opts.model) && !NON_THINKING_MODELS.test(opts.model);
+  const checksSignatures = THINKING_MODELS.test(opts.model) && !BUDGET_MODELS.test(opts.model);
   value.forEach((m, i) => {
     const at = `messages[${i}]`;
     if (!isObject(m)) throw invalid(at, 'must be an object');
@@ -259,7 +263,7 @@ function toolConfig(value: unknown, declared: Obj[]): Obj {
 
 /** The thinkingConfig of a turn: the effort asked, and thoughts included so that reasoning reaches the client. */
 function thinkingConfig(effort: unknown, model: string): Obj | undefined {
-  if (!given(effort)) return NON_THINKING_MODELS.test(model) ? undefined : { includeThoughts: true };
+  if (!given(effort)) return THINKING_MODELS.test(model) ? { includeThoughts: true } : undefined;
   if (typeof effort !== 'string' || GEMINI_THINKING_LEVELS[effort] === undefined) {
     throw unsupported('reasoning_effort', "reasoning_effort is served as 'none', 'minimal', 'low', 'medium', 'high' or 'xhigh'");
   }
