@@ -4,6 +4,7 @@ import type { ChatChunk, Delta } from '../providers/provider.js';
 import { NativeTracker } from '../responses/native-tracker.js';
 import { ResponseBuilder, type ResponseEvent, type ResponseHead } from '../responses/response-builder.js';
 import type { Item } from '../responses/translate.js';
+import { partsOf } from '../streams/parts.js';
 import { AnswerBound, countDelivered, type StreamSink } from '../streams/stream-sink.js';
 import { eventFrame } from './sse-frames.js';
 import { JsonTransport } from './json-transport.js';
@@ -19,12 +20,20 @@ export interface ResponsesSinkOptions {
   onSettled: ResponseSettled;
 }
 
-const frame = (e: ResponseEvent) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+/**
+ * An event's SSE frame. Nearly every event is an output_text delta, written from its fields in the order
+ * JSON.stringify writes them (the same bytes), without walking the object.
+ */
+function frame(e: ResponseEvent): string {
+  if (e.type !== 'response.output_text.delta') return `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+  return `event: response.output_text.delta\ndata: {"type":"response.output_text.delta","sequence_number":${e.sequence_number as number},"item_id":${JSON.stringify(e.item_id)},"output_index":${e.output_index as number},"content_index":${e.content_index as number},"delta":${JSON.stringify(e.delta)},"logprobs":[]}\n\n`;
+}
 
 /** The Chat Completions chunks a stream yields, as a Response: counted, bounded, built (response-builder.ts). */
 abstract class ResponsesSink implements StreamSink {
-  // Built from Chat Completions chunks (response-builder.ts): any other wire is transcoded into them first.
+  // Built from Chat Completions chunks as they come (response-builder.ts), and from any other wire's parts.
   readonly wire = 'openai.chat' as const;
+  readonly fromParts = true;
   readonly delivered = { tokens: 0, chars: 0 };
   protected readonly builder: ResponseBuilder;
   protected readonly opts: ResponsesSinkOptions;
@@ -38,7 +47,8 @@ abstract class ResponsesSink implements StreamSink {
 
   chunk(d: Delta): void {
     this.#bound.add(d);
-    if (this.emit(d.chunk ? this.builder.add(d.chunk) : this.builder.text(d.text))) countDelivered(this.delivered, d);
+    const events = d.wire !== 'openai.chat' || d.parts ? this.builder.parts(partsOf(d)) : d.chunk ? this.builder.add(d.chunk) : this.builder.text(d.text);
+    if (this.emit(events)) countDelivered(this.delivered, d);
   }
 
   served(target: { model: string }): void {

@@ -1,5 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ChatTranscoder } from '../apis/openai-chat/encoder.js';
+import type { Part } from '../providers/provider.js';
 import { ResponseBuilder } from './response-builder.js';
 
 if (process.env.CI) fc.configureGlobal({ seed: 20261202 });
@@ -88,5 +90,40 @@ describe('ResponseBuilder', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("builds from another wire's parts what it builds from the Chat Completions chunks they would be transcoded into", () => {
+    const tool = (index: number, id: string | undefined, name: string | undefined, args: string): Part => ({ type: 'tool_call', index, id, name, arguments: args });
+    const answers: Part[][] = [
+      [{ type: 'start', model: 'x' }, { type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }, { type: 'usage', usage: { input: 3, output: 2, cacheRead: 1 } }, { type: 'finish', reason: 'stop', native: 'STOP' }],
+      [
+        { type: 'reasoning', text: 'Think' },
+        { type: 'reasoning', text: 'ing.' },
+        { type: 'reasoning_signature', signature: 'gemini:c2ln' },
+        tool(0, 'call_a', 'f', '{"a":1}'),
+        tool(1, 'call_b', 'g', ''),
+        tool(1, undefined, undefined, '{"b":2}'),
+        { type: 'usage', usage: { input: 5, output: 9, reasoning: 4, estimated: true } },
+        { type: 'finish', reason: 'tool_calls', native: 'tool_use' },
+      ],
+      [{ type: 'refusal', text: 'No.' }, { type: 'finish', reason: 'length', native: 'MAX_TOKENS' }],
+    ];
+    for (const parts of answers) {
+      const viaChunks = new ResponseBuilder(head);
+      const viaParts = new ResponseBuilder(head);
+      const chat = new ChatTranscoder({ id: 'c', model: 'm', created: 1 });
+      const a = [...viaChunks.start()];
+      const b = [...viaParts.start()];
+      for (const p of parts) {
+        const d = { wire: 'gemini' as const, data: '', chunk: {}, text: '', finish: undefined, parts: [p] };
+        for (const c of chat.delta(d)) a.push(...(c.chunk ? viaChunks.add(c.chunk) : viaChunks.text(c.text)));
+        b.push(...viaParts.parts([p]));
+      }
+      for (const c of chat.end()) a.push(...(c.chunk ? viaChunks.add(c.chunk) : viaChunks.text(c.text)));
+      a.push(...viaChunks.end());
+      b.push(...viaParts.end());
+      expect(b).toEqual(a);
+      expect(viaParts.response()).toEqual(viaChunks.response());
+    }
   });
 });

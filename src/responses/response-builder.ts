@@ -1,4 +1,4 @@
-import type { ChatChunk } from '../providers/provider.js';
+import type { ChatChunk, Part, TokenUsage } from '../providers/provider.js';
 import type { Item } from './translate.js';
 import { encodeSignedThinking } from './signed-reasoning.js';
 import { isObject, type Obj } from '../json.js';
@@ -37,6 +37,18 @@ function usageOf(u: Obj): Obj {
   };
 }
 
+/** Neutral usage as the Responses API reports it (what usageOf makes of Chat Completions' usage). */
+function responsesUsageOf(u: TokenUsage): Obj {
+  return {
+    input_tokens: u.input,
+    input_tokens_details: { cached_tokens: u.cacheRead ?? 0 },
+    output_tokens: u.output,
+    output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
+    total_tokens: u.input + u.output,
+    ...(u.estimated ? { estimated: true } : {}),
+  };
+}
+
 /** A message's content part as the Responses API writes it. */
 function partOf(kind: 'output_text' | 'refusal', text: string): Obj {
   return kind === 'output_text' ? { type: 'output_text', text, annotations: [], logprobs: [] } : { type: 'refusal', refusal: text };
@@ -58,6 +70,8 @@ export class ResponseBuilder {
   /** Signed thinking blocks of the reasoning item (signed-reasoning.ts). */
   readonly #signed: Obj[] = [];
   readonly #calls = new Map<number, OpenText>();
+  /** Reasoning text since the last signature: what a signed thinking block built from parts holds. */
+  #thinking = '';
   #usage: Obj | null = null;
   #status: 'in_progress' | 'completed' | 'incomplete' | 'failed' = 'in_progress';
   #incomplete: IncompleteReason | undefined;
@@ -97,6 +111,47 @@ export class ResponseBuilder {
     return text === '' ? [] : this.#messageDelta('output_text', text);
   }
 
+  /**
+   * The events an answer's neutral parts make (any upstream's wire, streams/parts.ts): what add() makes of the
+   * Chat Completions chunks another wire would be transcoded into, without building them.
+   */
+  parts(parts: readonly Part[]): ResponseEvent[] {
+    const out: ResponseEvent[] = [];
+    for (const p of parts) {
+      switch (p.type) {
+        case 'text':
+        case 'refusal':
+          if (p.text !== '') out.push(...this.#messageDelta(p.type === 'text' ? 'output_text' : 'refusal', p.text));
+          break;
+        case 'reasoning':
+          if (p.text === '') break;
+          this.#thinking += p.text;
+          out.push(...this.#reasoningDelta(p.text));
+          break;
+        case 'reasoning_signature':
+        case 'reasoning_redacted':
+          // A signature may come with no reasoning text to show (Gemini without thought summaries): its item opens empty.
+          if (!this.#reasoning) out.push(...this.#openReasoning());
+          this.#signed.push(p.type === 'reasoning_signature' ? { type: 'thinking', thinking: this.#thinking, signature: p.signature } : { type: 'redacted_thinking', data: p.data });
+          this.#thinking = '';
+          this.#reasoning!.item.encrypted_content = encodeSignedThinking(this.#signed);
+          break;
+        case 'tool_call':
+          out.push(...this.#callDelta({ index: p.index, ...(p.id !== undefined ? { id: p.id } : {}), function: { ...(p.name !== undefined ? { name: p.name } : {}), arguments: p.arguments } }));
+          break;
+        case 'finish':
+          this.#finish = p.reason;
+          break;
+        case 'usage':
+          this.#usage = responsesUsageOf(p.usage);
+          break;
+        case 'start':
+          break;
+      }
+    }
+    return out;
+  }
+
   /** The events one chunk makes. */
   add(chunk: ChatChunk): ResponseEvent[] {
     const out: ResponseEvent[] = [];
@@ -118,16 +173,19 @@ export class ResponseBuilder {
     return out;
   }
 
+  #openReasoning(): ResponseEvent[] {
+    const item = { id: this.#id('rs'), type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: '' }], status: 'in_progress' };
+    this.#reasoning = { index: this.#output.length, item, text: '' };
+    this.#output.push(item);
+    return [
+      this.#event('response.output_item.added', { output_index: this.#reasoning.index, item: { ...item, content: [] } }),
+      this.#event('response.content_part.added', { item_id: item.id, output_index: this.#reasoning.index, content_index: 0, part: { type: 'reasoning_text', text: '' } }),
+    ];
+  }
+
   #reasoningDelta(text: string): ResponseEvent[] {
-    const out: ResponseEvent[] = [];
-    if (!this.#reasoning) {
-      const item = { id: this.#id('rs'), type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: '' }], status: 'in_progress' };
-      this.#reasoning = { index: this.#output.length, item, text: '' };
-      this.#output.push(item);
-      out.push(this.#event('response.output_item.added', { output_index: this.#reasoning.index, item: { ...item, content: [] } }));
-      out.push(this.#event('response.content_part.added', { item_id: item.id, output_index: this.#reasoning.index, content_index: 0, part: { type: 'reasoning_text', text: '' } }));
-    }
-    const r = this.#reasoning;
+    const out = this.#reasoning ? [] : this.#openReasoning();
+    const r = this.#reasoning!;
     r.text += text;
     out.push(this.#event('response.reasoning_text.delta', { item_id: r.item.id, output_index: r.index, content_index: 0, delta: text }));
     return out;
@@ -135,7 +193,20 @@ export class ResponseBuilder {
 
   /** Text or refusal into the message (opened on the first), each its own content part, in the order they began. */
   #messageDelta(kind: 'output_text' | 'refusal', text: string): ResponseEvent[] {
-    const out: ResponseEvent[] = [...this.#closeReasoning()];
+    // The token path: the message's last part takes more text. One event, nothing else allocated but its object.
+    const open = this.#message;
+    const last = open?.parts.at(-1);
+    if (last?.kind === kind && open!.item.status === 'in_progress' && this.#reasoning?.item.status !== 'in_progress') {
+      const at = open!.parts.length - 1;
+      last.text += text;
+      (open!.item.content as Obj[])[at]![kind === 'output_text' ? 'text' : 'refusal'] = last.text;
+      return [
+        kind === 'output_text'
+          ? { type: 'response.output_text.delta', sequence_number: this.#seq++, item_id: open!.item.id, output_index: open!.index, content_index: at, delta: text, logprobs: [] }
+          : { type: 'response.refusal.delta', sequence_number: this.#seq++, item_id: open!.item.id, output_index: open!.index, content_index: at, delta: text },
+      ];
+    }
+    const out: ResponseEvent[] = this.#closeReasoning();
     if (!this.#message) {
       const item = { id: this.#id('msg'), type: 'message', status: 'in_progress', role: 'assistant', content: [] as Obj[] };
       this.#message = { index: this.#output.length, item, parts: [] };

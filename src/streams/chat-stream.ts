@@ -274,6 +274,7 @@ export class ChatStream {
       if (d.chunk !== undefined && d.wire === 'openai.chat') this.#lastChatChunk = d.chunk;
       return this.#sink.chunk(d);
     }
+    if (this.#sink.fromParts) return this.#sink.chunk(d);
     const { request } = this.#spec;
     this.#transcoder ??= transcoderFor(this.#sink.wire, { id: request.completionId, model: request.model, created: request.created, inputTokens: estimatedInputTokens(request) });
     for (const t of this.#transcoder.delta(d)) this.#sink.chunk(t);
@@ -288,8 +289,11 @@ export class ChatStream {
     const { request } = this.#spec;
     const usage: TokenUsage = { input: estimatedInputTokens(request), output: this.#generated, estimated: true };
     this.#usage = usage;
+    const estimate: Delta = { wire: this.#sink.wire, data: '', chunk: {}, text: '', finish: undefined, parts: [{ type: 'usage', usage }] };
     if (this.#transcoder) {
-      for (const t of this.#transcoder.delta({ wire: this.#sink.wire, data: '', chunk: {}, text: '', finish: undefined, parts: [{ type: 'usage', usage }] })) this.#sink.chunk(t);
+      for (const t of this.#transcoder.delta(estimate)) this.#sink.chunk(t);
+    } else if (this.#sink.fromParts) {
+      this.#sink.chunk(estimate);
     } else if (this.#sink.wire === 'openai.chat') {
       const top = this.#lastChatChunk;
       const chunk = {

@@ -8,6 +8,11 @@ import type { Delta, Wire } from '../providers/provider.js';
 export interface StreamSink {
   /** The wire its client speaks: deltas of another are transcoded into it before they reach the sink. */
   readonly wire: Wire;
+  /**
+   * It builds its answer from parts (the Responses API's): deltas of another wire reach it as they are, to be
+   * decoded (partsOf), rather than through a transcoder building its wire only to be read again.
+   */
+  readonly fromParts?: boolean;
   /** One chunk of the answer. Throws a JarvisError when the answer cannot be delivered (too large to assemble). */
   chunk(delta: Delta): void;
   /**
