@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { JarvisError } from '../../errors.js';
 import { DeltaReader } from '../openai-compatible/sse-deltas.js';
 import type { Delta } from '../provider.js';
-import { geminiEvents } from './stream.js';
+import { geminiEvents, textChunkText } from './stream.js';
 
 const chunk = (parts: unknown[], extra: Record<string, unknown> = {}, candidate: Record<string, unknown> = {}) =>
   `data: ${JSON.stringify({ candidates: [{ content: { parts, role: 'model' }, index: 0, ...candidate }], modelVersion: 'gemini-3-flash-preview', responseId: 'r1', ...extra })}\r\n\r\n`;
@@ -87,5 +87,23 @@ describe('geminiEvents', () => {
   it('a body that ends before any finish reason was cut short', () => {
     const { error } = read([chunk([{ text: 'a' }])]);
     expect(error?.code).toBe('upstream_stream_error');
+  });
+
+  it('the token path: a plain text chunk after the first, as Google writes it or compact, is taken without parsing', () => {
+    const google = (parts: string, rest = '') => `data: {"candidates": [{"content": {"parts": ${parts},"role": "model"},"index": 0${rest}}],"usageMetadata": {"promptTokenCount": 3,"promptTokensDetails": [{"modality": "TEXT","tokenCount": 3}]},"modelVersion": "m","responseId": "r"}\r\n\r\n`;
+    const { deltas, done } = read([
+      google('[{"text": "first"}]'),
+      google('[{"text": "Hel\\"lo\\u00e9"}]'),
+      chunk([{ text: 'compact' }]),
+      google('[{"text": "thought", "thought": true}]'),
+      google('[{"text": "a"},{"text": "b"}]'),
+      google('[{"text": "","thoughtSignature": "c2ln"}]'),
+      google('[{"text": "end"}]', ',"finishReason": "STOP"'),
+    ]);
+    expect(done).toBe(true);
+    expect(deltas.map((d) => d.chunk === undefined)).toEqual([false, true, true, false, false, false, false]);
+    expect(deltas.map((d) => d.text)).toEqual(['first', 'Hel"loé', 'compact', '', 'ab', '', 'end']);
+    expect(textChunkText('{"candidates": [{"content": {"parts": [{"text": "x"}],"role": "model"},"index": 0}]}')).toBe('x');
+    expect(textChunkText('{"candidates": [{"content": {"parts": [{"text": "x"}],"role": "model"},"index": 0}]')).toBeUndefined();
   });
 });

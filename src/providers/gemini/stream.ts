@@ -3,6 +3,7 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { JarvisError } from '../../errors.js';
 import { isObject, type Obj } from '../../json.js';
 import { parseObject, type EventDecoder, type ParseState } from '../openai-compatible/sse-deltas.js';
+import { JSON_STRING, unquote } from '../openai-compatible/token-chunk.js';
 import type { Delta, Finish, Part, TokenUsage } from '../provider.js';
 import { GEMINI_SIGNATURE_PREFIX } from '../signed-thinking.js';
 import { reportedGeminiError } from './errors.js';
@@ -45,6 +46,19 @@ export function geminiUsage(u: Obj): TokenUsage {
   return out;
 }
 
+/**
+ * A chunk whose one candidate holds one plain text part and nothing else (no finish reason, no thought, no
+ * signature), as Gemini writes it: recognised by its head, up to the candidate's end, and its text taken without
+ * parsing. What follows the candidates (usage so far, the model's version, the response id) matters only on the
+ * chunks that are parsed anyway: the first, and the one with the finish reason. Nearly every chunk is one of these.
+ */
+const TEXT_CHUNK = new RegExp(`^\\{"candidates": ?\\[\\{"content": ?\\{"parts": ?\\[\\{"text": ?(${JSON_STRING})\\}\\], ?"role": ?"model"\\}, ?"index": ?0\\}\\](?:,|\\}$)`);
+
+export function textChunkText(data: string): string | undefined {
+  const match = TEXT_CHUNK.exec(data);
+  return match ? unquote(match[1]!) : undefined;
+}
+
 /** A tool call id for a function call Gemini gave none: OpenAI's shape, unique enough to key the signature memory. */
 export function toolCallId(): string {
   return `call_${randomBytes(18).toString('base64url')}`;
@@ -64,6 +78,11 @@ export function geminiEvents(onSigned?: (toolCallId: string, signature: string) 
   let usage: TokenUsage | undefined;
 
   const onEvent = (event: EventSourceMessage, s: ParseState): Delta | undefined => {
+    // The token path: no parse, no parts (partsOf makes a text part of `text` if another wire asks).
+    if (started) {
+      const fast = textChunkText(event.data);
+      if (fast !== undefined) return { wire: 'gemini', data: event.data, chunk: undefined, text: fast, finish: undefined };
+    }
     const e = parseObject(event.data, s);
     if (!e) return undefined;
     if (isObject(e.error)) {
