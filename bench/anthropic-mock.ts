@@ -12,8 +12,8 @@
 // (`tok0 `, `tok1 `, ...); `max_tokens` below `tokens` cuts the answer (stop_reason max_tokens), as the mock does.
 // GET /bench/requests says how many answers it has started, so the bench can tell which upstream served a phase.
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { serveMockProcess } from './mock-process.js';
 import { API_VERSIONS, errorBody, render, type Answer } from '../fakes/anthropic/index.js';
 import { invalidRequest } from '../fakes/anthropic/request.js';
 import { sse, type Json } from '../fakes/anthropic/wire.js';
@@ -110,20 +110,4 @@ const server = http.createServer((req, res) => {
     stream(res, writesOf(body));
   });
 });
-const sockets = new Set<Socket>();
-server.on('connection', (s) => {
-  sockets.add(s);
-  s.on('close', () => sockets.delete(s));
-});
-server.listen(Number(values.port), values.host, () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`ANTHROPIC_MOCK_READY http://${values.host}:${port}\n`);
-});
-
-function stop(): void {
-  server.close(() => process.exit(0));
-  for (const s of sockets) s.destroy();
-  setTimeout(() => process.exit(0), 1000).unref();
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveMockProcess(server, values.host, Number(values.port), 'ANTHROPIC_MOCK_READY');

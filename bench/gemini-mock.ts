@@ -14,8 +14,8 @@
 // GET /bench/requests says how many answers it has started, so the bench can tell which upstream served a phase;
 // GET /v1beta/models lists the one model it serves, for a readiness probe.
 import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { parseArgs } from 'node:util';
+import { serveMockProcess } from './mock-process.js';
 import { modelInfo } from '../fakes/gemini/index.js';
 import { render, type Answer } from '../fakes/gemini/answers.js';
 import { invalidConversation, parse } from '../fakes/gemini/request.js';
@@ -90,20 +90,4 @@ const server = http.createServer((req, res) => {
     writePaced(res, framesOf(parsed.request, model), DELAY_MS);
   });
 });
-const sockets = new Set<Socket>();
-server.on('connection', (s) => {
-  sockets.add(s);
-  s.on('close', () => sockets.delete(s));
-});
-server.listen(Number(values.port), values.host, () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`GEMINI_MOCK_READY http://${values.host}:${port}\n`);
-});
-
-function stop(): void {
-  server.close(() => process.exit(0));
-  for (const s of sockets) s.destroy();
-  setTimeout(() => process.exit(0), 1000).unref();
-}
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+serveMockProcess(server, values.host, Number(values.port), 'GEMINI_MOCK_READY');
