@@ -7,10 +7,10 @@
 // (test/support/matrix.ts), which docs/providers.md shows: the first test fails when the two disagree.
 import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ERRORS as ANTHROPIC_ERRORS, STREAM_ERROR as ANTHROPIC_STREAM_ERROR, TEXT as ANTHROPIC_TEXT, THINKING_TOOL as ANTHROPIC_THINKING, signatureValid as anthropicSignatureValid, startAnthropicUpstream, type AnthropicUpstream } from '../fakes/anthropic/index.js';
+import { ERRORS as ANTHROPIC_ERRORS, STREAM_ERROR as ANTHROPIC_STREAM_ERROR, TEXT as ANTHROPIC_TEXT, THINKING_TOOL as ANTHROPIC_THINKING, signatureValid as anthropicSignatureValid, type AnthropicUpstream } from '../fakes/anthropic/index.js';
 import type { FakeRequest } from '../fakes/http.js';
-import { ERRORS as GEMINI_ERRORS, INTERNAL_MESSAGE, SKIP_SIGNATURE, TEXT as GEMINI_TEXT, THINKING_TOOL as GEMINI_THINKING, signatureValid as geminiSignatureValid, startGeminiUpstream, type GeminiUpstream } from '../fakes/gemini/index.js';
-import { ERRORS as OPENAI_ERRORS, STREAM_ERROR as OPENAI_STREAM_ERROR, startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
+import { ERRORS as GEMINI_ERRORS, INTERNAL_MESSAGE, SKIP_SIGNATURE, TEXT as GEMINI_TEXT, THINKING_TOOL as GEMINI_THINKING, signatureValid as geminiSignatureValid, type GeminiUpstream } from '../fakes/gemini/index.js';
+import { ERRORS as OPENAI_ERRORS, STREAM_ERROR as OPENAI_STREAM_ERROR, type OpenAIUpstream } from '../fakes/openai/index.js';
 import { simulatedAnswer } from '../src/providers/simulated/answer.js';
 import { INTERRUPTED_MARK } from '../src/responses/translate.js';
 import { orFail, waitForIdle } from './support/chat.js';
@@ -21,6 +21,7 @@ import {
   messagesClient,
   responsesClient,
   sentOf,
+  startProviders,
   supports,
   supportTable,
   tableAfter,
@@ -28,6 +29,7 @@ import {
   type Answer,
   type Client,
   type ClientName,
+  type Providers,
   type UpstreamName,
 } from './support/matrix.js';
 import { BusSubscriber } from './support/messages.js';
@@ -39,29 +41,23 @@ const SIM = 'jarvis-sim';
 /** Hundreds of simulator tokens, seconds at its pace here: a stream still going when it is cut. */
 const LONG = 'Long essay about the history of clocks';
 
+let providers: Providers;
 let openai: OpenAIUpstream;
 let anthropic: AnthropicUpstream;
 let gemini: GeminiUpstream;
 let j: TestJarvis;
 
 beforeAll(async () => {
-  [openai, anthropic, gemini] = await Promise.all([startOpenAIUpstream(), startAnthropicUpstream({ apiKey: 'sk-ant-up' }), startGeminiUpstream({ apiKey: 'gk-up' })]);
-  j = await startJarvis({
-    simulator: { tokensPerSec: 200, ttftMs: 0 },
-    upstreams: [
-      { name: 'openai', baseUrl: openai.url, models: [GPT] },
-      { name: 'anthropic', provider: 'anthropic', baseUrl: anthropic.url, apiKey: 'sk-ant-up', models: [CLAUDE] },
-      { name: 'gemini', provider: 'gemini', baseUrl: gemini.url, apiKey: 'gk-up', models: [GEMINI] },
-    ],
-    defaultModel: GPT,
-  });
+  providers = await startProviders();
+  ({ openai, anthropic, gemini } = providers);
+  j = await startJarvis({ simulator: { tokensPerSec: 200, ttftMs: 0 }, upstreams: providers.upstreams({ openai: [GPT], anthropic: [CLAUDE], gemini: [GEMINI] }), defaultModel: GPT });
 });
 afterEach(async () => {
   await waitForIdle(j.url, 10_000, { subscribers: true });
 });
 afterAll(async () => {
   await j?.close();
-  await Promise.all([openai?.close(), anthropic?.close(), gemini?.close()]);
+  await providers?.close();
 });
 
 let tags = 0;

@@ -2,17 +2,14 @@
 // next and hedged first tokens between them, with each client API unchanged whichever target served; the answer's
 // `model` field and chat.end say which.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startAnthropicUpstream, TEXT as CLAUDE_TEXT, type AnthropicUpstream } from '../fakes/anthropic/index.js';
-import { startGeminiUpstream, TEXT as GEMINI_TEXT, type GeminiUpstream } from '../fakes/gemini/index.js';
-import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
+import { TEXT as CLAUDE_TEXT } from '../fakes/anthropic/index.js';
+import { TEXT as GEMINI_TEXT } from '../fakes/gemini/index.js';
 import { orFail, waitForIdle } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
-import { chatClient, messagesClient, responsesClient, type Client } from './support/matrix.js';
+import { chatClient, messagesClient, responsesClient, startProviders, type Client, type Providers } from './support/matrix.js';
 import { BusSubscriber } from './support/messages.js';
 
-let openai: OpenAIUpstream;
-let anthropic: AnthropicUpstream;
-let gemini: GeminiUpstream;
+let providers: Providers;
 let j: TestJarvis;
 
 const CLAUDE = 'claude-sonnet-5-5';
@@ -20,17 +17,13 @@ const GEMINI = 'gemini-3-flash-preview';
 const GPT = 'gpt-4o-mini';
 
 beforeAll(async () => {
-  [openai, anthropic, gemini] = await Promise.all([startOpenAIUpstream(), startAnthropicUpstream({ apiKey: 'sk-ant-up' }), startGeminiUpstream({ apiKey: 'gk-up' })]);
+  providers = await startProviders();
   const targets = { openai: { upstream: 'openai', model: GPT }, anthropic: { upstream: 'anthropic', model: CLAUDE }, gemini: { upstream: 'gemini', model: GEMINI } };
   j = await startJarvis({
-    upstreams: [
-      { name: 'openai', baseUrl: openai.url },
-      { name: 'anthropic', provider: 'anthropic', baseUrl: anthropic.url, apiKey: 'sk-ant-up' },
-      { name: 'gemini', provider: 'gemini', baseUrl: gemini.url, apiKey: 'gk-up' },
-    ],
+    upstreams: providers.upstreams(),
     routes: [
-      // Each failure below is one only the first target's fake has (http-529 Anthropic's; Gemini's http-503 the next
-      // tried, OpenAI, fails too; http-401 is the gateway's own key): the next target answers it as plain text.
+      // Each failure below is one that only the targets tried first have (http-529 is Anthropic's alone; http-503
+      // the OpenAI and Gemini fakes have, Anthropic's has not): the next target answers it as plain text.
       { model: 'assistant', targets: [{ ...targets.anthropic, priority: 0 }, { ...targets.gemini, priority: 1 }, { ...targets.openai, priority: 2 }] },
       { model: 'assistant-g', targets: [{ ...targets.gemini, priority: 0 }, { ...targets.openai, priority: 1 }, { ...targets.anthropic, priority: 2 }] },
       { model: 'assistant-o', targets: [{ ...targets.openai, priority: 0 }, { ...targets.gemini, priority: 1 }, { ...targets.anthropic, priority: 2 }] },
@@ -46,7 +39,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await j?.close();
-  await Promise.all([openai?.close(), anthropic?.close(), gemini?.close()]);
+  await providers?.close();
 });
 
 let tags = 0;
@@ -83,7 +76,7 @@ describe.each(CLIENTS)('%s', (_, client) => {
   it('hedges: the first token wins whichever provider sends it, the other request is closed', async () => {
     const t = tag();
     const a = await client().ask('assistant-hedged', `delay:100 ${t}`, { stream: true });
-    const [g, c] = [gemini.requestsFor(t), anthropic.requestsFor(t)];
+    const [g, c] = [providers.gemini.requestsFor(t), providers.anthropic.requestsFor(t)];
     expect([g.length, c.length]).toEqual([1, 1]);
     await orFail(Promise.all([g[0]!.closed, c[0]!.closed]), 'both upstream requests ending');
     const lost = g[0]!.clientClosed ? 'gemini' : 'anthropic';

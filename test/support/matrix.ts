@@ -4,7 +4,11 @@
 // sent. What each cell supports is SUPPORT, which docs/providers.md shows as a table (a test keeps them equal).
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { startAnthropicUpstream, type AnthropicUpstream } from '../../fakes/anthropic/index.js';
+import { startGeminiUpstream, type GeminiUpstream } from '../../fakes/gemini/index.js';
 import type { FakeRequest } from '../../fakes/http.js';
+import { startOpenAIUpstream, type OpenAIUpstream } from '../../fakes/openai/index.js';
+import type { UpstreamConfig } from '../../src/config.js';
 
 export const CLIENTS = ['Chat Completions', 'Responses API', 'Messages API'] as const;
 export const UPSTREAMS = ['OpenAI-compatible', 'Anthropic', 'Gemini', 'Simulator'] as const;
@@ -242,6 +246,33 @@ export function messagesClient(baseURL: string): Client {
     };
   };
   return { name: 'Messages API', ask: (model, prompt, opts) => turn(model, [{ role: 'user', content: prompt }], opts) };
+}
+
+/** A fake of each provider, and the upstreams config that names them `openai`, `anthropic` and `gemini`. */
+export interface Providers {
+  openai: OpenAIUpstream;
+  anthropic: AnthropicUpstream;
+  gemini: GeminiUpstream;
+  /** Each upstream serving the models given for it (none: it serves routes only). */
+  upstreams(models?: Partial<Record<'openai' | 'anthropic' | 'gemini', string[]>>): UpstreamConfig[];
+  close(): Promise<void>;
+}
+
+export async function startProviders(): Promise<Providers> {
+  const [openai, anthropic, gemini] = await Promise.all([startOpenAIUpstream(), startAnthropicUpstream({ apiKey: 'sk-ant-up' }), startGeminiUpstream({ apiKey: 'gk-up' })]);
+  return {
+    openai,
+    anthropic,
+    gemini,
+    upstreams: (models = {}) => [
+      { name: 'openai', baseUrl: openai.url, ...(models.openai ? { models: models.openai } : {}) },
+      { name: 'anthropic', provider: 'anthropic', baseUrl: anthropic.url, apiKey: 'sk-ant-up', ...(models.anthropic ? { models: models.anthropic } : {}) },
+      { name: 'gemini', provider: 'gemini', baseUrl: gemini.url, apiKey: 'gk-up', ...(models.gemini ? { models: models.gemini } : {}) },
+    ],
+    close: async () => {
+      await Promise.all([openai.close(), anthropic.close(), gemini.close()]);
+    },
+  };
 }
 
 /** What an upstream request holds of a conversation, whatever its wire: the tool results it carries (by call), and the assistant texts. */
