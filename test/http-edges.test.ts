@@ -3,16 +3,19 @@
 // must be (docs/errors.md says which).
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { orFail } from './support/chat.js';
 import { parseRawResponse, rawRequest } from './support/raw-peers.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 
 let jarvis: TestJarvis;
+/** One whose request timeout is far longer than any test here waits. */
+let slow: TestJarvis;
 
 beforeAll(async () => {
-  jarvis = await startJarvis({ simulator: { tokensPerSec: 2000, ttftMs: 0 } });
+  [jarvis, slow] = await Promise.all([startJarvis({ simulator: { tokensPerSec: 2000, ttftMs: 0 } }), startJarvis({ requestTimeoutMs: 60_000 })]);
 });
 afterAll(async () => {
-  await jarvis.close();
+  await Promise.all([jarvis?.close(), slow?.close()]);
 });
 
 const chatBody = JSON.stringify({ model: 'jarvis-sim', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
@@ -62,6 +65,20 @@ describe('HTTP edges', () => {
     expect(second?.status).toBe(400);
     expect(JSON.parse(second!.body)).toMatchObject({ error: { code: 'bad_request' } });
     expect(more).toEqual([]);
+  });
+
+  it('a chunked body with a malformed chunk size gets its 400 at once, not the request timeout\'s 408', async () => {
+    // The server's request timeout is a minute: an answer that waited for it could not come within orFail's bound.
+    const ex = await rawRequest(
+      slow.url,
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{"a":1}\r\n0\r\n\r\n',
+    );
+    const [res, ...more] = responses(await orFail(ex.closed, 'the answer to a malformed chunk'));
+    expect(res?.status).toBe(400);
+    expect(res?.headers['connection']).toBe('close');
+    expect(JSON.parse(res!.body)).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', param: null, code: 'bad_request' } });
+    expect(more).toEqual([]);
+    expect(await slow.waitForLog((l) => /client_error status=400 code=bad_request reason=HPE_INVALID_CHUNK_SIZE/.test(l))).not.toMatch(/stream_start/);
   });
 
   it('a 400 invalid_json leaves the connection open: the next request on it is answered', async () => {

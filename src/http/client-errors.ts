@@ -35,10 +35,14 @@ function answerAndClose(socket: Socket, error: JarvisError, extra = ''): void {
   socket.destroySoon();
 }
 
-/** Calls `then` once no response is in flight on the socket (those of requests pipelined before are written). */
+/**
+ * Calls `then` once no response is in flight on the socket (those of requests pipelined before are written). A
+ * response whose request is still incomplete belongs to the request whose bytes broke (a malformed chunk of its
+ * body): it will never be answered, so it is not waited for.
+ */
 function whenResponsesDone(socket: Socket, then: () => void): void {
   const res = inFlightOf(socket);
-  if (!res || res.writableFinished || socket.destroyed) return then();
+  if (!res || res.writableFinished || socket.destroyed || !res.req.complete) return then();
   const next = () => {
     res.off('finish', next);
     res.off('close', next);
