@@ -18,6 +18,7 @@ import { responsesRoutes } from './http/routes/responses.js';
 import { messagesRoutes } from './http/routes/messages.js';
 import { consoleRoutes } from './http/routes/console.js';
 import { RedisResponseStore } from './responses/redis-store.js';
+import { RedisSignedThinking } from './providers/redis-signed-thinking.js';
 import { MemoryResponseStore } from './responses/response-store.js';
 import { eventsRoute } from './http/routes/events.js';
 import { healthRoutes, liveCounts } from './http/routes/health.js';
@@ -61,7 +62,12 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const ctx: JarvisContext = {
     config,
     log,
-    providers: new ProviderRegistry(config, { log, liveStreams: () => ctx.live.size, observer: metrics }),
+    providers: new ProviderRegistry(config, {
+      log,
+      liveStreams: () => ctx.live.size,
+      observer: metrics,
+      signatures: cluster ? (kind) => new RedisSignedThinking(cluster.link, kind) : undefined,
+    }),
     sessions,
     bus,
     batcher: new TokenBatcher({

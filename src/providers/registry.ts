@@ -5,6 +5,7 @@ import { geminiProvider } from './gemini/index.js';
 import { openAICompatibleProvider } from './openai-compatible/index.js';
 import pino, { type Logger } from 'pino';
 import type { ModelInfo, Provider } from './provider.js';
+import type { SignatureMemory } from './signed-thinking.js';
 import { Circuit, type CircuitState } from './routes/circuit.js';
 import { routedProvider, type RouteObserver } from './routes/routed-provider.js';
 import { simulatedProvider } from './simulated/index.js';
@@ -20,6 +21,8 @@ export interface RegistryDeps {
   liveStreams: () => number;
   observer?: RouteObserver & { circuit(upstream: string, state: CircuitState): void };
   random?: () => number;
+  /** The signed-thinking memory of each provider kind, when instances share one (a cluster); else each has its own. */
+  signatures?: ((kind: 'anthropic' | 'gemini') => SignatureMemory) | undefined;
 }
 
 /** Which provider serves which model: the simulator always, then the routes, then each configured upstream. */
@@ -43,7 +46,12 @@ export class ProviderRegistry {
         idleMs: config.upstreamIdleMs,
         advertise: config.defaultModel === SIMULATED_MODEL ? [] : [config.defaultModel],
       };
-      const provider = upstream.provider === 'anthropic' ? anthropicProvider(upstream, opts) : upstream.provider === 'gemini' ? geminiProvider(upstream, opts) : openAICompatibleProvider(upstream, opts);
+      const provider =
+        upstream.provider === 'anthropic'
+          ? anthropicProvider(upstream, { ...opts, signatures: deps?.signatures?.('anthropic') })
+          : upstream.provider === 'gemini'
+            ? geminiProvider(upstream, { ...opts, signatures: deps?.signatures?.('gemini') })
+            : openAICompatibleProvider(upstream, opts);
       const circuit = upstream.circuit
         ? new Circuit(upstream.name, { ...upstream.circuit, log, onChange: (state) => deps?.observer?.circuit(upstream.name, state) })
         : undefined;

@@ -10,13 +10,15 @@ import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
 import { anthropicStatusError } from './errors.js';
 import { toAnthropicRequest } from './request.js';
-import { SignedThinking } from '../signed-thinking.js';
+import { SignedThinking, withRecalled, type SignatureMemory } from '../signed-thinking.js';
 import { anthropicEvents } from './stream.js';
 
 export interface AnthropicOptions {
   timeoutMs: number;
   idleMs: number;
   advertise: string[];
+  /** Where signed thinking is remembered: this instance's own memory unless a cluster shares one. */
+  signatures?: SignatureMemory | undefined;
 }
 
 /** Headers a Messages client's request may carry to an Anthropic upstream: its API version and beta features. */
@@ -36,7 +38,7 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
   const version = upstream.anthropicVersion ?? ANTHROPIC_VERSION;
   const auth: Record<string, string> = upstream.apiKey ? { authorization: `Bearer ${upstream.apiKey}` } : {};
   const dispatcher = new IdlePool(url.origin, { keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
-  const signatures = new SignedThinking();
+  const signatures = opts.signatures ?? new SignedThinking();
   const remember = (id: string, blocks: Record<string, unknown>[]) => signatures.remember(id, blocks);
   const models = upstreamModels(upstream, opts.advertise, () => listModels());
 
@@ -61,6 +63,23 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
     return { body: JSON.stringify(body), dropped };
   }
 
+  function open(req: ChatRequest, signal: AbortSignal): UpstreamStream {
+    const { body, dropped } = bodyOf(req);
+    if (dropped.length > 0) req.onDropped?.(dropped);
+    return new UpstreamStream({
+      dispatcher,
+      origin: url.origin,
+      path: `${basePath}/v1/messages`,
+      headers: headers(req, 'text/event-stream'),
+      body,
+      // A Messages client keeps and sends back its own thinking blocks: only a translated turn needs them remembered.
+      decoder: anthropicEvents(req.native?.wire === 'anthropic.messages' ? undefined : remember),
+      statusError: anthropicStatusError,
+      name: upstream.name,
+      signal,
+    });
+  }
+
   async function listModels(): Promise<ModelInfo[]> {
     const out: ModelInfo[] = [];
     for (const m of await fetchModelList(`${base}/v1/models?limit=1000`, { 'anthropic-version': version, ...auth }, dispatcher, upstream.name)) {
@@ -77,20 +96,9 @@ export function anthropicProvider(upstream: UpstreamConfig, opts: AnthropicOptio
     models,
     ready: ({ signal }) => probe(`${base}/v1/models`, { 'anthropic-version': version, ...auth }, dispatcher, signal, upstream.name),
     stream(req: ChatRequest, { signal }): AsyncIterable<Delta[]> {
-      const { body, dropped } = bodyOf(req);
-      if (dropped.length > 0) req.onDropped?.(dropped);
-      return new UpstreamStream({
-        dispatcher,
-        origin: url.origin,
-        path: `${basePath}/v1/messages`,
-        headers: headers(req, 'text/event-stream'),
-        body,
-        // A Messages client keeps and sends back its own thinking blocks: only a translated turn needs them remembered.
-        decoder: anthropicEvents(req.native?.wire === 'anthropic.messages' ? undefined : remember),
-        statusError: anthropicStatusError,
-        name: upstream.name,
-        signal,
-      });
+      // A Messages client sends its own thinking blocks back: nothing to recall for it.
+      if (req.native?.wire === 'anthropic.messages') return open(req, signal);
+      return withRecalled(signatures, req.body.messages, signal, () => open(req, signal));
     },
     async countTokens(req: ChatRequest, { signal }): Promise<number> {
       const source = req.native?.wire === 'anthropic.messages' ? { ...req.native.body } : JSON.parse(bodyOf(req).body);

@@ -6,7 +6,7 @@ import { fetchModelPage, upstreamModels } from '../openai-compatible/model-catal
 import { forwarded, probe } from '../openai-compatible/upstream-http.js';
 import { UpstreamStream } from '../openai-compatible/upstream-stream.js';
 import type { ChatRequest, Delta, ModelInfo, Provider } from '../provider.js';
-import { GEMINI_SIGNATURE_PREFIX, SignedThinking } from '../signed-thinking.js';
+import { GEMINI_SIGNATURE_PREFIX, SignedThinking, withRecalled, type SignatureMemory } from '../signed-thinking.js';
 import { geminiStatusError } from './errors.js';
 import { toGeminiRequest } from './request.js';
 import { geminiEvents } from './stream.js';
@@ -15,6 +15,8 @@ export interface GeminiOptions {
   timeoutMs: number;
   idleMs: number;
   advertise: string[];
+  /** Where thought signatures are remembered: this instance's own memory unless a cluster shares one. */
+  signatures?: SignatureMemory | undefined;
 }
 
 /** How many pages of GET /models are read (Google pages by 50 unless asked for more). */
@@ -37,7 +39,7 @@ export function geminiProvider(upstream: UpstreamConfig, opts: GeminiOptions): P
   const basePath = url.pathname.replace(/\/+$/, '');
   const auth: Record<string, string> = upstream.apiKey ? { 'x-goog-api-key': upstream.apiKey } : {};
   const dispatcher = new IdlePool(url.origin, { keepAliveTimeout: 30_000, headersTimeout: opts.timeoutMs, bodyTimeout: opts.idleMs, connect: { timeout: opts.timeoutMs } });
-  const signatures = new SignedThinking();
+  const signatures = opts.signatures ?? new SignedThinking();
   const remember = (id: string, signature: string) => signatures.remember(id, [{ type: 'thinking', thinking: '', signature: GEMINI_SIGNATURE_PREFIX + signature }]);
   const signatureOf = (id: string): string | undefined => {
     const s = signatures.get(id)?.[0]?.signature;
@@ -63,24 +65,28 @@ export function geminiProvider(upstream: UpstreamConfig, opts: GeminiOptions): P
     return out;
   }
 
+  function open(req: ChatRequest, signal: AbortSignal): UpstreamStream {
+    const body = toGeminiRequest(req.body, { model: req.model, signatureOf });
+    return new UpstreamStream({
+      dispatcher,
+      origin: url.origin,
+      path: `${basePath}/${modelPath(req.model, 'streamGenerateContent')}?alt=sse`,
+      headers: { ...forwarded(req.headers), 'content-type': 'application/json', accept: 'text/event-stream', ...auth },
+      body: JSON.stringify(body),
+      decoder: geminiEvents(remember),
+      statusError: geminiStatusError,
+      name: upstream.name,
+      signal,
+    });
+  }
+
   return {
     id: `upstream:${upstream.name}`,
     wires: ['gemini'],
     models,
     ready: ({ signal }) => probe(`${base}/models?pageSize=1`, auth, dispatcher, signal, upstream.name),
     stream(req: ChatRequest, { signal }): AsyncIterable<Delta[]> {
-      const body = toGeminiRequest(req.body, { model: req.model, signatureOf });
-      return new UpstreamStream({
-        dispatcher,
-        origin: url.origin,
-        path: `${basePath}/${modelPath(req.model, 'streamGenerateContent')}?alt=sse`,
-        headers: { ...forwarded(req.headers), 'content-type': 'application/json', accept: 'text/event-stream', ...auth },
-        body: JSON.stringify(body),
-        decoder: geminiEvents(remember),
-        statusError: geminiStatusError,
-        name: upstream.name,
-        signal,
-      });
+      return withRecalled(signatures, req.body.messages, signal, () => open(req, signal));
     },
     async relay(req) {
       throw new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', `The model '${req.model}' is served by a Gemini upstream, which Jarvis does not relay /v1/${req.endpoint} to.`, { param: 'model' });
