@@ -142,12 +142,30 @@ describe('ChatStream', () => {
     expect(h.live.size).toBe(0);
   });
 
-  it('an upstream that reports no usage: the outcome says Jarvis estimated it', async () => {
+  it('an upstream that reports no usage: the outcome says Jarvis estimated it, and the client gets it marked so', async () => {
     const h = harness();
     const { p } = provider([[chat('a'), chat('b', 'stop')]]);
-    const outcome = await h.start(p, recordingSink()).run();
+    const sink = recordingSink();
+    const outcome = await h.start(p, sink).run();
     expect(outcome.usage).toEqual({ input: 3, output: 2, estimated: true });
     expect(outcome.served).toBeUndefined();
+    // Named after the upstream's chunks, as the usage chunk an upstream sends would be.
+    expect(sink.chunks.at(-1)!.chunk).toEqual({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm-up', choices: [], usage: expect.objectContaining({ prompt_tokens: 3, completion_tokens: 2, estimated: true }) });
+  });
+
+  it("a native Responses upstream's usage, on the event that ends its stream, is the outcome's", async () => {
+    const h = harness();
+    const event = (type: string, fields: Record<string, unknown>, finish?: string): Delta => {
+      const chunk = { type, ...fields };
+      return { wire: 'openai.responses', event: type, data: JSON.stringify(chunk), chunk, text: typeof fields.delta === 'string' ? fields.delta : '', finish };
+    };
+    const { p } = provider([
+      [event('response.output_text.delta', { delta: 'Hi' })],
+      [event('response.completed', { response: { status: 'completed', usage: { input_tokens: 7, output_tokens: 1, input_tokens_details: { cached_tokens: 0 }, output_tokens_details: { reasoning_tokens: 0 } } } }, 'stop')],
+    ]);
+    const sink = { ...recordingSink(), wire: 'openai.responses' as const };
+    const outcome = await h.start(p, sink).run();
+    expect(outcome.usage).toMatchObject({ input: 7, output: 1, estimated: false });
   });
 
   it('superseded mid-answer: cancelled, its upstream closed, chat.cancelled with what was heard', async () => {
