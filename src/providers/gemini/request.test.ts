@@ -116,6 +116,19 @@ describe('toGeminiRequest', () => {
     expect(toGeminiRequest({ messages: [{ role: 'user', content: 'q' }], tools: [weather], ...choice }, M3).toolConfig).toEqual(expected);
   });
 
+  it('allowed_tools: required among some is ANY with their names; auto among some sends only those; among all, the mode alone', () => {
+    const time = { type: 'function', function: { name: 'get_time' } };
+    const turn = (mode: string, names: string[]) =>
+      toGeminiRequest({ messages: [{ role: 'user', content: 'q' }], tools: [weather, time], tool_choice: { type: 'allowed_tools', allowed_tools: { mode, tools: names.map((name) => ({ type: 'function', function: { name } })) } } }, M3);
+    expect(turn('required', ['get_time']).toolConfig).toEqual({ functionCallingConfig: { mode: 'ANY', allowedFunctionNames: ['get_time'] } });
+    const some = turn('auto', ['get_time']);
+    expect(some.toolConfig).toEqual({ functionCallingConfig: { mode: 'AUTO' } });
+    expect(some.tools).toEqual([{ functionDeclarations: [{ name: 'get_time' }] }]);
+    const all = turn('auto', ['get_weather', 'get_time']);
+    expect(all.toolConfig).toEqual({ functionCallingConfig: { mode: 'AUTO' } });
+    expect((all.tools as { functionDeclarations: unknown[] }[])[0]!.functionDeclarations).toHaveLength(2);
+  });
+
   it.each([
     ['n', { n: 2 }],
     ['logprobs', { logprobs: true }],

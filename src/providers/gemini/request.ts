@@ -241,12 +241,13 @@ function functionDeclarations(value: unknown): Obj[] {
   });
 }
 
-function toolConfig(value: unknown, declared: Obj[]): Obj {
+/** `tool_choice` as Gemini's mode, and the functions it is limited to (none: every one declared). */
+function toolChoiceOf(value: unknown, declared: Obj[]): { mode: 'AUTO' | 'NONE' | 'ANY'; only?: string[] } {
   if (value === 'auto') return { mode: 'AUTO' };
   if (value === 'none') return { mode: 'NONE' };
   if (value === 'required') return { mode: 'ANY' };
   if (isObject(value) && value.type === 'function' && isObject(value.function) && typeof value.function.name === 'string') {
-    return { mode: 'ANY', allowedFunctionNames: [value.function.name] };
+    return { mode: 'ANY', only: [value.function.name] };
   }
   if (isObject(value) && value.type === 'allowed_tools' && isObject(value.allowed_tools)) {
     const { mode, tools } = value.allowed_tools;
@@ -254,9 +255,7 @@ function toolConfig(value: unknown, declared: Obj[]): Obj {
     const allowed = tools.map((t) => (isObject(t) && isObject(t.function) ? t.function.name : undefined));
     if (allowed.some((n) => typeof n !== 'string')) throw unsupported('tool_choice.allowed_tools.tools', 'Only function tools can be allowed');
     if (mode !== 'auto' && mode !== 'required') throw invalid('tool_choice.allowed_tools.mode', "must be 'auto' or 'required'");
-    if (allowed.length === declared.length) return { mode: mode === 'auto' ? 'AUTO' : 'ANY' };
-    // Gemini restricts the names only in mode ANY; an 'auto' choice among some tools is sent those tools only.
-    return { mode: 'ANY', allowedFunctionNames: allowed, ...(mode === 'auto' ? { auto: true } : {}) };
+    return { mode: mode === 'auto' ? 'AUTO' : 'ANY', ...(allowed.length === declared.length ? {} : { only: allowed as string[] }) };
   }
   throw unsupported('tool_choice', "tool_choice is served as 'auto', 'none', 'required', a function or allowed_tools");
 }
@@ -285,17 +284,14 @@ export function toGeminiRequest(chat: Obj, opts: GeminiRequestOptions): Obj {
   const declarations = given(chat.tools) ? functionDeclarations(chat.tools) : [];
   if (declarations.length > 0) body.tools = [{ functionDeclarations: declarations }];
   if (given(chat.tool_choice)) {
-    const config = toolConfig(chat.tool_choice, declarations);
+    const { mode, only } = toolChoiceOf(chat.tool_choice, declarations);
     if (declarations.length === 0) {
-      if (config.mode === 'ANY') throw invalid('tool_choice', 'a tool is required but no tools are given');
-    } else {
-      if (config.auto) {
-        // Among some of the tools, the model may still answer: send only those, in mode AUTO.
-        const allowed = new Set(config.allowedFunctionNames as string[]);
-        body.tools = [{ functionDeclarations: declarations.filter((d) => allowed.has(d.name as string)) }];
-        body.toolConfig = { functionCallingConfig: { mode: 'AUTO' } };
-      } else body.toolConfig = { functionCallingConfig: config };
-    }
+      if (mode === 'ANY') throw invalid('tool_choice', 'a tool is required but no tools are given');
+    } else if (only && mode === 'AUTO') {
+      // Gemini limits the names only in mode ANY: among some of the tools, the model that may still answer is sent only those.
+      body.tools = [{ functionDeclarations: declarations.filter((d) => only.includes(d.name as string)) }];
+      body.toolConfig = { functionCallingConfig: { mode } };
+    } else body.toolConfig = { functionCallingConfig: { mode, ...(only ? { allowedFunctionNames: only } : {}) } };
   }
 
   const generation: Obj = {};
