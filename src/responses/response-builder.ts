@@ -1,4 +1,5 @@
-import type { ChatChunk, Part, TokenUsage } from '../providers/provider.js';
+import { chatUsageOf } from '../apis/openai-chat/encoder.js';
+import type { ChatChunk, Part } from '../providers/provider.js';
 import type { Item } from './translate.js';
 import { encodeSignedThinking } from './signed-reasoning.js';
 import { isObject, type Obj } from '../json.js';
@@ -34,18 +35,6 @@ function usageOf(u: Obj): Obj {
     output_tokens_details: { reasoning_tokens: num(completion.reasoning_tokens) },
     total_tokens: num(u.total_tokens),
     ...(u.estimated === true ? { estimated: true } : {}),
-  };
-}
-
-/** Neutral usage as the Responses API reports it (what usageOf makes of Chat Completions' usage). */
-function responsesUsageOf(u: TokenUsage): Obj {
-  return {
-    input_tokens: u.input,
-    input_tokens_details: { cached_tokens: u.cacheRead ?? 0 },
-    output_tokens: u.output,
-    output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
-    total_tokens: u.input + u.output,
-    ...(u.estimated ? { estimated: true } : {}),
   };
 }
 
@@ -143,7 +132,7 @@ export class ResponseBuilder {
           this.#finish = p.reason;
           break;
         case 'usage':
-          this.#usage = responsesUsageOf(p.usage);
+          this.#usage = usageOf(chatUsageOf(p.usage));
           break;
         case 'start':
           break;
