@@ -6,7 +6,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { TokenBatcher } from '../events/token-batcher.js';
 import type { StreamMeta } from '../events/types.js';
 import { ContentExcerpt, excerpt } from '../observability/content-excerpt.js';
-import { chatUsageOf } from '../apis/openai-chat/encoder.js';
+import { chatUsageChunk } from '../apis/openai-chat/encoder.js';
 import { transcoderFor } from '../apis/transcoders.js';
 import { estimatedInputTokens, lastUserText, type ChatChunk, type ChatRequest, type Delta, type Provider, type StreamOptions, type TokenUsage } from '../providers/provider.js';
 import { partsOf } from './parts.js';
@@ -297,15 +297,17 @@ export class ChatStream {
       this.#sink.chunk(estimate);
     } else if (this.#sink.wire === 'openai.chat') {
       const top = this.#lastChatChunk;
-      const chunk = {
-        id: typeof top?.id === 'string' ? top.id : request.completionId,
-        object: 'chat.completion.chunk',
-        created: typeof top?.created === 'number' ? top.created : request.created,
-        model: typeof top?.model === 'string' ? top.model : request.model,
-        choices: [],
-        usage: chatUsageOf(usage),
-      };
-      this.#sink.chunk({ wire: 'openai.chat', data: JSON.stringify(chunk), chunk, text: '', finish: undefined });
+      this.#sink.chunk(
+        chatUsageChunk(
+          {
+            id: typeof top?.id === 'string' ? top.id : request.completionId,
+            object: 'chat.completion.chunk',
+            created: typeof top?.created === 'number' ? top.created : request.created,
+            model: typeof top?.model === 'string' ? top.model : request.model,
+          },
+          usage,
+        ),
+      );
     }
   }
 

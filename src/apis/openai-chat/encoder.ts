@@ -14,6 +14,12 @@ export function chatUsageOf(u: TokenUsage): Record<string, unknown> {
   };
 }
 
+/** The chunk that reports usage, last and with no choices, as OpenAI sends it with include_usage. */
+export function chatUsageChunk(top: { id: string; object: string; created: number; model: string }, usage: TokenUsage): Delta {
+  const chunk = { ...top, choices: [], usage: chatUsageOf(usage) };
+  return { wire: 'openai.chat', data: JSON.stringify(chunk), chunk, text: '', finish: undefined };
+}
+
 export interface ChatHead {
   /** The answer's id and model until the upstream names its own (its start part). */
   id: string;
@@ -127,10 +133,7 @@ export class ChatTranscoder implements Transcoder {
       this.#role(out);
       out.push(this.#chunk({}, 'stop'));
     }
-    if (this.#usage) {
-      const chunk = { ...this.#top, choices: [], usage: chatUsageOf(this.#usage) };
-      out.push({ wire: 'openai.chat', data: JSON.stringify(chunk), chunk, text: '', finish: undefined });
-    }
+    if (this.#usage) out.push(chatUsageChunk(this.#top, this.#usage));
     return out;
   }
 }
