@@ -244,9 +244,9 @@ export class ChatStream {
         } else {
           this.#deliver(d);
         }
-        // Only parsed deltas can report usage: the token path (unparsed) never looks. A Responses stream says its
-        // usage on the event that ends it.
-        if (d.chunk !== undefined && (d.parts !== undefined || d.chunk.usage || (d.finish !== undefined && d.wire === 'openai.responses'))) {
+        // Only parsed deltas can report usage: the token path (unparsed) never looks. A stream says it in a chunk of
+        // its own (Chat Completions), or on the piece that ends it (a Responses stream's last event).
+        if (d.chunk !== undefined && (d.parts !== undefined || d.chunk.usage || d.finish !== undefined)) {
           for (const p of partsOf(d)) if (p.type === 'usage') this.#usage = p.usage;
         }
         if (d.text !== '') {
