@@ -23,9 +23,9 @@ export interface GeminiRequestOptions {
 export const SKIP_THOUGHT_SIGNATURE = 'skip_thought_signature_validator';
 
 /** `reasoning_effort` as thinkingBudget, for the Gemini 2.x models whose thinking is set by a budget. */
-export const GEMINI_THINKING_BUDGETS: Readonly<Record<string, number>> = { none: 0, minimal: 512, low: 1024, medium: 8192, high: 24576, xhigh: 32768 };
+const GEMINI_THINKING_BUDGETS: Readonly<Record<string, number>> = { none: 0, minimal: 512, low: 1024, medium: 8192, high: 24576, xhigh: 32768 };
 /** `reasoning_effort` as thinkingLevel, for Gemini 3 on (`none` is the least thinking there is). */
-export const GEMINI_THINKING_LEVELS: Readonly<Record<string, string>> = { none: 'minimal', minimal: 'minimal', low: 'low', medium: 'medium', high: 'high', xhigh: 'xhigh' };
+const GEMINI_THINKING_LEVELS: Readonly<Record<string, string>> = { none: 'minimal', minimal: 'minimal', low: 'low', medium: 'medium', high: 'high', xhigh: 'xhigh' };
 
 /**
  * Models that think by default (Gemini 2.5 on, and the -latest aliases that point to them): they get thoughts

@@ -13,7 +13,7 @@ import { reportedGeminiError } from './errors.js';
  * tool_calls (Gemini says STOP either way); every block is content_filter; MALFORMED_FUNCTION_CALL and its kin
  * are not a finish but an error (MALFORMED_CALL).
  */
-export const FINISH_OF_REASON: Record<string, Finish> = {
+const FINISH_OF_REASON: Record<string, Finish> = {
   STOP: 'stop',
   MAX_TOKENS: 'length',
   SAFETY: 'content_filter',
@@ -29,7 +29,7 @@ export const FINISH_OF_REASON: Record<string, Finish> = {
 };
 
 /** The finish reasons that say the model's function call could not be used: the answer failed. */
-export const MALFORMED_CALL = new Set(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL', 'TOO_MANY_TOOL_CALLS', 'MISSING_THOUGHT_SIGNATURE']);
+const MALFORMED_CALL = new Set(['MALFORMED_FUNCTION_CALL', 'UNEXPECTED_TOOL_CALL', 'TOO_MANY_TOOL_CALLS', 'MISSING_THOUGHT_SIGNATURE']);
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
@@ -37,7 +37,7 @@ const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v)
  * Gemini's usageMetadata in the neutral vocabulary. Its candidates count leaves the thoughts out; OpenAI's
  * completion tokens include reasoning, so output is both. promptTokenCount includes the cached content.
  */
-export function geminiUsage(u: Obj): TokenUsage {
+function geminiUsage(u: Obj): TokenUsage {
   const thoughts = num(u.thoughtsTokenCount);
   const cached = num(u.cachedContentTokenCount);
   const out: TokenUsage = { input: num(u.promptTokenCount) + num(u.toolUsePromptTokenCount), output: num(u.candidatesTokenCount) + thoughts };
@@ -60,7 +60,7 @@ export function textChunkText(data: string): string | undefined {
 }
 
 /** A tool call id for a function call Gemini gave none: OpenAI's shape, unique enough to key the signature memory. */
-export function toolCallId(): string {
+function toolCallId(): string {
   return `call_${randomBytes(18).toString('base64url')}`;
 }
 
