@@ -8,10 +8,11 @@ import type { Logger } from 'pino';
 export class EventLoopWatchdog {
   #timer: NodeJS.Timeout | undefined;
   #expected = 0;
-  #lastDelay = 0;
+  #peak = 0;
+  #peakAt = 0;
 
   constructor(
-    readonly opts: { thresholdMs: number; intervalMs?: number; log: Logger; onBlocked?: (delayMs: number) => void; onDelay?: (delayMs: number) => void },
+    readonly opts: { thresholdMs: number; intervalMs?: number; windowMs?: number; log: Logger; onBlocked?: (delayMs: number) => void; onDelay?: (delayMs: number) => void },
   ) {}
 
   /** Starts watching; from the moment the server serves, not while it loads (that is not a blocked loop). */
@@ -25,7 +26,12 @@ export class EventLoopWatchdog {
       const now = performance.now();
       const delay = Math.max(0, now - this.#expected);
       this.#expected = now + interval;
-      this.#lastDelay = delay;
+      // A stall shows in one tick only; the ticks after it are on time again. Load shedding must still see it
+      // while the backlog it left is served, so the watchdog keeps the worst lateness of the last window.
+      if (delay >= this.#peak || now - this.#peakAt > this.#window) {
+        this.#peak = delay;
+        this.#peakAt = now;
+      }
       opts.onDelay?.(delay);
       if (delay > opts.thresholdMs) {
         opts.log.warn({ delay_ms: Math.round(delay) }, 'event_loop_blocked');
@@ -35,9 +41,16 @@ export class EventLoopWatchdog {
     this.#timer.unref();
   }
 
-  /** The lateness of the most recent tick, in ms. */
-  get lastDelayMs(): number {
-    return this.#lastDelay;
+  /**
+   * The worst lateness of a tick in about the last `windowMs` (default 1 s, what `Retry-After: 1` promises), in ms:
+   * whether the loop is saturated now, and not only at the very last tick.
+   */
+  get recentDelayMs(): number {
+    return performance.now() - this.#peakAt > this.#window ? 0 : this.#peak;
+  }
+
+  get #window(): number {
+    return this.opts.windowMs ?? 1000;
   }
 
   close(): void {

@@ -91,7 +91,7 @@ export async function admitCall(ctx: AdmissionContext, call: { apiKey: ApiKeyIde
   const release = await ctx.quotas.admit(call.apiKey, call.requestId);
   try {
     const shedAbove = ctx.config.shedEventLoopDelayMs;
-    if (shedAbove > 0 && ctx.watchdog.lastDelayMs > shedAbove) {
+    if (shedAbove > 0 && ctx.watchdog.recentDelayMs > shedAbove) {
       throw new JarvisError('JARVIS_ERR_OVERLOADED', 'Jarvis is overloaded; retry shortly.', { headers: { 'retry-after': '1' } });
     }
     // Everything from here until the caller runs its stream is synchronous, so the count cannot change meanwhile.
