@@ -34,11 +34,10 @@ const tag = () => `#o${++tags}`;
 
 /**
  * A completion as the SDK's stream helper assembles it, comparable with the one returned unstreamed: without what
- * the helper adds (each message's `parsed`, the last chunk's `obfuscation`).
+ * the helper adds (each message's `parsed`; SDKs before 7 also kept the last chunk's `obfuscation`).
  */
 function assembled(completion: ChatCompletion): Record<string, unknown> {
-  const { obfuscation, choices, ...rest } = completion as ChatCompletion & { obfuscation?: unknown };
-  expect(obfuscation).toMatch(/^x+$/);
+  const { obfuscation: _, choices, ...rest } = completion as ChatCompletion & { obfuscation?: unknown };
   return {
     ...rest,
     choices: choices.map(({ message, ...choice }) => {

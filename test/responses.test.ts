@@ -5,6 +5,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { as } from './support/access.js';
+import { sseData } from './support/sse.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { startOpenAIUpstream, type OpenAIUpstream } from '../fakes/openai/index.js';
 
@@ -87,6 +88,19 @@ describe('POST /v1/responses (translated to Chat Completions)', () => {
       { role: 'assistant', content: null, tool_calls: [{ id: (call as OpenAI.Responses.ResponseFunctionToolCall).call_id, type: 'function', function: { name: 'get_weather', arguments: '{"location":"Paris"}' } }] },
       { role: 'tool', tool_call_id: (call as OpenAI.Responses.ResponseFunctionToolCall).call_id, content: '{"temperature":21}' },
     ]);
+  });
+
+  it.each(['What is the weather in Paris?', 'Hello there'])('opens with response.created as the response began (no output yet), and numbers every event in the order sent: %s', async (input) => {
+    const res = await fetch(`${jarvis.url}/v1/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', stream: true, input, tools: [WEATHER] }),
+    });
+    const events = sseData(await res.text()).map((d) => JSON.parse(d) as { type: string; sequence_number: number; response?: { output: unknown[] } });
+    expect(events[0]).toMatchObject({ type: 'response.created', sequence_number: 0, response: { output: [] } });
+    expect(events[1]).toMatchObject({ type: 'response.in_progress', sequence_number: 1, response: { output: [] } });
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events.at(-1)!.type).toBe('response.completed');
   });
 
   it('gives a chat upstream\'s reasoning as a reasoning item before the message, which the SDK\'s stream helper accumulates', async () => {

@@ -38,6 +38,7 @@ abstract class ResponsesSink implements StreamSink {
   protected readonly builder: ResponseBuilder;
   protected readonly opts: ResponsesSinkOptions;
   readonly #bound: AnswerBound;
+  #opening: ResponseEvent[] | undefined;
 
   constructor(opts: ResponsesSinkOptions) {
     this.opts = opts;
@@ -45,8 +46,17 @@ abstract class ResponsesSink implements StreamSink {
     this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
   }
 
+  /**
+   * The events a response opens with (response.created, response.in_progress), built before any other event of it
+   * whenever its transport sends them: they show the response as it began (no output yet), numbered first.
+   */
+  protected opening(): ResponseEvent[] {
+    return (this.#opening ??= this.builder.start());
+  }
+
   chunk(d: Delta): void {
     this.#bound.add(d);
+    this.opening();
     const events = d.wire !== 'openai.chat' || d.parts ? this.builder.parts(partsOf(d)) : d.chunk ? this.builder.add(d.chunk) : this.builder.text(d.text);
     if (this.emit(events)) countDelivered(this.delivered, d);
   }
@@ -61,16 +71,19 @@ abstract class ResponsesSink implements StreamSink {
   protected abstract close(): void;
 
   end(): void {
+    this.opening();
     this.emit(this.builder.end());
     this.#settle();
   }
 
-  cancelled(_reason: CancelReason): void {
-    this.emit(this.builder.incomplete('interrupted'));
+  cancelled(reason: CancelReason): void {
+    this.opening();
+    this.emit(this.builder.incomplete(reason === 'steered' ? 'steered' : 'interrupted'));
     this.#settle();
   }
 
   fail(error: JarvisError): void {
+    this.opening();
     this.emit(this.builder.failed({ code: error.code, message: error.message }));
     this.#settle();
   }
@@ -92,7 +105,7 @@ export class ResponsesSseSink extends ResponsesSink {
 
   constructor(reply: FastifyReply, opts: ResponsesSseOptions) {
     super(opts);
-    this.#sse = new SseTransport(reply, opts, () => this.builder.start().map(frame));
+    this.#sse = new SseTransport(reply, opts, () => this.opening().map(frame));
   }
 
   protected emit(events: ResponseEvent[]): boolean {
@@ -199,8 +212,8 @@ export class ResponsesNativeSink implements StreamSink {
     this.#finish(this.#tracker.final ?? this.#tracker.interrupted().response);
   }
 
-  cancelled(): void {
-    const { event, response } = this.#tracker.interrupted();
+  cancelled(reason: CancelReason): void {
+    const { event, response } = this.#tracker.interrupted(reason === 'steered' ? 'steered' : 'interrupted');
     if (this.#sse?.opened) this.#sse.write(frame(event as ResponseEvent));
     this.#finish(response);
   }
