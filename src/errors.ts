@@ -115,7 +115,8 @@ export function isJarvisError(err: unknown): err is JarvisError {
 }
 
 /** Why a stream was cancelled. Carried as the AbortSignal reason through every layer. */
-export type CancelReason = 'superseded' | 'client_disconnected' | 'shutdown' | 'client_backpressure';
+/** Why a stream was cancelled; `steered`: new user input took over its response (the Responses API's WebSocket mode). */
+export type CancelReason = 'superseded' | 'client_disconnected' | 'shutdown' | 'client_backpressure' | 'steered';
 
 export class StreamCancelled extends Error {
   override readonly name = 'StreamCancelled';

@@ -1,7 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../context.js';
 import type { StreamMeta } from '../events/types.js';
+import type { CancelReason } from '../errors.js';
 import type { RandomIds } from '../ids.js';
+import type { ApiKeyIdentity } from './auth.js';
 import { estimatedInputTokens, type ChatMessage, type ChatRequest, type Delta, type Provider, type StreamOptions } from '../providers/provider.js';
 import { admit } from '../streams/admission.js';
 import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
@@ -35,34 +37,60 @@ export interface SinkContext {
 }
 
 /**
- * One streamed answer over HTTP, whatever its API: the turn admitted (streams/admission.ts), a ChatStream with
- * the API's `sink`, cancelled when its client leaves.
+ * Where a turn comes from, apart from what it asks: an HTTP request, or one message on a WebSocket (its upgrade's
+ * key and headers, with its own request id).
  */
-export async function serveStream(
-  ctx: JarvisContext,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  p: {
-    arrivedAt: number;
-    model: string | undefined;
-    messages: ChatMessage[];
-    body: Record<string, unknown>;
-    sink: (c: SinkContext) => StreamSink;
-    /** The client's request in its own wire, when it is not Chat Completions (ChatRequest.native). */
-    native?: ChatRequest['native'];
-    /** The client API's estimate of the input tokens (ChatRequest.inputTokens). */
-    inputTokens?: number | undefined;
-    /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
-    upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
-  },
-): Promise<StreamOutcome> {
-  const admitted = await admit(ctx, {
-    requestId: request.id,
+export interface TurnOrigin {
+  requestId: string;
+  apiKey: ApiKeyIdentity | null;
+  header(name: string): string | undefined;
+  trace: string;
+  upstreamHeaders: Record<string, string>;
+}
+
+/** An HTTP request as a turn's origin; a WebSocket's messages each name their own `requestId`. */
+export function originOf(ctx: JarvisContext, request: FastifyRequest, requestId = request.id): TurnOrigin {
+  const headers = upstreamHeaders(request);
+  return {
+    requestId,
     apiKey: request.apiKey,
-    arrivedAt: p.arrivedAt,
     header: (name) => header(request, name),
     trace: traceOf(request, ctx.ids),
-    upstreamHeaders: upstreamHeaders(request),
+    upstreamHeaders: { ...headers, 'x-request-id': requestId },
+  };
+}
+
+/** What one turn asks for, whatever its API and transport. */
+export interface TurnPlan {
+  arrivedAt: number;
+  model: string | undefined;
+  messages: ChatMessage[];
+  body: Record<string, unknown>;
+  sink: (c: SinkContext) => StreamSink;
+  /** The client's request in its own wire, when it is not Chat Completions (ChatRequest.native). */
+  native?: ChatRequest['native'];
+  /** The client API's estimate of the input tokens (ChatRequest.inputTokens). */
+  inputTokens?: number | undefined;
+  /** The answer's source when it is not the provider's chat stream (a native Responses upstream). */
+  upstream?: (provider: Provider, model: string, headers: Record<string, string>) => ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
+}
+
+/** How a transport takes part in a turn: it cancels the stream when its client goes, and hears of dropped parameters. */
+export interface TurnHooks {
+  /** Starts watching for the client's end (or whatever else cancels the turn); returns what stops watching. */
+  watch(cancel: (reason: CancelReason) => void): () => void;
+  /** Parameters the provider dropped (x-jarvis-dropped-params), told before the answer's first chunk. */
+  onDropped?(names: string[]): void;
+}
+
+/**
+ * One streamed answer, whatever its API and transport: the turn admitted (streams/admission.ts), a ChatStream with
+ * the API's `sink`, cancelled as the transport says (`hooks.watch`).
+ */
+export async function runTurn(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, hooks: TurnHooks): Promise<StreamOutcome> {
+  const admitted = await admit(ctx, {
+    ...origin,
+    arrivedAt: p.arrivedAt,
     model: p.model,
     messages: p.messages,
     body: p.body,
@@ -72,9 +100,9 @@ export async function serveStream(
   try {
     const { meta, provider, model, request: chatRequest } = admitted;
     // Before the answer's headers: a sink opens its response on the first chunk, after the provider was asked.
-    chatRequest.onDropped = (names) => reply.raw.setHeader('x-jarvis-dropped-params', names.join(','));
+    if (hooks.onDropped) chatRequest.onDropped = hooks.onDropped;
     // The sink is created before the stream it calls back into; `onStall` only runs once the stream exists.
-    const sink = p.sink({ model, requestId: request.id, meta, completionId: chatRequest.completionId, created: chatRequest.created, inputTokens: estimatedInputTokens(chatRequest), onStall: () => stream.cancel('client_backpressure') });
+    const sink = p.sink({ model, requestId: origin.requestId, meta, completionId: chatRequest.completionId, created: chatRequest.created, inputTokens: estimatedInputTokens(chatRequest), onStall: () => stream.cancel('client_backpressure') });
     const stream = new ChatStream(
       { sessions: ctx.sessions, batcher: ctx.batcher, bus: ctx.bus, live: ctx.live, log: ctx.log, observer: ctx.metrics, logContent: ctx.config.logContent },
       {
@@ -89,7 +117,7 @@ export async function serveStream(
       },
       sink,
     );
-    const unwatch = watchClientGone(request, reply, () => stream.cancel('client_disconnected'));
+    const unwatch = hooks.watch((reason) => stream.cancel(reason));
     try {
       return await stream.run();
     } finally {
@@ -98,4 +126,12 @@ export async function serveStream(
   } finally {
     admitted.release();
   }
+}
+
+/** One streamed answer over HTTP: runTurn, cancelled when the client leaves. */
+export function serveStream(ctx: JarvisContext, request: FastifyRequest, reply: FastifyReply, p: TurnPlan): Promise<StreamOutcome> {
+  return runTurn(ctx, originOf(ctx, request), p, {
+    watch: (cancel) => watchClientGone(request, reply, () => cancel('client_disconnected')),
+    onDropped: (names) => reply.raw.setHeader('x-jarvis-dropped-params', names.join(',')),
+  });
 }

@@ -70,8 +70,8 @@ export class NativeTracker {
   }
 
   /** The terminal event Jarvis sends for a response it cut short, and the response it ends as. */
-  interrupted(): { event: Obj; response: Obj } {
-    const response = { ...(this.#snapshot ?? { object: 'response' }), status: 'incomplete', incomplete_details: { reason: 'interrupted' }, output: this.output(), usage: null };
+  interrupted(reason: 'interrupted' | 'steered' = 'interrupted'): { event: Obj; response: Obj } {
+    const response = { ...(this.#snapshot ?? { object: 'response' }), status: 'incomplete', incomplete_details: { reason }, output: this.output(), usage: null };
     return { event: { type: 'response.incomplete', sequence_number: this.#lastSeq + 1, response }, response };
   }
 }

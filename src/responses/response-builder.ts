@@ -8,7 +8,7 @@ import { isObject, type Obj } from '../json.js';
 export type ResponseEvent = Obj & { type: string };
 
 /** Why a response is not complete: the upstream's limit, its filter, or Jarvis's own (barge-in, a client gone). */
-export type IncompleteReason = 'max_output_tokens' | 'content_filter' | 'interrupted';
+export type IncompleteReason = 'max_output_tokens' | 'content_filter' | 'interrupted' | 'steered';
 
 /** The request's own members a Response echoes back. */
 export interface ResponseHead {
