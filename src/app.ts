@@ -138,7 +138,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   installErrorHandlers(app, log);
 
   await app.register(websocket, {
-    options: { maxPayload: 64 * 1024 },
+    // A message may be as large as a request body (a response.create carries the same input a POST does).
+    options: { maxPayload: config.bodyLimit },
     // The plugin's default closes every socket without a code before the events route can say why (1001).
     preClose(this: FastifyInstance, done: () => void) {
       this.websocketServer.close();

@@ -155,6 +155,16 @@ const ConfigSchema = Type.Object(
       maxSubscribers: Type.Integer({ minimum: 1 }),
       maxSubscribersPerKey: Type.Integer({ minimum: 1 }),
     }, STRICT),
+    /** The Responses API's WebSocket mode (GET /v1/responses). */
+    websocket: Type.Object({
+      /** Connections in this process, and for one API key (503 / 429 before the upgrade past them). */
+      maxConnections: Type.Integer({ minimum: 1 }),
+      maxConnectionsPerKey: Type.Integer({ minimum: 1 }),
+      /** Responses one connection may have generating or waiting in its lanes (an `error` event past it). */
+      maxResponsesInFlight: Type.Integer({ minimum: 1 }),
+      /** A connection with nothing in flight that sends nothing for this long is closed (1000). */
+      idleTimeoutMs: Type.Integer({ minimum: 1000 }),
+    }, STRICT),
   },
   STRICT,
 );
@@ -199,6 +209,7 @@ export function defaultConfig(): Config {
     upstreamIdleMs: 60_000,
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
+    websocket: { maxConnections: 1000, maxConnectionsPerKey: 50, maxResponsesInFlight: 16, idleTimeoutMs: 600_000 },
     redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
@@ -386,6 +397,12 @@ export function loadConfig(env: Env): Config {
       maxSubscriberBufferBytes: int(env, 'JARVIS_MAX_SUBSCRIBER_BUFFER_BYTES'),
       maxSubscribers: int(env, 'JARVIS_MAX_SUBSCRIBERS'),
       maxSubscribersPerKey: int(env, 'JARVIS_MAX_SUBSCRIBERS_PER_KEY'),
+    },
+    websocket: {
+      maxConnections: int(env, 'JARVIS_WS_MAX_CONNECTIONS'),
+      maxConnectionsPerKey: int(env, 'JARVIS_WS_MAX_CONNECTIONS_PER_KEY'),
+      maxResponsesInFlight: int(env, 'JARVIS_WS_MAX_IN_FLIGHT'),
+      idleTimeoutMs: int(env, 'JARVIS_WS_IDLE_TIMEOUT_MS'),
     },
   };
   config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);

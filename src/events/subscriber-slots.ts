@@ -1,4 +1,4 @@
-import { JarvisError } from '../errors.js';
+import { JarvisError, type JarvisErrorCode } from '../errors.js';
 
 /** A subscriber may try again after this long: subscribers are long-lived, so a place frees up slowly. */
 const RETRY_AFTER_S = '5';
@@ -17,23 +17,28 @@ export class SubscriberSlots {
   readonly #max: number;
   readonly #perKey: number;
   readonly #byKey = new Map<string, number>();
+  readonly #what: string;
+  readonly #perKeyCode: JarvisErrorCode;
   #total = 0;
 
-  constructor(opts: { max: number; perKey: number }) {
+  /** `what` the places are for, in messages; the same counting serves other long-lived connections (WebSockets). */
+  constructor(opts: { max: number; perKey: number; what?: string; perKeyCode?: JarvisErrorCode }) {
     this.#max = opts.max;
     this.#perKey = opts.perKey;
+    this.#what = opts.what ?? 'events subscribers';
+    this.#perKeyCode = opts.perKeyCode ?? 'JARVIS_ERR_TOO_MANY_SUBSCRIBERS';
   }
 
   /** Takes a place for a subscriber of `owner` (the key's name; null without keys), or throws 429 / 503. */
   take(owner: string | null): SubscriberSlot {
     const mine = owner === null ? 0 : (this.#byKey.get(owner) ?? 0);
     if (owner !== null && mine >= this.#perKey) {
-      throw new JarvisError('JARVIS_ERR_TOO_MANY_SUBSCRIBERS', `This API key already has ${this.#perKey} events subscribers open, its limit. Close one, or retry later.`, {
+      throw new JarvisError(this.#perKeyCode, `This API key already has ${this.#perKey} ${this.#what} open, its limit. Close one, or retry later.`, {
         headers: { 'retry-after': RETRY_AFTER_S },
       });
     }
     if (this.#total >= this.#max) {
-      throw new JarvisError('JARVIS_ERR_OVERLOADED', `Jarvis is serving its maximum of ${this.#max} events subscribers; retry shortly or on another instance.`, {
+      throw new JarvisError('JARVIS_ERR_OVERLOADED', `Jarvis is serving its maximum of ${this.#max} ${this.#what}; retry shortly or on another instance.`, {
         headers: { 'retry-after': RETRY_AFTER_S },
       });
     }

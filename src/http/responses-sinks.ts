@@ -172,26 +172,66 @@ export interface NativeSinkOptions {
 }
 
 /**
- * A native Responses upstream's stream, relayed: `stream: true` gets each event as the upstream sent it; a
- * response Jarvis cuts short (barge-in, shutdown) ends with its own `response.incomplete`, numbered after the
- * upstream's last event; `stream: false` gets the response the upstream ended with (or that one).
+ * Where a natively relayed response goes: each event as it comes (SSE, a WebSocket), or the response once it is
+ * over (JSON).
+ */
+export interface NativeOut {
+  /** Something was sent: a failure now is an event of the stream, not a refusal. */
+  readonly opened: boolean;
+  /** One event as the upstream sent it (`data`, its JSON); false when the client is not there to get it. */
+  event(type: string, data: string): boolean;
+  flush(signal: AbortSignal): Promise<void> | undefined;
+  /** The response is over: as it ended, or failed (`failed`), in which case an opened stream has had its error event. */
+  finish(response: Record<string, unknown> | undefined, failed: JarvisError | undefined): void;
+}
+
+/** `stream: true`: each event as the upstream sent it, over SSE; a failure before the first is a plain HTTP error. */
+export function sseNativeOut(reply: FastifyReply, flow: SseFlow & { requestId: string }): NativeOut {
+  const sse = new SseTransport(reply, flow);
+  return {
+    get opened() {
+      return sse.opened;
+    },
+    event: (type, data) => sse.write(eventFrame(type, data)),
+    flush: (signal) => sse.flush(signal),
+    finish: (_response, failed) => {
+      if (!(failed && sse.refuse(failed))) sse.close();
+    },
+  };
+}
+
+/** `stream: false`: the response the upstream ended with (or Jarvis, cutting it short), as one JSON body. */
+export function jsonNativeOut(reply: FastifyReply): NativeOut {
+  const json = new JsonTransport(reply);
+  return {
+    opened: false,
+    event: () => !json.gone,
+    flush: () => undefined,
+    finish: (response, failed) => {
+      if (failed) json.fail(failed);
+      else if (response) json.send(() => response);
+    },
+  };
+}
+
+/**
+ * A native Responses upstream's stream, relayed: each event as the upstream sent it, or the response it ended
+ * with (NativeOut); a response Jarvis cuts short (barge-in, steering, shutdown) ends with its own
+ * `response.incomplete`, numbered after the upstream's last event.
  */
 export class ResponsesNativeSink implements StreamSink {
   readonly wire = 'openai.responses' as const;
   readonly delivered = { tokens: 0, chars: 0 };
   readonly #opts: NativeSinkOptions;
-  /** `stream: true`: SSE; else JSON. One of the two. */
-  readonly #sse: SseTransport | undefined;
-  readonly #json: JsonTransport | undefined;
+  readonly #out: NativeOut;
   readonly #tracker = new NativeTracker();
   readonly #bound: AnswerBound;
   #failed: JarvisError | undefined;
 
-  constructor(reply: FastifyReply, opts: NativeSinkOptions, sse?: SseFlow) {
+  constructor(out: NativeOut, opts: NativeSinkOptions) {
     this.#opts = opts;
+    this.#out = out;
     this.#bound = new AnswerBound(opts.maxBytes, 'into one response.');
-    this.#sse = sse ? new SseTransport(reply, { ...sse, requestId: opts.requestId }) : undefined;
-    this.#json = sse ? undefined : new JsonTransport(reply);
   }
 
   chunk(d: Delta): void {
@@ -200,12 +240,11 @@ export class ResponsesNativeSink implements StreamSink {
     this.#bound.add(d);
     const event = d.chunk ?? (JSON.parse(d.data) as ChatChunk);
     this.#tracker.add(event);
-    const written = this.#sse ? this.#sse.write(eventFrame(String(event.type), d.data)) : !this.#json!.gone;
-    if (written) countDelivered(this.delivered, d);
+    if (this.#out.event(String(event.type), d.data)) countDelivered(this.delivered, d);
   }
 
   flush(signal: AbortSignal): Promise<void> | undefined {
-    return this.#sse?.flush(signal);
+    return this.#out.flush(signal);
   }
 
   end(): void {
@@ -214,28 +253,85 @@ export class ResponsesNativeSink implements StreamSink {
 
   cancelled(reason: CancelReason): void {
     const { event, response } = this.#tracker.interrupted(reason === 'steered' ? 'steered' : 'interrupted');
-    if (this.#sse?.opened) this.#sse.write(frame(event as ResponseEvent));
+    if (this.#out.opened) this.#out.event(String(event.type), JSON.stringify(event));
     this.#finish(response);
   }
 
   fail(error: JarvisError): void {
     this.#failed = error;
-    if (this.#sse?.opened) {
+    if (this.#out.opened) {
       // The upstream's own error event as it sent it, else one of Jarvis's in the Responses API's shape.
       const body = error.toJSON().error;
-      this.#sse.write(eventFrame('error', error.event ?? JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param })));
+      this.#out.event('error', error.event ?? JSON.stringify({ type: 'error', code: body.code, message: body.message, param: body.param }));
     }
     this.#finish(undefined);
   }
 
   #finish(response: Record<string, unknown> | undefined): void {
-    if (this.#sse) {
-      if (!(this.#failed && this.#sse.refuse(this.#failed))) this.#sse.close();
-    } else if (this.#failed) {
-      this.#json!.fail(this.#failed);
-    } else if (response) {
-      this.#json!.send(() => response);
-    }
+    this.#out.finish(response, this.#failed);
     if (response && this.#tracker.id) this.#opts.onSettled(response, this.#tracker.output());
   }
+}
+
+/**
+ * A response's events on a WebSocket: one JSON message each, on the lane of its `response.create` (whose
+ * `stream_id` each gets), with the socket's backpressure (http/responses-socket.ts).
+ */
+export interface WsResponseOut {
+  /** One event's JSON text; false when the socket is gone. */
+  send(json: string): boolean;
+  /** An error that stopped the response before anything of it was sent: the API's `error` event, with its status. */
+  refuse(error: JarvisError): void;
+  flush(signal: AbortSignal): Promise<void> | undefined;
+}
+
+/** A response Jarvis builds, over a WebSocket: the SSE route's events, one message each. */
+export class ResponsesWsSink extends ResponsesSink {
+  readonly #out: WsResponseOut;
+  #opened = false;
+
+  constructor(out: WsResponseOut, opts: ResponsesSinkOptions) {
+    super(opts);
+    this.#out = out;
+  }
+
+  protected emit(events: ResponseEvent[]): boolean {
+    let written = true;
+    if (!this.#opened) {
+      this.#opened = true;
+      for (const e of this.opening()) written = this.#out.send(JSON.stringify(e)) && written;
+    }
+    for (const e of events) written = this.#out.send(JSON.stringify(e)) && written;
+    return written && events.length > 0;
+  }
+
+  flush(signal: AbortSignal): Promise<void> | undefined {
+    return this.#out.flush(signal);
+  }
+
+  protected close(): void {}
+
+  override fail(error: JarvisError): void {
+    if (this.#opened || error.event !== undefined) return super.fail(error);
+    this.#out.refuse(error);
+    this.opts.onSettled(this.builder.response(), this.builder);
+  }
+}
+
+/** A native Responses upstream's events over a WebSocket, one message each. */
+export function wsNativeOut(out: WsResponseOut): NativeOut {
+  let opened = false;
+  return {
+    get opened() {
+      return opened;
+    },
+    event: (_type, data) => {
+      opened = true;
+      return out.send(data);
+    },
+    flush: (signal) => out.flush(signal),
+    finish: (_response, failed) => {
+      if (failed && !opened) out.refuse(failed);
+    },
+  };
 }

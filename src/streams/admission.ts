@@ -43,7 +43,8 @@ export interface Admitted {
   release(): void;
 }
 
-function sessionOf(turn: Turn): string | undefined {
+/** X-Session-Id, checked: the session a turn (or a WebSocket's upgrade) names, if it names one. */
+export function sessionOf(turn: Pick<Turn, 'header'>): string | undefined {
   const id = turn.header('x-session-id');
   if (id === undefined) return undefined;
   if (!SESSION_ID.test(id)) {
@@ -63,7 +64,8 @@ function seqOf(turn: Turn): number | undefined {
   return n;
 }
 
-function policyOf(turn: Turn, fallback: SessionPolicy): SessionPolicy {
+/** X-Session-Policy, checked, else the configured default. */
+export function policyOf(turn: Pick<Turn, 'header'>, fallback: SessionPolicy): SessionPolicy {
   const p = turn.header('x-session-policy');
   if (p === undefined) return fallback;
   if (!(SESSION_POLICIES as readonly string[]).includes(p)) {

@@ -11,6 +11,7 @@ import { watchClientGone } from '../client-gone.js';
 import { commentFrame, eventFrame, PING_FRAME } from '../sse-frames.js';
 import { SSE_HEADERS } from '../sse-writer.js';
 import { CoalescedWrites } from '../coalesced-writes.js';
+import { checkUpgrade } from '../ws-upgrade.js';
 
 interface EventsQuery {
   session_id?: string;
@@ -42,19 +43,6 @@ function afterIdOf(...candidates: (string | string[] | undefined)[]): number | u
     return Number(v);
   }
   return undefined;
-}
-
-/** What `ws` checks before it accepts an upgrade, checked first so a refusal is an OpenAI-shaped 400, not ws's text/html one. */
-function checkUpgrade(request: FastifyRequest): void {
-  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return;
-  const key = request.headers['sec-websocket-key'];
-  if (typeof key !== 'string' || !/^[+/0-9A-Za-z]{22}==$/.test(key)) {
-    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Sec-WebSocket-Key must be 16 random bytes in base64.', { param: 'Sec-WebSocket-Key' });
-  }
-  const version = request.headers['sec-websocket-version'];
-  if (version !== '13' && version !== '8') {
-    throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Sec-WebSocket-Version must be 13.', { param: 'Sec-WebSocket-Version', headers: { 'sec-websocket-version': '13' } });
-  }
 }
 
 /**

@@ -1,73 +1,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JarvisContext } from '../../context.js';
 import { JarvisError } from '../../errors.js';
-import type { ResponseBuilder } from '../../responses/response-builder.js';
 import type { ResponseStore, StoredResponse } from '../../responses/response-store.js';
-import { decodeSignedThinking } from '../../responses/signed-reasoning.js';
-import { inputItems, itemsForNative, plainMessages, toChatBody, type Item } from '../../responses/translate.js';
+import { conversationOf, cutMessage } from '../../responses/conversation.js';
+import type { Item } from '../../responses/translate.js';
 import { rejectEmptyBody } from '../errors.js';
-import { ResponsesJsonSink, ResponsesNativeSink, ResponsesSseSink } from '../responses-sinks.js';
+import { jsonNativeOut, ResponsesJsonSink, ResponsesNativeSink, ResponsesSseSink, sseNativeOut } from '../responses-sinks.js';
+import { responsesPlan, type TurnSettled } from '../responses-turn.js';
+import { ResponsesSocket } from '../responses-socket.js';
+import { ResponsesRequest } from '../responses-schema.js';
 import { serveStream } from '../stream-request.js';
-import { isObject, type Obj } from '../../json.js';
-
-const ResponsesRequest = {
-  type: 'object',
-  required: ['input'],
-  properties: {
-    model: { type: 'string', minLength: 1, maxLength: 256 },
-    input: { anyOf: [{ type: 'string' }, { type: 'array' }] },
-    instructions: { type: ['string', 'null'] },
-    stream: { type: ['boolean', 'null'] },
-    store: { type: ['boolean', 'null'] },
-    previous_response_id: { type: ['string', 'null'], maxLength: 256 },
-    metadata: { type: ['object', 'null'] },
-    max_output_tokens: { type: ['integer', 'null'], minimum: 1 },
-    temperature: { type: ['number', 'null'], minimum: 0, maximum: 2 },
-    top_p: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-  },
-} as const;
+import { checkUpgrade } from '../ws-upgrade.js';
+import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-slots.js';
+import { policyOf, sessionOf } from '../../streams/admission.js';
+import type { Obj } from '../../json.js';
 
 const ID = { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' } } } as const;
 
 function notFound(id: string): JarvisError {
   return new JarvisError('JARVIS_ERR_RESPONSE_NOT_FOUND', `No response found with id '${id}'.`, { param: 'id' });
-}
-
-/**
- * The conversation a stored response ends: its history, its input, and what it answered, as delivered. An
- * interrupted answer's message is marked so (a chained request tells the model); its unfinished function calls,
- * which no one can answer, and reasoning (never sent back upstream) stay out.
- */
-function conversationOf(history: Item[], input: Item[], response: Obj, output: Item[]): Item[] {
-  const interrupted = isObject(response.incomplete_details) && response.incomplete_details.reason === 'interrupted';
-  const kept: Item[] = [];
-  for (const item of output) {
-    // Reasoning is not sent back upstream, but for an Anthropic upstream's signed thinking, which must be.
-    if (item.type === 'reasoning' && !decodeSignedThinking(item.encrypted_content)) continue;
-    if (item.type === 'function_call' && item.status !== 'completed') continue;
-    kept.push(item.type === 'message' && interrupted ? { ...item, interrupted: true } : item);
-  }
-  return [...history, ...input, ...kept];
-}
-
-/**
- * The last message item's text cut to `chars` (UTF-16 units, as delivered_chars counts; never inside a pair),
- * with `mark` added to the item that was cut.
- */
-function cutMessage(items: Item[], chars: number, mark: Obj = {}): { items: Item[]; cut: boolean } {
-  const at = items.findLastIndex((i) => i.type === 'message' && i.role === 'assistant');
-  if (at < 0) return { items, cut: false };
-  const item = items[at]!;
-  const parts = Array.isArray(item.content) ? (item.content as Obj[]) : [];
-  const text = parts.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
-  if (chars >= text.length) return { items, cut: false };
-  let end = chars;
-  const code = text.charCodeAt(end - 1);
-  if (end > 0 && code >= 0xd800 && code <= 0xdbff) end--;
-  const heard = text.slice(0, end);
-  const next = [...items];
-  next[at] = { ...item, ...mark, status: 'incomplete', content: [{ ...(parts[0] ?? { type: 'output_text', annotations: [], logprobs: [] }), text: heard }] };
-  return { items: next, cut: true };
 }
 
 /**
@@ -88,51 +39,22 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       }
       history = previous.conversation;
     }
-    const keep = (response: Obj, output: Item[], input: Item[], requestId: string) => {
+    const keep: TurnSettled = (response, output, input) => {
       if (body.store === false) return;
       const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, response, output) };
-      store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
+      store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: request.id, err }, 'response_store_failed'));
     };
     const sse = (onStall: () => void) => ({ heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall });
     const model = typeof body.model === 'string' ? body.model : undefined;
-    type Plan = Omit<Parameters<typeof serveStream>[3], 'arrivedAt' | 'model'>;
-    let plan: Plan;
-    const { provider: serving } = ctx.providers.resolve(model);
-    if (serving.wires.includes('openai.responses') && serving.streamResponses) {
-      // Relayed to the upstream's own /responses, which stores nothing: Jarvis keeps the conversation, as it does
-      // for translated requests, so chains, tenancy and what was heard work the same.
-      const input = inputItems(body.input);
-      const { previous_response_id: _, stream: __, store: ___, ...rest } = body;
-      const upstreamBody = { ...rest, input: itemsForNative([...history, ...input]), store: false };
-      plan = {
-        messages: plainMessages(body.instructions, [...history, ...input]),
-        body: upstreamBody,
-        upstream: (provider, name, headers) => (opts) => provider.streamResponses!({ model: name, body: upstreamBody, headers }, opts),
-        sink: ({ requestId, onStall }) =>
-          new ResponsesNativeSink(reply, { requestId, maxBytes: ctx.config.maxAnswerBytes, onSettled: (response, output) => keep(response, output, input, requestId) }, body.stream === true ? sse(onStall) : undefined),
-      };
-    } else {
-      const { chat, messages, input } = toChatBody(body, history);
-      plan = {
-        messages,
-        body: chat,
-        sink: ({ model: name, requestId, onStall }) => {
-          const opts = {
-            head: { id: `resp_${requestId.slice(4)}`, created_at: Math.floor(Date.now() / 1000), model: name, request: body },
-            requestId,
-            maxBytes: ctx.config.maxAnswerBytes,
-            onSettled: (response: Obj, builder: ResponseBuilder) => {
-              // A response refused before it began (a 4xx, a busy session) was never made: nothing to store.
-              if (response.status !== 'in_progress') keep(response, builder.output, input, requestId);
-            },
-          };
-          return body.stream === true ? new ResponsesSseSink(reply, { ...opts, ...sse(onStall) }) : new ResponsesJsonSink(reply, opts);
-        },
-      };
-    }
+    const plan = responsesPlan(ctx, body, history, keep, {
+      built: (opts, onStall) => (body.stream === true ? new ResponsesSseSink(reply, { ...opts, ...sse(onStall) }) : new ResponsesJsonSink(reply, opts)),
+      native: (opts, onStall) => new ResponsesNativeSink(body.stream === true ? sseNativeOut(reply, { ...sse(onStall), requestId: opts.requestId }) : jsonNativeOut(reply), opts),
+    });
     await serveStream(ctx, request, reply, { arrivedAt, model, ...plan });
     return reply;
   });
+
+  responsesSocketRoute(app, ctx, store);
 
   const stored = async (request: FastifyRequest<{ Params: { id: string } }>): Promise<StoredResponse> => {
     const found = await store.get(request.params.id, request.apiKey?.id ?? null);
@@ -159,5 +81,76 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
     const owner = request.apiKey?.id ?? null;
     if (!(await store.delete(request.params.id, owner))) throw notFound(request.params.id);
     return reply.send({ id: request.params.id, object: 'response', deleted: true });
+  });
+}
+
+/** The first problem ajv finds with a `response.create`'s body, as Fastify words it for POST /v1/responses. */
+function validatorOf(request: FastifyRequest): (body: Obj) => JarvisError | undefined {
+  const validate = request.compileValidationSchema(ResponsesRequest);
+  return (body) => {
+    if (validate(body)) return undefined;
+    const first = validate.errors?.[0];
+    const path = first?.instancePath ? first.instancePath.slice(1).replaceAll('/', '.') : '';
+    const message = `${path === '' ? 'response.create' : path} ${first?.message ?? 'is invalid'}`;
+    return new JarvisError('JARVIS_ERR_INVALID_REQUEST', message, { param: path === '' ? (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? null : path });
+  };
+}
+
+/**
+ * GET /v1/responses with an Upgrade: the Responses API's WebSocket mode (http/responses-socket.ts). Refused before
+ * the upgrade, as HTTP errors: a bad upgrade, bad session headers, too many connections.
+ */
+function responsesSocketRoute(app: FastifyInstance, ctx: JarvisContext, store: ResponseStore): void {
+  const { websocket } = ctx.config;
+  const slots = new SubscriberSlots({ max: websocket.maxConnections, perKey: websocket.maxConnectionsPerKey, what: 'Responses WebSocket connections', perKeyCode: 'JARVIS_ERR_TOO_MANY_CONNECTIONS' });
+  const held = new WeakMap<FastifyRequest, SubscriberSlot>();
+  const open = new Set<ResponsesSocket>();
+  // Responses in flight get the grace period (app.ts), then the socket closes with 1001.
+  app.addHook('preClose', async () => {
+    for (const socket of open) socket.drain();
+  });
+  const header = (request: FastifyRequest) => (name: string) => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  app.route({
+    method: 'GET',
+    url: '/v1/responses',
+    preHandler: async (request) => {
+      if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
+        throw new JarvisError('JARVIS_ERR_METHOD_NOT_ALLOWED', 'GET /v1/responses is the Responses API\'s WebSocket mode: connect with a WebSocket (Upgrade: websocket), or POST a response.');
+      }
+      checkUpgrade(request);
+      sessionOf({ header: header(request) });
+      policyOf({ header: header(request) }, ctx.config.sessions.policy);
+      const slot = slots.take(request.apiKey?.id ?? null);
+      // A connection that goes before its socket exists (a failed upgrade) gives the place back too.
+      const raw = request.raw.socket;
+      raw.once('close', slot.release);
+      held.set(request, {
+        release: () => {
+          raw.off('close', slot.release);
+          slot.release();
+        },
+      });
+    },
+    handler: async () => {
+      // Not reached: a request without an upgrade is refused before it.
+      throw new JarvisError('JARVIS_ERR_METHOD_NOT_ALLOWED', 'Connect with a WebSocket.');
+    },
+    wsHandler: (socket, request) => {
+      const get = header(request);
+      const connection: ResponsesSocket = new ResponsesSocket(socket, {
+        ctx,
+        store,
+        upgrade: request,
+        slot: held.get(request) ?? { release: () => {} },
+        policy: policyOf({ header: get }, ctx.config.sessions.policy),
+        sessionId: sessionOf({ header: get }),
+        validate: validatorOf(request),
+        onClosed: () => open.delete(connection),
+      });
+      open.add(connection);
+    },
   });
 }
