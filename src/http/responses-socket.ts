@@ -108,6 +108,8 @@ export class ResponsesSocket implements HeartbeatTarget {
   readonly #running = new Set<Turn>();
   readonly #idle: NodeJS.Timeout;
   #drained: Promise<void> | undefined;
+  #terminate: NodeJS.Timeout | undefined;
+  readonly #closedSignal: { promise: Promise<void>; resolve: () => void };
   #awaitingPong = false;
   #closing = false;
   #closed = false;
@@ -119,6 +121,8 @@ export class ResponsesSocket implements HeartbeatTarget {
     this.#opts = opts;
     this.id = `ws_${opts.ctx.ids.hex(8)}`;
     this.#sessionId = opts.sessionId ?? this.id;
+    let resolve!: () => void;
+    this.#closedSignal = { promise: new Promise<void>((r) => (resolve = r)), resolve };
     this.#idle = setTimeout(() => this.#idleOver(), opts.ctx.config.websocket.idleTimeoutMs);
     this.#idle.unref();
     socket.on('message', this.#onMessage);
@@ -128,6 +132,11 @@ export class ResponsesSocket implements HeartbeatTarget {
     socket.once('close', this.#onClose);
     opts.ctx.heartbeat.add(this);
     opts.ctx.log.info({ connection: this.id, session: this.#sessionId, policy: opts.policy, path: '/v1/responses' }, 'ws_open');
+  }
+
+  /** Resolves once the socket has closed and the connection cleaned up. */
+  get closed(): Promise<void> {
+    return this.#closedSignal.promise;
   }
 
   /** Shutdown: no new responses; those in flight finish (within the grace period), then the socket closes with 1001. */
@@ -420,7 +429,9 @@ export class ResponsesSocket implements HeartbeatTarget {
     const streamId = turn.lane.streamId;
     const waitsForTools = turn.state === 'completed' && !turn.continued && turn.requiredInput.length > 0;
     if (turn.state !== 'active' && !waitsForTools) {
-      if (turn.state === 'completed' && !turn.continued) this.#steerFailed(input, previous, 'response_already_completed', 'The response has completed.', streamId);
+      // It ended by itself (completed, or at its token limit) and nothing continued it yet: already completed.
+      const ended = turn.state === 'completed' || (turn.state === 'incomplete' && turn.incompleteReason !== 'interrupted' && turn.incompleteReason !== 'steered');
+      if (ended && !turn.continued) this.#steerFailed(input, previous, 'response_already_completed', 'The response has completed.', streamId);
       else this.#steerFailed(input, previous, 'response_not_active', 'The response no longer takes steering input.', streamId);
       return;
     }
@@ -492,8 +503,6 @@ export class ResponsesSocket implements HeartbeatTarget {
   #drop(): void {
     this.#cancelAll('client_backpressure');
     this.#close(WS_CLOSE.slowConsumer, 'slow_consumer');
-    // A client that stopped reading may never read the close frame either: its socket is freed within a second.
-    setTimeout(() => this.#socket.terminate(), 1000).unref();
   }
 
   #idleOver(): void {
@@ -506,12 +515,18 @@ export class ResponsesSocket implements HeartbeatTarget {
   }
 
   #close(code: number, reason: string): void {
-    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.close(code, reason);
+    if (this.#socket.readyState !== this.#socket.OPEN) return;
+    this.#socket.close(code, reason);
+    // A client that does not answer the close (one that stopped reading never reads it) is cut off within a
+    // second, not after ws's 30 s.
+    this.#terminate = setTimeout(() => this.#socket.terminate(), 1000);
+    this.#terminate.unref();
   }
 
   readonly #onClose = (code: number) => {
     this.#closed = true;
     clearTimeout(this.#idle);
+    clearTimeout(this.#terminate);
     this.#cancelAll('client_disconnected');
     const { ctx, slot } = this.#opts;
     ctx.heartbeat.delete(this);
@@ -520,6 +535,7 @@ export class ResponsesSocket implements HeartbeatTarget {
     this.#socket.off('pong', this.#onPong);
     ctx.log.info({ connection: this.id, code, responses: this.#responses }, 'ws_close');
     this.#opts.onClosed?.();
+    this.#closedSignal.resolve();
   };
 }
 

@@ -109,6 +109,10 @@ function responsesSocketRoute(app: FastifyInstance, ctx: JarvisContext, store: R
   app.addHook('preClose', async () => {
     for (const socket of open) socket.drain();
   });
+  // Shutdown is over when every connection has closed and logged it.
+  app.addHook('onClose', async () => {
+    await Promise.all([...open].map((socket) => socket.closed));
+  });
   const header = (request: FastifyRequest) => (name: string) => {
     const v = request.headers[name];
     return Array.isArray(v) ? v[0] : v;
