@@ -5,9 +5,11 @@
 import { WebSocket } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startAnthropicUpstream, type AnthropicUpstream } from '../fakes/anthropic/index.js';
+import { startGeminiUpstream, type GeminiUpstream } from '../fakes/gemini/index.js';
 import { startMockUpstream, startOpenAIUpstream, type MockUpstream, type OpenAIUpstream, type RecordedRequest } from '../fakes/openai/index.js';
 import { orFail } from './support/chat.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
+import { BusSubscriber } from './support/messages.js';
 import { WsClient, type WsEvent } from './support/responses-ws.js';
 
 const KEY = 'sk-ws-test-alice';
@@ -369,5 +371,164 @@ describe('the connection', () => {
     const log = await jarvis.waitForLog((l) => /ws_close connection=ws_\w+ code=1000/.test(l));
     expect(log).toMatch(/ws_open connection=ws_\w+ session=logged/);
     expect(log).toMatch(/stream_end .*cleanup_done=true/);
+  });
+});
+
+describe('access, quotas, limits and events, as over HTTP', () => {
+  const OPS = 'sk-ws-test-ops';
+  const LIMITED = 'sk-ws-test-limited';
+  const WATCHER = 'sk-ws-test-watcher';
+  let own: TestJarvis;
+  beforeAll(async () => {
+    own = await startJarvis({
+      apiKeys: [`ops=${OPS}`],
+      access: {
+        keys: [
+          { name: 'limited', key: LIMITED, models: ['jarvis-sim'], rpm: 2 },
+          { name: 'watcher', key: WATCHER, scopes: ['events'] },
+        ],
+      },
+      upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['mock-model'] }],
+      simulator: { tokensPerSec: 2000, ttftMs: 0 },
+      websocket: { maxConnectionsPerKey: 2, maxResponsesInFlight: 1, idleTimeoutMs: 1000 },
+      heartbeatMs: 50,
+    });
+  });
+  afterAll(() => own.close());
+
+  const refusal = (headers: Record<string, string>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const ws = new WebSocket(`${own.url.replace('http', 'ws')}/v1/responses`, { headers });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      ws.on('open', () => reject(new Error('upgraded')));
+      ws.on('error', () => {});
+    });
+
+  it('needs the chat scope at the upgrade', async () => {
+    const { status, body } = await refusal({ authorization: `Bearer ${WATCHER}` });
+    expect(status).toBe(403);
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'insufficient_scope' } });
+  });
+
+  it('holds a key to its models and its requests per minute, each response counted as one request', async () => {
+    const c = new WsClient(own.url, { key: LIMITED });
+    try {
+      c.send({ type: 'response.create', model: 'mock-model', input: 'not mine' });
+      expect(await c.waitFor((e) => e.type === 'error', 'the model refused')).toMatchObject({ error: { code: 'model_not_found' } });
+      await c.create({ input: 'one', max_output_tokens: 2 });
+      const from = c.events.length;
+      c.send({ type: 'response.create', input: 'two', max_output_tokens: 2 });
+      const over = await c.waitFor((e) => e.type === 'error', 'the quota', from);
+      expect(over).toMatchObject({ status: 429, error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('limits connections per key (429 before the upgrade) and responses in flight per connection (an error event)', async () => {
+    const a = new WsClient(own.url, { key: OPS });
+    const b = new WsClient(own.url, { key: OPS });
+    try {
+      await Promise.all([a.create({ input: 'a', max_output_tokens: 2 }), b.create({ input: 'b', max_output_tokens: 2 })]);
+      const third = await refusal({ authorization: `Bearer ${OPS}` });
+      expect(third.status).toBe(429);
+      expect(JSON.parse(third.body)).toMatchObject({ error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
+      a.send({ type: 'response.create', model: 'mock-model', input: 'tag:inflight-1 tokens:100 delay:10', stream_id: 'x' });
+      const created = await a.nth('response.created', 0, 'x');
+      a.send({ type: 'response.create', input: 'too many', stream_id: 'y' });
+      expect(await a.waitFor((e) => e.type === 'error' && e.stream_id === 'y', 'the in-flight limit')).toMatchObject({ status: 429, error: { code: 'rate_limit_exceeded' } });
+      a.send({ type: 'response.create', model: 'mock-model', input: 'tag:inflight-2 tokens:2', stream_id: 'x' });
+      await a.end(created.response.id);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+
+  it('pings an idle connection, and closes one idle past JARVIS_WS_IDLE_TIMEOUT_MS with 1000', async () => {
+    const ws = new WebSocket(`${own.url.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${OPS}` } });
+    const pinged = new Promise<void>((resolve) => ws.once('ping', () => resolve()));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    await orFail(pinged, 'a ping');
+    expect(await orFail(closed, 'the idle close')).toEqual({ code: 1000, reason: 'idle_timeout' });
+  });
+
+  it('publishes each response as the lane session\'s chat.* events', async () => {
+    const bus = new BusSubscriber(own.url, 'ws-events:talk', { authorization: `Bearer ${OPS}` });
+    await bus.connected;
+    const c = new WsClient(own.url, { key: OPS, headers: { 'x-session-id': 'ws-events' } });
+    try {
+      const { response } = await c.create({ input: 'hello', max_output_tokens: 8, stream_id: 'talk' });
+      const start = await bus.until((e) => e.type === 'chat.start', 'chat.start');
+      const end = await bus.until((e) => e.type === 'chat.end' || e.type === 'chat.cancelled', 'the end');
+      expect(start.session_id).toBe('ws-events:talk');
+      expect(end.request_id).toBe(start.request_id);
+      expect(end.data.delivered_chars).toBe(c.textOf(response.id).length);
+    } finally {
+      c.close();
+      await bus.close();
+    }
+  });
+});
+
+describe('over every upstream, through the same core', () => {
+  let native: OpenAIUpstream;
+  let gemini: GeminiUpstream;
+  let own: TestJarvis;
+  beforeAll(async () => {
+    [native, gemini] = await Promise.all([startOpenAIUpstream(), startGeminiUpstream()]);
+    own = await startJarvis({
+      upstreams: [
+        { name: 'native', baseUrl: native.url, models: ['gpt-4o-mini'], responses: 'native' },
+        { name: 'gemini', provider: 'gemini', baseUrl: gemini.url, models: ['gemini-3-flash-preview'] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await own.close();
+    await Promise.all([native.close(), gemini.close()]);
+  });
+
+  it.each([
+    ['a native Responses upstream', 'gpt-4o-mini'],
+    ['Gemini', 'gemini-3-flash-preview'],
+  ])('%s: a turn, and the next from the connection\'s memory (store: false)', async (_, model) => {
+    const c = new WsClient(own.url);
+    try {
+      const first = await c.create({ model, input: `My name is Ada. tag:every-${model}`, store: false, stream_id: 'one' });
+      expect(first.end).toMatchObject({ type: 'response.completed', stream_id: 'one' });
+      const second = await c.create({ model, input: 'What is my name?', previous_response_id: first.response.id, store: false, stream_id: 'one' });
+      expect(second.end.type).toBe('response.completed');
+      const sent = JSON.stringify((model.startsWith('gemini') ? gemini.requests : native.requests).at(-1)!.body);
+      expect(sent).toContain(`My name is Ada. tag:every-${model}`);
+      expect(sent).toContain('What is my name?');
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a native Responses upstream: steering ends its response steered, numbered after the upstream\'s last event, and the successor follows', async () => {
+    const c = new WsClient(own.url);
+    try {
+      c.send({ type: 'response.create', model: 'gpt-4o-mini', input: 'scenario:long tokens:400 delay:20 tag:native-steer' });
+      const created = await c.nth('response.created', 0);
+      await c.nth('response.output_text.delta', 2);
+      c.send({ type: 'response.steer', previous_response_id: created.response.id, input: 'shorter, please' });
+      const cut = await c.end(created.response.id);
+      expect(cut).toMatchObject({ type: 'response.incomplete', response: { incomplete_details: { reason: 'steered' } } });
+      const before = c.events.slice(0, c.events.indexOf(cut)).filter((e) => typeof e.sequence_number === 'number' && e.type.startsWith('response.') && !e.type.startsWith('response.steer'));
+      expect(cut.sequence_number).toBe(Math.max(...before.map((e) => e.sequence_number as number)) + 1);
+      const successor = await c.nth('response.created', 1);
+      expect((await c.end(successor.response.id)).type).toBe('response.completed');
+      const input = native.requests.at(-1)!.body.input as WsEvent[];
+      expect(input.at(-1)).toMatchObject({ role: 'user', content: 'shorter, please' });
+      expect(JSON.stringify(input.at(-2))).toContain(c.textOf(created.response.id));
+    } finally {
+      c.close();
+    }
   });
 });
