@@ -158,6 +158,19 @@ describe('lanes', () => {
     expect(c.textOf(a.response.id)).not.toBe('');
   });
 
+  it('a response.create on another lane that continues a generating response waits for it, without cutting it', async () => {
+    const c = connect();
+    c.send({ type: 'response.create', model: 'mock-model', input: 'tag:fork-1 tokens:20 delay:10', stream_id: 'main' });
+    const created = await c.nth('response.created', 0, 'main');
+    c.send({ type: 'response.create', model: 'mock-model', input: 'tag:fork-2 tokens:2', stream_id: 'side', previous_response_id: created.response.id });
+    expect((await c.end(created.response.id)).type).toBe('response.completed');
+    const side = await c.nth('response.created', 0, 'side');
+    expect(side.response.previous_response_id).toBe(created.response.id);
+    await c.end(side.response.id);
+    const req = await mockRequest('tag:fork-2');
+    expect(req.body.messages.at(-2)).toEqual({ role: 'assistant', content: c.textOf(created.response.id) });
+  });
+
   it('under X-Session-Policy: reject, a second response on a generating lane is refused with conversation_already_has_active_response', async () => {
     const c = connect({ 'x-session-policy': 'reject' });
     c.send({ type: 'response.create', model: 'mock-model', input: 'tag:reject-1 tokens:100 delay:10' });
@@ -378,6 +391,8 @@ describe('access, quotas, limits and events, as over HTTP', () => {
   const OPS = 'sk-ws-test-ops';
   const LIMITED = 'sk-ws-test-limited';
   const WATCHER = 'sk-ws-test-watcher';
+  // Its own key, so that the connections other cases leave closing never count against its limit.
+  const PAIR = 'sk-ws-test-pair';
   let own: TestJarvis;
   beforeAll(async () => {
     own = await startJarvis({
@@ -386,11 +401,13 @@ describe('access, quotas, limits and events, as over HTTP', () => {
         keys: [
           { name: 'limited', key: LIMITED, models: ['jarvis-sim'], rpm: 2 },
           { name: 'watcher', key: WATCHER, scopes: ['events'] },
+          { name: 'pair', key: PAIR },
         ],
       },
       upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['mock-model'] }],
       simulator: { tokensPerSec: 2000, ttftMs: 0 },
       websocket: { maxConnectionsPerKey: 2, maxResponsesInFlight: 1, idleTimeoutMs: 1000 },
+      bodyLimit: 100_000,
       heartbeatMs: 50,
     });
   });
@@ -430,11 +447,11 @@ describe('access, quotas, limits and events, as over HTTP', () => {
   });
 
   it('limits connections per key (429 before the upgrade) and responses in flight per connection (an error event)', async () => {
-    const a = new WsClient(own.url, { key: OPS });
-    const b = new WsClient(own.url, { key: OPS });
+    const a = new WsClient(own.url, { key: PAIR });
+    const b = new WsClient(own.url, { key: PAIR });
     try {
       await Promise.all([a.create({ input: 'a', max_output_tokens: 2 }), b.create({ input: 'b', max_output_tokens: 2 })]);
-      const third = await refusal({ authorization: `Bearer ${OPS}` });
+      const third = await refusal({ authorization: `Bearer ${PAIR}` });
       expect(third.status).toBe(429);
       expect(JSON.parse(third.body)).toMatchObject({ error: { type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
       a.send({ type: 'response.create', model: 'mock-model', input: 'tag:inflight-1 tokens:100 delay:10', stream_id: 'x' });
@@ -447,6 +464,12 @@ describe('access, quotas, limits and events, as over HTTP', () => {
       a.close();
       b.close();
     }
+  });
+
+  it('closes with 1009 on a message over JARVIS_BODY_LIMIT, the one case of a bad message that ends the connection', async () => {
+    const c = new WsClient(own.url, { key: OPS });
+    c.send({ type: 'response.create', input: 'x'.repeat(150_000) });
+    expect((await orFail(c.closed, 'the close')).code).toBe(1009);
   });
 
   it('pings an idle connection, and closes one idle past JARVIS_WS_IDLE_TIMEOUT_MS with 1000', async () => {
