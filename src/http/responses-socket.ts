@@ -231,7 +231,13 @@ export class ResponsesSocket implements HeartbeatTarget {
     const settled = new Promise<void>((r) => (resolveSettled = r));
     const turn: Turn = { id: undefined, lane, body, state: 'starting', incompleteReason: undefined, conversation: undefined, requiredInput: [], continued: false, steers: [], cancel: undefined, settled, resolveSettled, commits };
     this.#running.add(turn);
-    lane.tail = lane.tail.then(() => this.#start(turn, arrivedAt, prepareOnly));
+    lane.tail = lane.tail
+      .then(() => this.#start(turn, arrivedAt, prepareOnly))
+      .catch((err: unknown) => {
+        // #start handles its own failures; should one escape, the lane must not stall behind it.
+        this.#refused(turn, err);
+        this.#finished(turn);
+      });
   }
 
   /** Resolves once the turn's stream has begun (its session claimed, in the lane's order) or the turn is over. */
@@ -241,6 +247,8 @@ export class ResponsesSocket implements HeartbeatTarget {
     let history: Item[];
     try {
       history = await this.#historyOf(turn);
+      // The client left while the turn waited: nothing to start.
+      if (this.#closed) return this.#finished(turn);
       if (prepareOnly) return this.#prepared(turn, history);
     } catch (err) {
       this.#refused(turn, err);
@@ -282,6 +290,7 @@ export class ResponsesSocket implements HeartbeatTarget {
       runTurn(ctx, origin, { arrivedAt, model, ...plan }, {
         watch: (cancel) => {
           turn.cancel = cancel;
+          if (this.#closed) cancel('client_disconnected');
           // The stream claims its session as soon as it runs, in this turn of the loop: the lane's next turn
           // starts after that, so the registry sees them in the lane's order.
           begun();
