@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { JarvisError } from '../errors.js';
+import type { SubscriberSlot, SubscriberSlots } from '../events/subscriber-slots.js';
 
 /** What `ws` checks before it accepts an upgrade, checked first so a refusal is an OpenAI-shaped 400, not ws's text/html one. */
 export function checkUpgrade(request: FastifyRequest): void {
@@ -12,4 +13,21 @@ export function checkUpgrade(request: FastifyRequest): void {
   if (version !== '13' && version !== '8') {
     throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'Sec-WebSocket-Version must be 13.', { param: 'Sec-WebSocket-Version', headers: { 'sec-websocket-version': '13' } });
   }
+}
+
+/**
+ * A place taken for a long-lived connection before its upgrade (or its SSE answer), given back once: by the
+ * connection's own close, or before that by whoever releases it; a connection that goes before it was served (a
+ * failed upgrade) gives it back too.
+ */
+export function holdSlot(slots: SubscriberSlots, request: FastifyRequest): SubscriberSlot {
+  const slot = slots.take(request.apiKey?.id ?? null);
+  const socket = request.raw.socket;
+  socket.once('close', slot.release);
+  return {
+    release: () => {
+      socket.off('close', slot.release);
+      slot.release();
+    },
+  };
 }

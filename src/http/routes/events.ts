@@ -11,7 +11,7 @@ import { watchClientGone } from '../client-gone.js';
 import { commentFrame, eventFrame, PING_FRAME } from '../sse-frames.js';
 import { SSE_HEADERS } from '../sse-writer.js';
 import { CoalescedWrites } from '../coalesced-writes.js';
-import { checkUpgrade } from '../ws-upgrade.js';
+import { checkUpgrade, holdSlot } from '../ws-upgrade.js';
 
 interface EventsQuery {
   session_id?: string;
@@ -83,16 +83,7 @@ export function eventsRoute(app: FastifyInstance, ctx: JarvisContext): void {
     // Before the handler, and so before a WebSocket upgrade: a refused subscriber gets an HTTP answer.
     preHandler: async (request) => {
       checkUpgrade(request);
-      const slot = slots.take(request.apiKey?.id ?? null);
-      // A connection that goes before its subscriber exists (a failed upgrade) gives the place back too.
-      const socket = request.raw.socket;
-      socket.once('close', slot.release);
-      held.set(request, {
-        release: () => {
-          socket.off('close', slot.release);
-          slot.release();
-        },
-      });
+      held.set(request, holdSlot(slots, request));
     },
     handler: async (request: FastifyRequest<{ Querystring: EventsQuery }>, reply: FastifyReply) => {
       const afterId = afterIdOf(request.headers['last-event-id'], request.query.last_event_id, request.query.since);

@@ -10,7 +10,7 @@ import { responsesPlan, type TurnSettled } from '../responses-turn.js';
 import { ResponsesSocket } from '../responses-socket.js';
 import { ResponsesRequest } from '../responses-schema.js';
 import { serveStream } from '../stream-request.js';
-import { checkUpgrade } from '../ws-upgrade.js';
+import { checkUpgrade, holdSlot } from '../ws-upgrade.js';
 import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-slots.js';
 import { policyOf, sessionOf } from '../../streams/admission.js';
 import type { Obj } from '../../json.js';
@@ -127,16 +127,7 @@ function responsesSocketRoute(app: FastifyInstance, ctx: JarvisContext, store: R
       checkUpgrade(request);
       sessionOf({ header: header(request) });
       policyOf({ header: header(request) }, ctx.config.sessions.policy);
-      const slot = slots.take(request.apiKey?.id ?? null);
-      // A connection that goes before its socket exists (a failed upgrade) gives the place back too.
-      const raw = request.raw.socket;
-      raw.once('close', slot.release);
-      held.set(request, {
-        release: () => {
-          raw.off('close', slot.release);
-          slot.release();
-        },
-      });
+      held.set(request, holdSlot(slots, request));
     },
     handler: async () => {
       // Not reached: a request without an upgrade is refused before it.
