@@ -43,6 +43,23 @@ export function spread(values: number[]): Spread {
   return { median, min: ok[0]!, max: ok[ok.length - 1]!, n: ok.length };
 }
 
+/** Median, the 25th and 75th percentiles (nearest rank) and min–max; NaN-valued samples are left out. */
+export interface Quartiles {
+  median: number;
+  p25: number;
+  p75: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+/** The quartiles of samples (e.g. every rollout of every run), not of per-run figures (that is spread). */
+export function quartiles(values: readonly number[]): Quartiles {
+  const ok = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  const { median, min, max, n } = spread(ok);
+  return { median, p25: percentileSorted(ok, 25), p75: percentileSorted(ok, 75), min, max, n };
+}
+
 /** a / b, NaN unless both are finite and b is not 0. */
 export function ratio(a: number | undefined, b: number | undefined): number {
   if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return NaN;

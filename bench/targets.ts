@@ -1,4 +1,4 @@
-// The processes under measurement: the project's mock upstream (and the bench's Anthropic and Gemini mocks) and Jarvis (built,
+// The processes under measurement: the project's mock upstream (and the bench's Anthropic, Gemini and tool-loop mocks) and Jarvis (built,
 // or from source for the smoke test). All listen on 127.0.0.1 only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,6 +67,21 @@ export async function startGeminiMock(defaults: { tokens?: number; delayMs?: num
   );
   const m = await child.waitForLine(/^GEMINI_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
   return { child, origin: m[1]!, baseUrl: `${m[1]!}/v1beta`, port: Number(m[2]) };
+}
+
+/**
+ * Scenario 9's upstream (bench/tool-loop-mock.ts): an OpenAI upstream that answers with a function call while the
+ * conversation holds fewer than `calls` tool results, then with text; in a process of its own on the load CPU.
+ */
+export async function startToolLoopMock(defaults: { calls?: number; tokens?: number; delayMs?: number }): Promise<Running & { baseUrl: string }> {
+  const child = spawnChild(
+    'tool-loop-mock',
+    process.execPath,
+    ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/tool-loop-mock.ts', '--port', '0', '--host', '127.0.0.1', '--defaults', JSON.stringify(defaults)],
+    { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' },
+  );
+  const m = await child.waitForLine(/^TOOL_LOOP_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
+  return { child, origin: m[1]!, baseUrl: `${m[1]!}/v1`, port: Number(m[2]) };
 }
 
 /**
