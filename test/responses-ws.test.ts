@@ -144,8 +144,8 @@ describe('lanes', () => {
 
   it('two lanes stream in parallel on one socket, each event carrying its stream_id', async () => {
     const c = connect();
-    c.send({ type: 'response.create', model: 'mock-model', input: 'lane a tag:par-a tokens:30 delay:10', stream_id: 'a' });
-    c.send({ type: 'response.create', model: 'mock-model', input: 'lane b tag:par-b tokens:30 delay:10', stream_id: 'b' });
+    c.send({ type: 'response.create', model: 'mock-model', input: 'lane a tag:par-a tokens:100 delay:10', stream_id: 'a' });
+    c.send({ type: 'response.create', model: 'mock-model', input: 'lane b tag:par-b tokens:100 delay:10', stream_id: 'b' });
     const [a, b] = await Promise.all([c.nth('response.created', 0, 'a'), c.nth('response.created', 0, 'b')]);
     const [endA, endB] = await Promise.all([c.end(a.response.id), c.end(b.response.id)]);
     expect(endA.type).toBe('response.completed');
@@ -212,7 +212,7 @@ describe('response.steer', () => {
 
   it('under policy queue, the response finishes first and the successor follows', async () => {
     const c = connect({ 'x-session-policy': 'queue' });
-    c.send({ type: 'response.create', model: 'mock-model', input: 'tag:steerq-1 tokens:20 delay:10' });
+    c.send({ type: 'response.create', model: 'mock-model', input: 'tag:steerq-1 tokens:100 delay:10' });
     const created = await c.nth('response.created', 0);
     c.send({ type: 'response.steer', previous_response_id: created.response.id, input: [{ role: 'user', content: 'and then? tag:steerq-2 tokens:3' }] });
     await c.waitFor((e) => e.type === 'response.steer.accepted', 'response.steer.accepted');
