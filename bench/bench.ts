@@ -10,6 +10,7 @@ import { runCapacity, type CapacityResult } from './scenarios/capacity.js';
 import { runFanout, type FanoutResult } from './scenarios/fanout.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runRelay, type RelayResult } from './scenarios/relay.js';
+import { runRollout, type RolloutResult } from './scenarios/rollout.js';
 import type { ScenarioContext } from './scenarios/stage.js';
 import { runTail, type TailResult } from './scenarios/tail.js';
 import { runVoiceScenario, type VoiceResult } from './scenarios/voice.js';
@@ -30,6 +31,7 @@ export interface BenchResults {
   tail?: TailResult;
   voice?: VoiceResult;
   wire?: WireResult;
+  rollout?: RolloutResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -50,6 +52,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   tail: async (ctx, out) => void (out.tail = await runTail(ctx)),
   voice: async (ctx, out) => void (out.voice = await runVoiceScenario(ctx)),
   wire: async (ctx, out) => void (out.wire = await runWire(ctx)),
+  rollout: async (ctx, out) => void (out.rollout = await runRollout(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
+import type { RolloutParams } from './scenarios/rollout.js';
 import type { VoiceParams } from './scenarios/voice.js';
 import type { WireParams } from './scenarios/wire.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -26,6 +27,8 @@ export interface BenchParams {
   voice: VoiceParams;
   /** 8. CPU per token by client API and upstream API: chat, Responses and Messages over OpenAI, Anthropic and Gemini upstreams. */
   wire: WireParams;
+  /** 9. A tool-call rollout through the Responses API: over a WebSocket against over HTTP SSE. */
+  rollout: RolloutParams;
   streamTimeoutMs: number;
 }
 
@@ -47,6 +50,9 @@ export const FULL: BenchParams = {
   voice: { sessions: 1000, rampMs: 4000, durationMs: 15_000, thinkMs: [2000, 4000], answerTokens: [30, 90], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 10 },
   // route-cost.ts's load (tenth round): one warm Jarvis, the nine combinations in rotating phases, one per run.
   wire: { streams: 64, tokens: 50, delayMs: 20, phaseMs: 4000, warmupMs: 2000 },
+  // 20 calls and a text answer: 21 turns a rollout. Jarvis warms up for 4 s (some 7,000 turns) before the first run;
+  // each run then measures 10 pairs (a WebSocket and an HTTP SSE rollout back to back).
+  rollout: { calls: 20, rollouts: 10, warmupMs: 4000, warmupConcurrency: 4, warmup: 5, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
   streamTimeoutMs: 60_000,
 };
 
@@ -61,6 +67,7 @@ export const QUICK: BenchParams = {
   tail: { concurrency: 8, tokens: 5, delayMs: 10, durationMs: 3000, tailEvery: 5, tailTtftMs: 1000, firstTokenTimeoutMs: 300, hedgeAfterMs: 100 },
   voice: { sessions: 200, rampMs: 2000, durationMs: 8000, thinkMs: [1000, 2000], answerTokens: [20, 40], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 5 },
   wire: { streams: 32, tokens: 30, delayMs: 20, phaseMs: 2000, warmupMs: 1000 },
+  rollout: { calls: 20, rollouts: 5, warmupMs: 2000, warmupConcurrency: 4, warmup: 3, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
   streamTimeoutMs: 30_000,
 };
 

@@ -10,7 +10,9 @@ import type { RelayResult } from './scenarios/relay.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import type { VoiceRunResult } from './voice-run.js';
 import { COMBO, RELAY, counterparts, type WireCombo, type WireResult } from './scenarios/wire.js';
-import { ratio, spread, type Spread } from './stats.js';
+import type { RolloutRecord, Transport } from './rollout-client.js';
+import type { RolloutResult } from './scenarios/rollout.js';
+import { quartiles, ratio, spread, type Quartiles, type Spread } from './stats.js';
 
 type Pick = (r: LoadResult) => number;
 
@@ -303,4 +305,75 @@ export function wireCostliest(w: WireResult): WireCostliest | undefined {
     return best;
   });
   return { combo: top.a, measured: top.measured, worstPerRun: spread(per.map((b) => b?.x ?? NaN)), costliestPerRun: per.map((b) => b?.c), max: 1.3, goal: '≤ 1.3×' };
+}
+
+/** One transport's rollouts in scenario 9, over every rollout (or turn) of every run. */
+export interface RolloutTransportFigures {
+  rollouts: number;
+  /** A rollout's end-to-end time, ms. */
+  e2eMs: Quartiles;
+  /** A turn's first token (text or arguments delta), ms: every turn of every rollout. */
+  ttftMs: Quartiles;
+  /** A turn's request sent → its response.completed, ms: every turn of every rollout. */
+  turnMs: Quartiles;
+  /** Jarvis's CPU per turn of a rollout, µs. */
+  cpuUsPerTurn: Quartiles;
+  /** Opening the WebSocket (inside e2eMs); no samples over HTTP. */
+  connectMs: Quartiles;
+}
+
+export interface RolloutFigures {
+  ws: RolloutTransportFigures;
+  sse: RolloutTransportFigures;
+  /** Pairs with a rollout of each transport measured. */
+  pairs: number;
+  /** WS / SSE, per pair (the two rollouts back to back), over every pair of every run. */
+  ratios: { e2e: Quartiles; ttft: Quartiles; cpu: Quartiles };
+  /** Rollouts that failed, over all runs (warm-ups included), and runs that failed whole. */
+  errors: string[];
+  /** Jarvis's CPU while idle, ms a second, per run. */
+  idleCpuMsPerSec: Spread;
+  /** Upstream answers per turn the clients sent, over the runs in which no rollout failed (1 when nothing was retried or lost). */
+  upstreamPerTurn: number;
+}
+
+/** Scenario 9's figures: each transport's quartiles, and the WS / SSE ratios taken per pair. */
+export function rolloutFigures(r: RolloutResult): RolloutFigures {
+  const turns = r.calls + 1;
+  const records = (t: Transport) => r.runs.flatMap((run) => run.result?.[t] ?? []);
+  const of = (t: Transport): RolloutTransportFigures => {
+    const rs = records(t);
+    return {
+      rollouts: rs.length,
+      e2eMs: quartiles(rs.map((x) => x.totalMs)),
+      ttftMs: quartiles(rs.flatMap((x) => x.ttftMs)),
+      turnMs: quartiles(rs.flatMap((x) => x.turnMs)),
+      cpuUsPerTurn: quartiles(rs.map((x) => (x.cpuSec * 1e6) / turns)),
+      connectMs: quartiles(rs.map((x) => x.connectMs)),
+    };
+  };
+  const pairs: [RolloutRecord, RolloutRecord][] = r.runs.flatMap((run) => {
+    const sse = new Map((run.result?.sse ?? []).map((x) => [x.pair, x]));
+    return (run.result?.ws ?? []).flatMap((w): [RolloutRecord, RolloutRecord][] => {
+      const s = sse.get(w.pair);
+      return s ? [[w, s]] : [];
+    });
+  });
+  const paired = (f: (x: RolloutRecord) => number) => quartiles(pairs.map(([w, s]) => ratio(f(w), f(s))));
+  let upstream = 0;
+  let sent = 0;
+  for (const run of r.runs) {
+    if (!run.result || !run.upstream || run.result.errors.length > 0) continue;
+    upstream += run.upstream.requests;
+    sent += (run.result.warmupRollouts + 2 * (r.warmup + r.rollouts)) * turns;
+  }
+  return {
+    ws: of('ws'),
+    sse: of('sse'),
+    pairs: pairs.length,
+    ratios: { e2e: paired((x) => x.totalMs), ttft: paired((x) => quartiles(x.ttftMs).median), cpu: paired((x) => x.cpuSec) },
+    errors: r.runs.flatMap((run) => [...(run.error ? [`run failed: ${run.error}`] : []), ...(run.result?.errors ?? [])]),
+    idleCpuMsPerSec: spread(r.runs.map((run) => run.result?.idleCpuMsPerSec ?? NaN)),
+    upstreamPerTurn: sent > 0 ? upstream / sent : NaN,
+  };
 }

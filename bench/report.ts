@@ -11,6 +11,7 @@ import {
   cpuUsPerChunk,
   failures,
   fanoutFigures,
+  rolloutFigures,
   voiceFigures,
   type VoiceFigures,
   wireComboFigures,
@@ -31,7 +32,7 @@ import { stormRate, type BargeInResult, type StormRate, type StormRuns } from '.
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
-import { spread } from './stats.js';
+import { spread, type Quartiles } from './stats.js';
 import type { VoiceRunResult } from './voice-run.js';
 
 /** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
@@ -72,7 +73,7 @@ function header(r: BenchResults): string[] {
     `- **Runs:** every measurement ${r.options.runs}× (scenarios interleave direct, Jarvis and peer within a run, rotating their order); figures are medians with (min–max) across runs, and every ratio is computed within one run against the direct path measured in that run`,
     `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
     `- **Peer:** ${peer}`,
-    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events) and a Gemini one (bench/gemini-mock.ts: fakes/gemini's chunks), each paced as the mock paces its chunks, each in its own process" : ''}`,
+    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events) and a Gemini one (bench/gemini-mock.ts: fakes/gemini's chunks), each paced as the mock paces its chunks, each in its own process" : ''}${r.rollout ? '; for the rollout scenario a tool-loop upstream (bench/tool-loop-mock.ts: a function call while the conversation holds fewer than the rollout\'s calls, then text) in its own process' : ''}`,
     `- **Floor:** bench/bare-relay.ts, pinned like the gateways: node:http in, node:http out through a keep-alive agent, the upstream's bytes piped through with no parsing, events, logs or sessions. It is not a gateway; it is what two sockets and a pipe cost on this machine, so a target below the floor's own figure cannot be met here by any Node.js gateway`,
   ];
 }
@@ -407,6 +408,45 @@ function wireSection(r: BenchResults): string[] {
   ];
 }
 
+/** "59.8 ms (55.1–64.0)": the median and the 25th–75th percentiles. */
+function fmtQuartiles(q: Quartiles, unit = ''): string {
+  if (!Number.isFinite(q.median)) return '–';
+  return fmtSpread({ median: q.median, min: q.p25, max: q.p75, n: q.n }, unit);
+}
+
+function rolloutSection(r: BenchResults): string[] {
+  const ro = r.rollout;
+  if (!ro) return [];
+  const f = rolloutFigures(ro);
+  const turns = ro.calls + 1;
+  const row = (label: string, ws: Quartiles, sse: Quartiles, unit: string, ratio?: Quartiles) => [label, fmtQuartiles(ws, unit), fmtQuartiles(sse, unit), ratio ? fmtQuartiles(ratio, '×') : ''];
+  const range = (q: Quartiles, unit: string) => (Number.isFinite(q.median) ? `${fmt(q.min)}–${fmt(q.max)} ${unit}` : '–');
+  return [
+    '',
+    '## 9. A tool-call rollout: the Responses API over a WebSocket against HTTP SSE (Jarvis only)',
+    '',
+    `A rollout is ${turns} turns: the question, then ${ro.calls} turns that each send only the last function call's output (${ro.outputChars} characters), the last answered in text (${ro.tokens} tokens). The upstream (bench/tool-loop-mock.ts, a process of its own on the load CPU) answers with a function call while the conversation holds fewer than ${ro.calls} tool results${ro.delayMs > 0 ? `, one frame every ${ro.delayMs} ms` : ', each answer in one write'}; the client checks every turn's call id, which names how many results the upstream saw. **WebSocket**: one socket per rollout (\`GET /v1/responses\`, opened inside the rollout's time), a \`response.create\` message a turn with \`store: false\` and \`previous_response_id\` from the connection's memory. **HTTP SSE**: \`POST /v1/responses\` with \`stream: true\`, \`store: true\` and \`previous_response_id\` from Jarvis's store, over one keep-alive connection. Before the first run, ${ro.warmupConcurrency} concurrent loops of unmeasured rollouts warm Jarvis for ${fmt(ro.warmupMs / 1000)} s. Each run is a fresh client process on the load CPU: ${ro.warmup} unmeasured pairs, then ${ro.rollouts} pairs, a rollout of each transport back to back, the order alternating. Figures are the median (p25–p75) over every rollout (or every turn) of every run; a ratio is taken per pair (WS / SSE of the two rollouts back to back), then its median (p25–p75) over the pairs. First token: the turn's request (or message) sent → its first \`response.output_text.delta\` or \`response.function_call_arguments.delta\`. Jarvis's CPU: /proc schedstat of its pid, read before a rollout and ${ro.settleMs} ms after its last turn (its batched log writes and the socket's close included), divided by the ${turns} turns.`,
+    '',
+    table(
+      ['', 'WebSocket', 'HTTP SSE', 'WS / SSE (per pair)'],
+      [
+        row(`Rollout, end to end (${turns} turns)`, f.ws.e2eMs, f.sse.e2eMs, 'ms', f.ratios.e2e),
+        row('First token of a turn', f.ws.ttftMs, f.sse.ttftMs, 'ms', f.ratios.ttft),
+        row('Turn: sent → response.completed', f.ws.turnMs, f.sse.turnMs, 'ms'),
+        row('Jarvis CPU per turn', f.ws.cpuUsPerTurn, f.sse.cpuUsPerTurn, 'µs', f.ratios.cpu),
+        ['Opening the socket (in the rollout\'s time)', fmtQuartiles(f.ws.connectMs, 'ms'), '–', ''],
+        ['Rollouts measured (pairs)', String(f.ws.rollouts), String(f.sse.rollouts), String(f.pairs)],
+      ],
+      'lrrr',
+    ),
+    '',
+    `- Min–max: end to end WebSocket ${range(f.ws.e2eMs, 'ms')}, HTTP SSE ${range(f.sse.e2eMs, 'ms')}; CPU per turn WebSocket ${range(f.ws.cpuUsPerTurn, 'µs')}, HTTP SSE ${range(f.sse.cpuUsPerTurn, 'µs')}.`,
+    `- Jarvis idle (read over 1 s in each run, inside every rollout's CPU window as well): ${fmtSpread(f.idleCpuMsPerSec, 'ms')} of CPU a second. Rollouts in the warm-up before the first run: ${ro.runs.map((run) => run.result?.warmupRollouts ?? 0).reduce((a, b) => a + b, 0)}.`,
+    `- Upstream answers per turn sent: ${fmt(f.upstreamPerTurn)} (1: no turn was retried or lost).`,
+    ...f.errors.slice(0, 10).map((e) => `- Failed: \`${e.slice(0, 300).replace(/`/g, "'")}\``),
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -422,7 +462,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

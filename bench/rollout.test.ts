@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { rolloutFigures } from './figures.js';
+import type { RolloutRecord } from './rollout-client.js';
 import { TOOLS, callIdOf, outputTextOf, toolCallOf, toolLoopFrames, toolResultsIn, turnProblem } from './rollout.js';
+import type { RolloutResult } from './scenarios/rollout.js';
 import { quartiles } from './stats.js';
 
 type Json = Record<string, unknown>;
@@ -88,4 +91,52 @@ it('quartiles: median, p25 and p75 by nearest rank, min and max, without NaN', (
   expect(quartiles([5])).toEqual({ median: 5, p25: 5, p75: 5, min: 5, max: 5, n: 1 });
   expect(quartiles([]).n).toBe(0);
   expect(quartiles([NaN]).median).toBeNaN();
+});
+
+describe('rolloutFigures', () => {
+  const rec = (transport: 'ws' | 'sse', pair: number, totalMs: number, cpuSec: number, ttft = 1): RolloutRecord => ({
+    transport,
+    pair,
+    totalMs,
+    connectMs: transport === 'ws' ? 0.5 : NaN,
+    ttftMs: [ttft, ttft, ttft],
+    turnMs: [2, 2, 2],
+    cpuSec,
+  });
+  const params = { calls: 2, rollouts: 2, warmupMs: 0, warmupConcurrency: 0, warmup: 1, tokens: 5, outputChars: 10, delayMs: 0, settleMs: 10 };
+
+  it('takes WS / SSE per pair, and leaves out a pair whose other rollout failed', () => {
+    const r: RolloutResult = {
+      ...params,
+      runs: [
+        {
+          // Run 1: both pairs whole, after 4 rollouts of timed warm-up; the upstream answered every turn once:
+          // (4 + (1 + 2) pairs × 2 rollouts) × 3 turns.
+          result: { label: 'a', warmupRollouts: 4, idleCpuMsPerSec: 2, ws: [rec('ws', 0, 60, 0.003, 1), rec('ws', 1, 40, 0.003, 1)], sse: [rec('sse', 0, 100, 0.006, 2), rec('sse', 1, 80, 0.006, 2)], errors: [] },
+          upstream: { requests: 30, calls: 20 },
+        },
+        {
+          // Run 2: pair 0's WebSocket rollout failed.
+          result: { label: 'b', warmupRollouts: 0, idleCpuMsPerSec: 4, ws: [rec('ws', 1, 50, 0.003)], sse: [rec('sse', 0, 90, 0.003), rec('sse', 1, 100, 0.003)], errors: ['ws: turn 2: response failed'] },
+          upstream: { requests: 17, calls: 11 },
+        },
+      ],
+    };
+    const f = rolloutFigures(r);
+    expect(f.pairs).toBe(3);
+    expect(f.ws.rollouts).toBe(3);
+    expect(f.sse.rollouts).toBe(4);
+    expect(f.ratios.e2e).toMatchObject({ median: 0.5, min: 0.5, max: 0.6, n: 3 });
+    expect(f.ratios.cpu).toMatchObject({ median: 0.5, min: 0.5, max: 1 });
+    expect(f.ratios.ttft).toMatchObject({ median: 0.5, max: 1 });
+    // CPU per turn: 3 ms over 3 turns.
+    expect(f.ws.cpuUsPerTurn.median).toBeCloseTo(1000);
+    expect(f.ws.connectMs.median).toBe(0.5);
+    expect(f.sse.connectMs.n).toBe(0);
+    expect(f.ws.ttftMs.n).toBe(9);
+    // Only the run without a failure says how many upstream answers a turn cost.
+    expect(f.upstreamPerTurn).toBe(1);
+    expect(f.idleCpuMsPerSec).toMatchObject({ median: 3, min: 2, max: 4 });
+    expect(f.errors).toEqual(['ws: turn 2: response failed']);
+  });
 });
