@@ -318,6 +318,8 @@ export interface RolloutTransportFigures {
   turnMs: Quartiles;
   /** Jarvis's CPU per turn of a rollout, µs. */
   cpuUsPerTurn: Quartiles;
+  /** The rollout client's own CPU per turn, µs (not Jarvis's: what the transport costs a client). */
+  clientCpuUsPerTurn: Quartiles;
   /** Opening the WebSocket (inside e2eMs); no samples over HTTP. */
   connectMs: Quartiles;
 }
@@ -349,6 +351,7 @@ export function rolloutFigures(r: RolloutResult): RolloutFigures {
       ttftMs: quartiles(rs.flatMap((x) => x.ttftMs)),
       turnMs: quartiles(rs.flatMap((x) => x.turnMs)),
       cpuUsPerTurn: quartiles(rs.map((x) => (x.cpuSec * 1e6) / turns)),
+      clientCpuUsPerTurn: quartiles(rs.map((x) => (x.clientCpuSec * 1e6) / turns)),
       connectMs: quartiles(rs.map((x) => x.connectMs)),
     };
   };

@@ -434,6 +434,7 @@ function rolloutSection(r: BenchResults): string[] {
         row('First token of a turn', f.ws.ttftMs, f.sse.ttftMs, 'ms', f.ratios.ttft),
         row('Turn: sent → response.completed', f.ws.turnMs, f.sse.turnMs, 'ms'),
         row('Jarvis CPU per turn', f.ws.cpuUsPerTurn, f.sse.cpuUsPerTurn, 'µs', f.ratios.cpu),
+        row('The client\'s own CPU per turn (not Jarvis)', f.ws.clientCpuUsPerTurn, f.sse.clientCpuUsPerTurn, 'µs'),
         ['Opening the socket (in the rollout\'s time)', fmtQuartiles(f.ws.connectMs, 'ms'), '–', ''],
         ['Rollouts measured (pairs)', String(f.ws.rollouts), String(f.sse.rollouts), String(f.pairs)],
       ],

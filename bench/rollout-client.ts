@@ -63,6 +63,8 @@ export interface RolloutRecord {
   turnMs: number[];
   /** Jarvis's CPU over the rollout and the settle after it, seconds. */
   cpuSec: number;
+  /** This client's own CPU over the same window (process.cpuUsage), seconds: what the transport costs a client. */
+  clientCpuSec: number;
 }
 
 export interface RolloutClientResult {
@@ -209,7 +211,7 @@ class ResponsesSocket {
 }
 
 /** One rollout over `transport`: calls + 1 turns, each checked (turnProblem); its timings. */
-async function rollout(spec: RolloutSpec, transport: Transport, pool: Pool): Promise<Omit<RolloutRecord, 'cpuSec' | 'pair'>> {
+async function rollout(spec: RolloutSpec, transport: Transport, pool: Pool): Promise<Omit<RolloutRecord, 'cpuSec' | 'clientCpuSec' | 'pair'>> {
   const t0 = performance.now();
   let socket: ResponsesSocket | undefined;
   let connectMs = NaN;
@@ -279,10 +281,12 @@ export async function runRollouts(spec: RolloutSpec): Promise<RolloutClientResul
   const cpu = () => (spec.pid === undefined ? NaN : cpuSeconds(spec.pid));
   const once = async (transport: Transport, pair: number, measured: boolean) => {
     const cpu0 = cpu();
+    const own0 = process.cpuUsage();
     try {
       const r = await rollout(spec, transport, pool);
       await sleep(spec.settleMs);
-      if (measured) out[transport].push({ ...r, pair, cpuSec: cpu() - cpu0 });
+      const own = process.cpuUsage(own0);
+      if (measured) out[transport].push({ ...r, pair, cpuSec: cpu() - cpu0, clientCpuSec: (own.user + own.system) / 1e6 });
     } catch (err) {
       out.errors.push(`${measured ? '' : 'warm-up '}${transport}: ${err instanceof Error ? err.message : String(err)}`);
       await sleep(spec.settleMs);

@@ -102,6 +102,7 @@ describe('rolloutFigures', () => {
     ttftMs: [ttft, ttft, ttft],
     turnMs: [2, 2, 2],
     cpuSec,
+    clientCpuSec: cpuSec / 2,
   });
   const params = { calls: 2, rollouts: 2, warmupMs: 0, warmupConcurrency: 0, warmup: 1, tokens: 5, outputChars: 10, delayMs: 0, settleMs: 10 };
 
@@ -131,6 +132,7 @@ describe('rolloutFigures', () => {
     expect(f.ratios.ttft).toMatchObject({ median: 0.5, max: 1 });
     // CPU per turn: 3 ms over 3 turns.
     expect(f.ws.cpuUsPerTurn.median).toBeCloseTo(1000);
+    expect(f.ws.clientCpuUsPerTurn.median).toBeCloseTo(500);
     expect(f.ws.connectMs.median).toBe(0.5);
     expect(f.sse.connectMs.n).toBe(0);
     expect(f.ws.ttftMs.n).toBe(9);
