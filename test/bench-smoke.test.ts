@@ -103,3 +103,18 @@ it('runs the wire scenario: chat, Responses and Messages through one Jarvis to a
   expect(md).toContain('Responses → Gemini / chat → OpenAI');
   expect(md).toContain('Costliest translated cell');
 }, 120_000);
+
+it('runs the rollout scenario: a tool loop through the Responses API over a WebSocket and over HTTP SSE', async () => {
+  const rollout: BenchParams['rollout'] = { calls: 3, rollouts: 2, warmupMs: 100, warmupConcurrency: 1, warmup: 1, tokens: 5, outputChars: 20, delayMs: 0, settleMs: 10 };
+  const results = await runBench(smoke(['rollout'], { rollout }), () => {});
+
+  expect(results.failures).toEqual({});
+  const run = results.rollout?.runs[0];
+  expect(run?.error).toBeUndefined();
+  expect(run?.result?.errors).toEqual([]);
+  expect(run?.result?.ws).toHaveLength(2);
+  expect(run?.result?.sse).toHaveLength(2);
+  // Every turn reached the upstream: a call per turn but the last, for both transports and the warm-up.
+  expect(run?.upstream?.calls).toBeGreaterThanOrEqual(2 * 2 * 3);
+  expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toMatch(/## 9\./);
+}, 90_000);
