@@ -1,4 +1,5 @@
 import websocket from '@fastify/websocket';
+import { loadTls, type TlsFiles } from './http/tls.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Cluster } from './cluster/index.js';
@@ -41,6 +42,8 @@ export interface JarvisDeps {
   log: Logger;
   /** Redis-backed sessions and events for several instances; without it, everything is in-process. */
   cluster?: Cluster | undefined;
+  /** The certificate and key, when main.ts has read them already (else read here from config.tls). */
+  tls?: TlsFiles | undefined;
 }
 
 export interface Jarvis {
@@ -94,7 +97,10 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     cluster.onEventReadFailure(() => metrics.eventReadFailed());
   }
 
-  const app: FastifyInstance = Fastify({
+  const tls = deps.tls ?? loadTls(config);
+  // With a certificate, the same port serves HTTPS and WSS (the openai SDK's Realtime clients connect only over wss:).
+  const app = Fastify({
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     // Fastify's own info lines ("Server listening at ...") are outside the vocabulary; its warnings and errors are not.
     loggerInstance: frameworkLogger(log) as FastifyBaseLogger,
     // Jarvis logs its own vocabulary (stream_start, stream_end, request_rejected...), not a line per request.

@@ -146,6 +146,11 @@ const ConfigSchema = Type.Object(
     }, STRICT),
     /** This instance's name in Redis; random per process when unset. */
     instanceId: Type.Union([Type.String({ pattern: '^[\\w.:-]{1,64}$' }), Type.Null()]),
+    /** PEM files: with both, Jarvis serves HTTPS and WSS on its port (http/tls.ts reads and checks them at start). */
+    tls: Type.Object({
+      certFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+      keyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    }, STRICT),
     events: Type.Object({
       flushMs: Type.Integer({ minimum: 1 }),
       flushBytes: Type.Integer({ minimum: 1 }),
@@ -213,6 +218,7 @@ export function defaultConfig(): Config {
     redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
+    tls: { certFile: null, keyFile: null },
   };
 }
 
@@ -390,6 +396,7 @@ export function loadConfig(env: Env): Config {
     },
     responses: { storeTtlMs: int(env, 'JARVIS_RESPONSES_TTL_MS'), maxStored: int(env, 'JARVIS_RESPONSES_MAX') },
     instanceId: str(env, 'JARVIS_INSTANCE_ID'),
+    tls: { certFile: str(env, 'JARVIS_TLS_CERT_FILE'), keyFile: str(env, 'JARVIS_TLS_KEY_FILE') },
     events: {
       flushMs: int(env, 'JARVIS_FLUSH_MS'),
       flushBytes: int(env, 'JARVIS_FLUSH_BYTES'),

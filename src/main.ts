@@ -2,6 +2,7 @@ import { createCluster, RedisUnavailableError, type Cluster } from './cluster/in
 import { loadConfig, ConfigError } from './config.js';
 import { createJarvis } from './app.js';
 import { createLogger } from './observability/logger.js';
+import { loadTls } from './http/tls.js';
 
 async function main(): Promise<void> {
   let config;
@@ -13,6 +14,15 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw err;
+  }
+  let tls;
+  try {
+    // Before anything connects anywhere: a bad certificate stops the start with one line.
+    tls = loadTls(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`jarvis: invalid configuration: ${err.message}\n`);
+    process.exit(2);
   }
   const { logger, close } = createLogger(config.log);
   let cluster: Cluster | undefined;
@@ -26,7 +36,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const jarvis = await createJarvis({ config, log: logger, cluster });
+  const jarvis = await createJarvis({ config, log: logger, cluster, tls });
   const address = await jarvis.listen();
   logger.info({ address, default_model: config.defaultModel, log_file: config.log.file }, 'jarvis_listening');
 
