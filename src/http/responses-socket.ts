@@ -1,20 +1,19 @@
 import type { FastifyRequest } from 'fastify';
-import type { RawData, WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { checkModelAllowed } from '../access/keys.js';
 import type { SessionPolicy } from '../config.js';
 import type { JarvisContext } from '../context.js';
 import { JarvisError, type CancelReason } from '../errors.js';
-import type { SubscriberSlot } from '../events/subscriber-slots.js';
 import { isObject, type Obj } from '../json.js';
 import { conversationOf } from '../responses/conversation.js';
 import { ResponseBuilder } from '../responses/response-builder.js';
 import type { ResponseStore } from '../responses/response-store.js';
 import { requiredInputOf, steeringItems, withSteering } from '../responses/steering.js';
 import { inputItems, type Item } from '../responses/translate.js';
-import type { HeartbeatTarget } from './heartbeat.js';
 import { ResponsesNativeSink, ResponsesWsSink, wsNativeOut, type WsResponseOut } from './responses-sinks.js';
 import { responsesPlan } from './responses-turn.js';
 import { originOf, runTurn } from './stream-request.js';
+import { WsConnection, type WsConnectionOptions } from './ws-connection.js';
 
 /** Responses a connection remembers for `previous_response_id` (store: false or not): the newest, beyond what a tool loop needs. */
 const REMEMBERED = 64;
@@ -24,9 +23,6 @@ const MAX_PENDING_STEERS = 8;
 const STREAM_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** The envelope of `response.create` over `POST /v1/responses`'s body. */
 const ENVELOPE = new Set(['type', 'stream_id', 'stream', 'background', 'generate']);
-
-/** Close codes (RFC 6455, and application codes in 4000-4999). */
-export const WS_CLOSE = { normal: 1000, goingAway: 1001, unsupportedData: 1003, slowConsumer: 4008 } as const;
 
 /** A lane: the responses of one `stream_id` (or of none), FIFO, and one barge-in session (`{session}:{stream_id}`). */
 interface Lane {
@@ -74,19 +70,15 @@ interface Turn {
   commits: Steer[];
 }
 
-export interface ResponsesSocketOptions {
-  ctx: JarvisContext;
+export interface ResponsesSocketOptions extends WsConnectionOptions {
   store: ResponseStore;
   /** The upgrade: its key, its headers (session, policy, traceparent). */
   upgrade: FastifyRequest;
-  slot: SubscriberSlot;
   policy: SessionPolicy;
   /** The connection's session (X-Session-Id); without one the connection is its own session. */
   sessionId: string | undefined;
   /** Validates a `response.create`'s body as `POST /v1/responses` does; the first problem, or undefined. */
   validate: (body: Obj) => JarvisError | undefined;
-  /** Called once the connection has closed (the route forgets it). */
-  onClosed?: () => void;
 }
 
 /**
@@ -95,82 +87,32 @@ export interface ResponsesSocketOptions {
  * `previous_response_id`, with store: false too); steering; and the connection's own life (heartbeat, idle
  * timeout, a client that stops reading, shutdown). See docs/streaming.md.
  */
-export class ResponsesSocket implements HeartbeatTarget {
-  active = false;
-  readonly id: string;
+export class ResponsesSocket extends WsConnection {
   readonly #opts: ResponsesSocketOptions;
   readonly #sessionId: string;
-  readonly #socket: WebSocket;
   readonly #lanes = new Map<string, Lane>();
   /** Responses by id, oldest first. */
   readonly #memory = new Map<string, Turn>();
   /** Turns from their `response.create` until their stream is over. */
   readonly #running = new Set<Turn>();
-  readonly #idle: NodeJS.Timeout;
-  #drained: Promise<void> | undefined;
-  #terminate: NodeJS.Timeout | undefined;
-  readonly #closedSignal: { promise: Promise<void>; resolve: () => void };
-  #awaitingPong = false;
-  #closing = false;
-  #closed = false;
   #steerSeq = 0;
   #responses = 0;
 
   constructor(socket: WebSocket, opts: ResponsesSocketOptions) {
-    this.#socket = socket;
+    super(socket, opts);
     this.#opts = opts;
-    this.id = `ws_${opts.ctx.ids.hex(8)}`;
     this.#sessionId = opts.sessionId ?? this.id;
-    let resolve!: () => void;
-    this.#closedSignal = { promise: new Promise<void>((r) => (resolve = r)), resolve };
-    this.#idle = setTimeout(() => this.#idleOver(), opts.ctx.config.websocket.idleTimeoutMs);
-    this.#idle.unref();
-    socket.on('message', this.#onMessage);
-    socket.on('pong', this.#onPong);
-    // ws reports a broken protocol (a frame too large, invalid UTF-8) here, then closes with its code.
-    socket.on('error', this.#onError);
-    socket.once('close', this.#onClose);
-    opts.ctx.heartbeat.add(this);
     opts.ctx.log.info({ connection: this.id, session: this.#sessionId, policy: opts.policy, path: '/v1/responses' }, 'ws_open');
   }
 
-  /** Resolves once the socket has closed and the connection cleaned up. */
-  get closed(): Promise<void> {
-    return this.#closedSignal.promise;
+  protected get inFlight(): number {
+    return this.#running.size;
   }
 
-  /** Shutdown: no new responses; those in flight finish (within the grace period), then the socket closes with 1001. */
-  drain(): void {
-    this.#closing = true;
-    if (this.#running.size === 0) this.#close(WS_CLOSE.goingAway, 'server_shutting_down');
-  }
-
-  /** The heartbeat's tick on an idle connection: a ping, and a peer that never answered the last one is gone. */
-  ping(): void {
-    if (this.#awaitingPong) {
-      this.#socket.terminate();
-      return;
-    }
-    this.#awaitingPong = true;
-    this.#socket.ping();
-  }
-
-  readonly #onPong = () => {
-    this.#awaitingPong = false;
-  };
-
-  readonly #onError = () => {};
-
-  readonly #onMessage = (data: RawData, isBinary: boolean) => {
-    const arrivedAt = performance.timeOrigin + performance.now();
-    this.#idle.refresh();
-    if (isBinary) {
-      this.#close(WS_CLOSE.unsupportedData, 'binary messages are not part of this protocol');
-      return;
-    }
+  protected onText(text: string, arrivedAt: number): void {
     let msg: unknown;
     try {
-      msg = JSON.parse(String(data));
+      msg = JSON.parse(text);
     } catch {
       this.#error(new JarvisError('JARVIS_ERR_INVALID_JSON', 'The message is not valid JSON.'), undefined);
       return;
@@ -182,7 +124,7 @@ export class ResponsesSocket implements HeartbeatTarget {
     if (msg.type === 'response.create') this.#create(msg, arrivedAt);
     else if (msg.type === 'response.steer') this.#steer(msg);
     else this.#error(new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Unknown message type '${msg.type.slice(0, 64)}': this socket takes response.create and response.steer.`, { param: 'type' }), undefined);
-  };
+  }
 
   #create(msg: Obj, arrivedAt: number): void {
     const streamId = msg.stream_id;
@@ -203,7 +145,7 @@ export class ResponsesSocket implements HeartbeatTarget {
 
   /** Why a `response.create` is refused before it is queued, if it is. */
   #refusalOf(msg: Obj, body: Obj): JarvisError | undefined {
-    if (this.#closing) return new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; open a new connection to another instance.');
+    if (this.isClosing) return new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; open a new connection to another instance.');
     if (msg.background === true) return new JarvisError('JARVIS_ERR_UNSUPPORTED_VALUE', 'background is not supported over WebSocket.', { param: 'background' });
     if (msg.generate !== undefined && typeof msg.generate !== 'boolean') return new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'generate must be a boolean.', { param: 'generate' });
     const invalid = this.#opts.validate(body);
@@ -242,13 +184,14 @@ export class ResponsesSocket implements HeartbeatTarget {
 
   /** Resolves once the turn's stream has begun (its session claimed, in the lane's order) or the turn is over. */
   async #start(turn: Turn, arrivedAt: number, prepareOnly: boolean): Promise<void> {
-    const { ctx, store, upgrade } = this.#opts;
+    const { ctx } = this;
+    const { store, upgrade } = this.#opts;
     const owner = upgrade.apiKey?.id ?? null;
     let history: Item[];
     try {
       history = await this.#historyOf(turn);
       // The client left while the turn waited: nothing to start.
-      if (this.#closed) return this.#finished(turn);
+      if (this.isClosed) return this.#finished(turn);
       if (prepareOnly) return this.#prepared(turn, history);
     } catch (err) {
       this.#refused(turn, err);
@@ -260,7 +203,7 @@ export class ResponsesSocket implements HeartbeatTarget {
     const out: WsResponseOut = {
       send: (json) => this.#sendOf(turn, json),
       refuse: (error) => this.#refused(turn, error),
-      flush: (signal) => this.#flush(signal),
+      flush: (signal) => this.flush(signal),
     };
     let begun!: () => void;
     const started = new Promise<void>((r) => (begun = r));
@@ -290,7 +233,7 @@ export class ResponsesSocket implements HeartbeatTarget {
       runTurn(ctx, origin, { arrivedAt, model, ...plan }, {
         watch: (cancel) => {
           turn.cancel = cancel;
-          if (this.#closed) cancel('client_disconnected');
+          if (this.isClosed) cancel('client_disconnected');
           // The stream claims its session as soon as it runs, in this turn of the loop: the lane's next turn
           // starts after that, so the registry sees them in the lane's order.
           begun();
@@ -339,7 +282,8 @@ export class ResponsesSocket implements HeartbeatTarget {
 
   /** `generate: false`: the turn is remembered (and stored) as a response without output, and no model is asked. */
   #prepared(turn: Turn, history: Item[]): void {
-    const { ctx, upgrade, store } = this.#opts;
+    const { ctx } = this;
+    const { upgrade, store } = this.#opts;
     const { model } = ctx.providers.resolve(typeof turn.body.model === 'string' ? turn.body.model : undefined);
     checkModelAllowed(upgrade.apiKey, model);
     const input = inputItems(turn.body.input);
@@ -377,7 +321,7 @@ export class ResponsesSocket implements HeartbeatTarget {
 
   /** A turn refused before anything of it was sent: the `error` event (or, for a successor, its steering returned). */
   #refused(turn: Turn, err: unknown): void {
-    const error = err instanceof JarvisError ? (err.jarvisCode === 'JARVIS_ERR_SESSION_BUSY' ? activeResponse() : err) : internal(err, this.#opts.ctx);
+    const error = err instanceof JarvisError ? (err.jarvisCode === 'JARVIS_ERR_SESSION_BUSY' ? activeResponse() : err) : internal(err, this.ctx);
     if (turn.commits.length > 0) {
       for (const s of turn.commits.splice(0)) this.#steerFailed(s.input, turn.body.previous_response_id as string, 'successor_creation_failed', error.message, turn.lane.streamId, s.id);
       return;
@@ -390,8 +334,7 @@ export class ResponsesSocket implements HeartbeatTarget {
     if (turn.state === 'starting' || turn.state === 'active') turn.state = 'failed';
     turn.resolveSettled();
     this.#afterSteering(turn);
-    this.#idle.refresh();
-    if (this.#closing && this.#running.size === 0) this.#close(WS_CLOSE.goingAway, 'server_shutting_down');
+    this.settled();
   }
 
   /**
@@ -400,14 +343,14 @@ export class ResponsesSocket implements HeartbeatTarget {
    * (`response.steer.pending`) for the request that brings that output; or, cut short by something else, it fails.
    */
   #afterSteering(turn: Turn): void {
-    if (turn.steers.length === 0 || this.#closed) return;
+    if (turn.steers.length === 0 || this.isClosed) return;
     const previous = turn.id!;
     if (turn.state === 'completed' && turn.requiredInput.length > 0) {
       for (const s of turn.steers) this.#pending(turn, s);
       return;
     }
     const steers = turn.steers.splice(0);
-    if (turn.state === 'failed' || (turn.state === 'incomplete' && turn.incompleteReason === 'interrupted') || this.#closing) {
+    if (turn.state === 'failed' || (turn.state === 'incomplete' && turn.incompleteReason === 'interrupted') || this.isClosing) {
       for (const s of steers) this.#steerFailed(s.input, previous, 'response_not_active', 'The response ended before it could take the steering input.', turn.lane.streamId, s.id);
       return;
     }
@@ -448,7 +391,7 @@ export class ResponsesSocket implements HeartbeatTarget {
       this.#steerFailed(input, previous, 'too_many_pending_steers', `The response already holds ${MAX_PENDING_STEERS} steering inputs.`, streamId);
       return;
     }
-    const steer: Steer = { id: `steer_${this.#opts.ctx.ids.hex(12)}`, input, items, pending: false };
+    const steer: Steer = { id: `steer_${this.ctx.ids.hex(12)}`, input, items, pending: false };
     turn.steers.push(steer);
     this.#sendEvent({ type: 'response.steer.accepted', sequence_number: this.#steerSeq++, steer: { id: steer.id, previous_response_id: previous } }, streamId);
     if (waitsForTools) this.#pending(turn, steer);
@@ -482,70 +425,17 @@ export class ResponsesSocket implements HeartbeatTarget {
 
   /** One message; `stream_id` is added to an event of a lane that has one. */
   #send(json: string, streamId: string | undefined): boolean {
-    if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) return false;
-    this.active = true;
     const end = json.lastIndexOf('}');
-    this.#socket.send(streamId === undefined || end < 0 ? json : `${json.slice(0, end)},"stream_id":${JSON.stringify(streamId)}}`);
-    return true;
+    return this.send(streamId === undefined || end < 0 ? json : `${json.slice(0, end)},"stream_id":${JSON.stringify(streamId)}}`);
   }
 
-  /**
-   * A client that is behind holds its streams (StreamSink.flush) until what it has not read is written out, as
-   * over SSE; one that takes nothing for JARVIS_CLIENT_STALL_MS has stopped reading and is dropped, every stream
-   * of it cancelled (client_backpressure).
-   */
-  #flush(signal: AbortSignal): Promise<void> | undefined {
-    const { config } = this.#opts.ctx;
-    if (this.#socket.bufferedAmount <= config.maxClientBufferBytes) return undefined;
-    this.#drained ??= new Promise<void>((resolve) => {
-      const stall = setTimeout(() => this.#drop(), config.clientStallMs);
-      // A ping is written after everything sent before it: its callback says the backlog reached the socket.
-      this.#socket.ping(undefined, undefined, () => {
-        clearTimeout(stall);
-        this.#drained = undefined;
-        resolve();
-      });
-    });
-    return untilAborted(this.#drained, signal);
-  }
-
-  #drop(): void {
-    this.#cancelAll('client_backpressure');
-    this.#close(WS_CLOSE.slowConsumer, 'slow_consumer');
-  }
-
-  #idleOver(): void {
-    if (this.#running.size > 0) this.#idle.refresh();
-    else this.#close(WS_CLOSE.normal, 'idle_timeout');
-  }
-
-  #cancelAll(reason: CancelReason): void {
+  protected cancelAll(reason: CancelReason): void {
     for (const turn of this.#running) turn.cancel?.(reason);
   }
 
-  #close(code: number, reason: string): void {
-    if (this.#socket.readyState !== this.#socket.OPEN) return;
-    this.#socket.close(code, reason);
-    // A client that does not answer the close (one that stopped reading never reads it) is cut off within a
-    // second, not after ws's 30 s.
-    this.#terminate = setTimeout(() => this.#socket.terminate(), 1000);
-    this.#terminate.unref();
+  protected onClosed(code: number): void {
+    this.ctx.log.info({ connection: this.id, code, responses: this.#responses }, 'ws_close');
   }
-
-  readonly #onClose = (code: number) => {
-    this.#closed = true;
-    clearTimeout(this.#idle);
-    clearTimeout(this.#terminate);
-    this.#cancelAll('client_disconnected');
-    const { ctx, slot } = this.#opts;
-    ctx.heartbeat.delete(this);
-    slot.release();
-    this.#socket.off('message', this.#onMessage);
-    this.#socket.off('pong', this.#onPong);
-    ctx.log.info({ connection: this.id, code, responses: this.#responses }, 'ws_close');
-    this.#opts.onClosed?.();
-    this.#closedSignal.resolve();
-  };
 }
 
 function activeResponse(): JarvisError {
@@ -555,23 +445,4 @@ function activeResponse(): JarvisError {
 function internal(err: unknown, ctx: JarvisContext): JarvisError {
   ctx.log.warn({ err }, 'stream_error');
   return new JarvisError('JARVIS_ERR_INTERNAL', 'internal error', { cause: err });
-}
-
-/** `promise`, or its rejection with the signal's reason once the signal aborts (a cancelled stream stops waiting). */
-function untilAborted(promise: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      () => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
