@@ -8,7 +8,8 @@ import type { JarvisContext } from './context.js';
 import type { EventBus } from './events/event-bus.js';
 import { LocalEventBus } from './events/local-bus.js';
 import { TokenBatcher } from './events/token-batcher.js';
-import { ApiKeys, requireScope } from './http/auth.js';
+import { ApiKeys, chooseProtocol, requireScope } from './http/auth.js';
+import { realtimeRoute } from './http/routes/realtime.js';
 import { acceptJsonForAnyContentType } from './http/body-parser.js';
 import { clientErrorHandler, inFlightOf, refuseConnect } from './http/client-errors.js';
 import { installCors } from './http/cors.js';
@@ -145,7 +146,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
 
   await app.register(websocket, {
     // A message may be as large as a request body (a response.create carries the same input a POST does).
-    options: { maxPayload: config.bodyLimit },
+    options: { maxPayload: config.bodyLimit, handleProtocols: chooseProtocol },
     // The plugin's default closes every socket without a code before the events route can say why (1001).
     preClose(this: FastifyInstance, done: () => void) {
       this.websocketServer.close();
@@ -162,6 +163,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     chat.addHook('onRequest', requireScope(ctx.keys, 'chat'));
     chatCompletionsRoute(chat, ctx);
     responsesRoutes(chat, ctx, responses);
+    realtimeRoute(chat, ctx);
     messagesRoutes(chat, ctx);
     relayRoutes(chat, ctx);
     modelsRoute(chat, ctx);

@@ -32,6 +32,8 @@ const Upstream = Type.Object(
     circuit: Type.Optional(Type.Object({ failures: Type.Integer({ minimum: 1 }), cooldownMs: Type.Integer({ minimum: 100 }) }, STRICT)),
     /** How /v1/responses reaches it: translated to Chat Completions (any server), or relayed to its own /responses. */
     responses: Type.Optional(Type.Union([Type.Literal('translate'), Type.Literal('native')])),
+    /** How /v1/realtime reaches it: in text over its chat API (any server), or relayed to its own /realtime WebSocket. */
+    realtime: Type.Optional(Type.Union([Type.Literal('text'), Type.Literal('native')])),
     /** The API it speaks: OpenAI's (any OpenAI-compatible server, the default), Anthropic's Messages API or Google's Gemini API. */
     provider: Type.Optional(Type.Union(UPSTREAM_PROVIDERS.map((p) => Type.Literal(p)))),
     /** Anthropic: the anthropic-version header sent (default ANTHROPIC_VERSION, what the current SDK sends). */
@@ -160,7 +162,12 @@ const ConfigSchema = Type.Object(
       maxSubscribers: Type.Integer({ minimum: 1 }),
       maxSubscribersPerKey: Type.Integer({ minimum: 1 }),
     }, STRICT),
-    /** The Responses API's WebSocket mode (GET /v1/responses). */
+    /** The Realtime API in text mode (GET /v1/realtime in front of a model that does not speak it). */
+    realtime: Type.Object({
+      /** The speaking rate a truncate's audio_end_ms is read at: the characters of text a second of speech says. */
+      charsPerSecond: Type.Number({ exclusiveMinimum: 0 }),
+    }, STRICT),
+    /** The API WebSockets (GET /v1/responses, GET /v1/realtime). */
     websocket: Type.Object({
       /** Connections in this process, and for one API key (503 / 429 before the upgrade past them). */
       maxConnections: Type.Integer({ minimum: 1 }),
@@ -214,6 +221,7 @@ export function defaultConfig(): Config {
     upstreamIdleMs: 60_000,
     sessions: { policy: 'cancel-previous', prevStreamWaitMs: 2000 },
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
+    realtime: { charsPerSecond: 15 },
     websocket: { maxConnections: 1000, maxConnectionsPerKey: 50, maxResponsesInFlight: 16, idleTimeoutMs: 600_000 },
     redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
@@ -405,6 +413,7 @@ export function loadConfig(env: Env): Config {
       maxSubscribers: int(env, 'JARVIS_MAX_SUBSCRIBERS'),
       maxSubscribersPerKey: int(env, 'JARVIS_MAX_SUBSCRIBERS_PER_KEY'),
     },
+    realtime: { charsPerSecond: int(env, 'JARVIS_REALTIME_CHARS_PER_SECOND') },
     websocket: {
       maxConnections: int(env, 'JARVIS_WS_MAX_CONNECTIONS'),
       maxConnectionsPerKey: int(env, 'JARVIS_WS_MAX_CONNECTIONS_PER_KEY'),
@@ -421,6 +430,8 @@ export function loadConfig(env: Env): Config {
     if (key) upstream.apiKey = key;
     const responses = str(env, 'JARVIS_UPSTREAM_RESPONSES');
     if (responses) upstream.responses = responses as UpstreamConfig['responses'];
+    const realtime = str(env, 'JARVIS_UPSTREAM_REALTIME');
+    if (realtime) upstream.realtime = realtime as UpstreamConfig['realtime'];
     const provider = str(env, 'JARVIS_UPSTREAM_PROVIDER');
     if (provider) {
       if (!(UPSTREAM_PROVIDERS as readonly string[]).includes(provider)) throw new ConfigError(`JARVIS_UPSTREAM_PROVIDER: expected one of ${UPSTREAM_PROVIDERS.join(', ')}`);
@@ -445,6 +456,9 @@ export function validateConfig(config: unknown): Config {
     }
     if (u.provider !== undefined && u.provider !== 'openai' && u.responses === 'native') {
       throw new ConfigError(`upstreams.${u.name}.responses: native is for OpenAI upstreams; an upstream of provider ${u.provider} has its /v1/responses translated`);
+    }
+    if (u.provider !== undefined && u.provider !== 'openai' && u.realtime === 'native') {
+      throw new ConfigError(`upstreams.${u.name}.realtime: native is for OpenAI upstreams; an upstream of provider ${u.provider} is served in text`);
     }
     if (u.provider !== 'anthropic' && (u.anthropicVersion !== undefined || u.maxTokens !== undefined)) {
       throw new ConfigError(`upstreams.${u.name}: anthropicVersion and maxTokens are for provider: anthropic`);

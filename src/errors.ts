@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   JARVIS_ERR_TOO_MANY_CONNECTIONS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_TOO_MANY_IN_FLIGHT: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_ACTIVE_RESPONSE: { status: 409, type: 'invalid_request_error', code: 'conversation_already_has_active_response', retryable: false },
+  JARVIS_ERR_CANCEL_NOT_ACTIVE: { status: 400, type: 'invalid_request_error', code: 'response_cancel_not_active', retryable: false },
+  JARVIS_ERR_ITEM_NOT_FOUND: { status: 400, type: 'invalid_request_error', code: 'item_not_found', retryable: false },
   JARVIS_ERR_BODY_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large', retryable: false },
   JARVIS_ERR_HEADERS_TOO_LARGE: { status: 431, type: 'invalid_request_error', code: 'headers_too_large', retryable: false },
   JARVIS_ERR_UPSTREAM_STATUS: { status: 502, type: 'api_error', code: 'upstream_error', retryable: true },
@@ -118,8 +120,11 @@ export function isJarvisError(err: unknown): err is JarvisError {
 }
 
 /** Why a stream was cancelled. Carried as the AbortSignal reason through every layer. */
-/** Why a stream was cancelled; `steered`: new user input took over its response (the Responses API's WebSocket mode). */
-export type CancelReason = 'superseded' | 'client_disconnected' | 'shutdown' | 'client_backpressure' | 'steered';
+/**
+ * Why a stream was cancelled; `steered`: new user input took over its response (the Responses API's WebSocket
+ * mode); `client_cancelled`: its client asked (the Realtime API's response.cancel).
+ */
+export type CancelReason = 'superseded' | 'client_disconnected' | 'shutdown' | 'client_backpressure' | 'steered' | 'client_cancelled';
 
 export class StreamCancelled extends Error {
   override readonly name = 'StreamCancelled';

@@ -1,4 +1,5 @@
-export const CHAT_EVENT_TYPES = ['chat.start', 'chat.token', 'chat.end', 'chat.error', 'chat.cancelled'] as const;
+/** `chat.truncated`: a client said how much of an answer was heard (the Realtime API's conversation.item.truncate). */
+export const CHAT_EVENT_TYPES = ['chat.start', 'chat.token', 'chat.end', 'chat.error', 'chat.cancelled', 'chat.truncated'] as const;
 export type ChatEventType = (typeof CHAT_EVENT_TYPES)[number];
 
 /** Who a stream belongs to: what every one of its events carries. */

@@ -30,12 +30,37 @@ export class ApiKeys {
     const match = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     // The Anthropic SDK sends its key as x-api-key (or as a bearer token): the Messages API takes either.
     const anthropicKey = !match && apiOf(request) === 'anthropic.messages' ? request.headers['x-api-key'] : undefined;
-    const key = match?.[1] ?? (typeof anthropicKey === 'string' && anthropicKey !== '' ? anthropicKey.trim() : undefined);
+    const key = match?.[1] ?? (typeof anthropicKey === 'string' && anthropicKey !== '' ? anthropicKey.trim() : undefined) ?? (match ? undefined : browserKeyOf(request));
     if (key === undefined) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', apiOf(request) === 'anthropic.messages' ? 'Missing API key: send it as "x-api-key: <key>" or "Authorization: Bearer <key>".' : 'Missing API key: send it as "Authorization: Bearer <key>".');
     const identity = this.#byDigest.get(sha256Hex(key));
     if (!identity) throw new JarvisError('JARVIS_ERR_UNAUTHORIZED', 'Incorrect API key provided.');
     return identity;
   }
+}
+
+/** The subprotocol a browser's WebSocket carries its key in (it cannot set headers), as OpenAI's Realtime API takes it. */
+export const BROWSER_KEY_PROTOCOL = 'openai-insecure-api-key.';
+
+/** A key offered as a WebSocket subprotocol (`openai-insecure-api-key.<key>`), on an upgrade only. */
+function browserKeyOf(request: FastifyRequest): string | undefined {
+  if (request.headers.upgrade?.toLowerCase() !== 'websocket') return undefined;
+  const offered = request.headers['sec-websocket-protocol'];
+  if (typeof offered !== 'string') return undefined;
+  for (const p of offered.split(',')) {
+    const protocol = p.trim();
+    if (protocol.startsWith(BROWSER_KEY_PROTOCOL) && protocol.length > BROWSER_KEY_PROTOCOL.length) return protocol.slice(BROWSER_KEY_PROTOCOL.length);
+  }
+  return undefined;
+}
+
+/**
+ * The subprotocol Jarvis answers an upgrade with: `realtime` when offered (the Realtime API's), else the first one
+ * offered, but never the one that carries a key (which would echo the key back).
+ */
+export function chooseProtocol(offered: Set<string>): string | false {
+  if (offered.has('realtime')) return 'realtime';
+  for (const p of offered) if (!p.startsWith(BROWSER_KEY_PROTOCOL)) return p;
+  return false;
 }
 
 declare module 'fastify' {

@@ -174,6 +174,11 @@ export interface Provider {
    * output_text delta's, `finish` normalised on the event that ends it). As stream() otherwise.
    */
   streamResponses?(request: NativeResponsesRequest, opts: StreamOptions): AsyncIterable<Delta[]>;
+  /**
+   * It speaks the Realtime API itself (configured per upstream: `realtime: native`): where its WebSocket is (the
+   * model goes in `?model=`), and the headers that authenticate Jarvis to it. /v1/realtime is relayed there.
+   */
+  readonly realtime?: { url: string; headers: Record<string, string> };
   /** The models it serves, as /v1/models lists them; an upstream that can be asked is asked (and the answer cached). */
   models(): Promise<ModelInfo[]>;
   /**

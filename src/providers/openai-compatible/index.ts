@@ -35,6 +35,7 @@ export function openAICompatibleProvider(upstream: UpstreamConfig, opts: OpenAIC
     ready: ({ signal }) => probe(`${base}/models`, auth, dispatcher, signal, upstream.name),
     stream: (req, { signal }) => streamChat(req, signal, target),
     ...(upstream.responses === 'native' ? { streamResponses: (req: NativeResponsesRequest, { signal }: StreamOptions) => streamResponses(req, signal, target) } : {}),
+    ...(upstream.realtime === 'native' ? { realtime: { url: `${base.replace(/^http/, 'ws')}/realtime`, headers: auth } } : {}),
     relay: (req, { signal }) => relay(req, signal, target),
     close: () => dispatcher.close(),
   };
