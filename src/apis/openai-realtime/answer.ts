@@ -1,6 +1,6 @@
 import type { Obj } from '../../json.js';
 import type { Part, TokenUsage } from '../../providers/provider.js';
-import type { RealtimeItem } from './items.js';
+import { publicItem, type RealtimeItem } from './items.js';
 
 /** A Realtime server event before its `event_id`. */
 export type RealtimeEvent = Obj & { type: string };
@@ -69,7 +69,7 @@ export class RealtimeAnswer {
       id: o.id,
       status,
       status_details: details,
-      output: this.#output.map((i) => ({ ...i })),
+      output: this.#output.map(publicItem),
       conversation_id: o.conversationId,
       output_modalities: ['text'],
       max_output_tokens: o.maxOutputTokens,
@@ -109,8 +109,8 @@ export class RealtimeAnswer {
 
   #added(item: RealtimeItem, index: number, out: RealtimeEvent[]): void {
     this.#output.push(item);
-    out.push({ type: 'response.output_item.added', response_id: this.#opts.id, output_index: index, item: { ...item } });
-    if (this.#opts.inConversation) out.push({ type: 'conversation.item.added', previous_item_id: this.#opts.insert(item), item: { ...item } });
+    out.push({ type: 'response.output_item.added', response_id: this.#opts.id, output_index: index, item: publicItem(item) });
+    if (this.#opts.inConversation) out.push({ type: 'conversation.item.added', previous_item_id: this.#opts.insert(item), item: publicItem(item) });
   }
 
   #text(text: string, out: RealtimeEvent[]): void {
@@ -156,11 +156,13 @@ export class RealtimeAnswer {
     const id = this.#opts.id;
     const done = (item: RealtimeItem, index: number) => {
       item.status = itemStatus;
-      out.push({ type: 'response.output_item.done', response_id: id, output_index: index, item: { ...item } });
-      if (this.#opts.inConversation) out.push({ type: 'conversation.item.done', previous_item_id: null, item: { ...item } });
+      out.push({ type: 'response.output_item.done', response_id: id, output_index: index, item: publicItem(item) });
+      if (this.#opts.inConversation) out.push({ type: 'conversation.item.done', previous_item_id: null, item: publicItem(item) });
     };
     const m = this.#message;
     if (m) {
+      // Cut short while it was said: the model is told, next turn, that it was not all heard.
+      if (ending.status === 'cancelled') m.item.interrupted = true;
       out.push({ type: 'response.output_text.done', response_id: id, item_id: m.item.id, output_index: m.index, content_index: 0, text: m.text });
       out.push({ type: 'response.content_part.done', response_id: id, item_id: m.item.id, output_index: m.index, content_index: 0, part: { type: 'text', text: m.text } });
       done(m.item, m.index);
