@@ -36,6 +36,9 @@ export function openUpstream(target: NonNullable<Provider['realtime']>, model: s
   // The client's own key (a header, or a subprotocol) never reaches the upstream: Jarvis's does.
   const protocols = offered?.split(',').map((p) => p.trim()).includes('realtime') ? ['realtime'] : [];
   const socket = new WebSocket(url, protocols, { headers: target.headers, handshakeTimeout: timeoutMs, perMessageDeflate: false, maxPayload: 0 });
+  // Errors are read below while it opens, and by the relay after; an error nobody reads (a socket cut off while it
+  // was still connecting) would otherwise bring the process down.
+  socket.on('error', () => {});
   const held: OpenedUpstream['held'] = [];
   const hold = (data: RawData, isBinary: boolean) => held.push({ data, isBinary });
   socket.on('message', hold);
@@ -47,7 +50,6 @@ export function openUpstream(target: NonNullable<Provider['realtime']>, model: s
     };
     const onOpen = () => {
       cleanup();
-      socket.on('error', () => {});
       resolve({ socket, held, release: () => socket.off('message', hold) });
     };
     const onRefused = (_req: unknown, res: import('node:http').IncomingMessage) => {
