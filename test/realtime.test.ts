@@ -100,6 +100,20 @@ describe('a conversation in text', () => {
     for (const e of c.events) expect(e.event_id).toMatch(/^event_/);
   });
 
+  it('holds several turns over the simulator, the conversation growing by each turn\'s items', async () => {
+    const c = await connect('jarvis-sim');
+    for (const words of ['Hello there', 'Tell me more', 'And then?']) {
+      c.say(words);
+      const response = await c.respond({ max_output_tokens: 6 });
+      expect(response.status).toBe('incomplete');
+      expect(text(response)).not.toBe('');
+    }
+    const added = c.events.filter((e) => e.type === 'conversation.item.added');
+    expect(added.map((e) => e.item.role)).toEqual(['user', 'assistant', 'user', 'assistant', 'user', 'assistant']);
+    // Each item follows the one before it.
+    added.slice(1).forEach((e, i) => expect(e.previous_item_id).toBe(added[i]!.item.id));
+  });
+
   it.each([
     ['the OpenAI fake', 'gpt-4o-mini', () => openai.requests.at(-1)!.body],
     ['the Anthropic fake', 'claude-haiku-4-5', () => anthropic.requests.at(-1)!.body],
@@ -279,5 +293,42 @@ describe('what text mode refuses, and keys', () => {
       ws.on('error', () => {});
     });
     expect(status).toBe(404);
+  });
+});
+
+describe('quotas and limits, as for chat', () => {
+  const LIMITED = 'sk-realtime-test-limited';
+  let own: TestJarvis;
+  beforeAll(async () => {
+    own = await startJarvis({
+      access: { keys: [{ name: 'limited', key: LIMITED, rpm: 1, models: ['jarvis-sim'] }] },
+      tls: { certFile: cert.certFile, keyFile: cert.keyFile },
+      simulator: { tokensPerSec: 2000, ttftMs: 0 },
+      websocket: { maxConnectionsPerKey: 1 },
+    });
+  });
+  afterAll(() => own.close());
+
+  it('counts each response against the key\'s requests per minute, holds it to its models and to its connections', async () => {
+    const c = new RtClient(own.url, { key: LIMITED, model: 'jarvis-sim', ca: cert.cert });
+    clients.push(c);
+    await c.opened;
+    c.say('one');
+    await c.respond({ max_output_tokens: 2 });
+    c.say('two');
+    c.send({ type: 'response.create', event_id: 'evt_over' });
+    expect((await c.next('error')).error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded', event_id: 'evt_over' });
+    const second = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${own.url.replace('https', 'wss')}/v1/realtime?model=jarvis-sim`, { ca: cert.cert, headers: { authorization: `Bearer ${LIMITED}` } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+    expect(second).toBe(429);
+    const model = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${own.url.replace('https', 'wss')}/v1/realtime?model=gpt-4o-mini`, { ca: cert.cert, headers: { authorization: `Bearer ${LIMITED}` } });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => {});
+    });
+    expect(model).toBe(404);
   });
 });

@@ -55,8 +55,23 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
       policyOf({ header: header(request) }, ctx.config.sessions.policy);
       const { provider, model } = ctx.providers.resolve(request.query.model);
       checkModelAllowed(request.apiKey, model);
-      const slot = holdSlot(slots, request);
+      const held = holdSlot(slots, request);
+      let quota = () => {};
+      let released = false;
+      const slot = {
+        release: () => {
+          if (released) return;
+          released = true;
+          quota();
+          held.release();
+        },
+      };
+      // However the connection ends, before or after its upgrade, what it holds is given back.
+      request.raw.socket.once('close', slot.release);
       try {
+        // A relayed conversation is one request of the key's quota, holding one stream slot while it lasts (in
+        // text mode each response is admitted as a chat request is).
+        if (provider.realtime) quota = await ctx.quotas.admit(request.apiKey, request.id);
         const offered = header(request)('sec-websocket-protocol');
         const upstream = provider.realtime ? await openUpstream(provider.realtime, model, offered, ctx.config.upstreamTimeoutMs) : undefined;
         const p: Prepared = { slot, model, upstream, taken: false };
