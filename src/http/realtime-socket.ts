@@ -87,18 +87,11 @@ export class RealtimeSocket extends WsConnection {
     this.ctx.log.info({ connection: this.id, code, responses: this.#responses }, 'ws_close');
   }
 
-  protected onText(text: string, arrivedAt: number): void {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch {
-      this.#error(new JarvisError('JARVIS_ERR_INVALID_JSON', 'The message is not valid JSON.'), undefined);
-      return;
-    }
-    if (!isObject(msg) || typeof msg.type !== 'string') {
-      this.#error(new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'An event must be a JSON object with a string `type`.', { param: 'type' }), undefined);
-      return;
-    }
+  protected refuse(error: JarvisError): void {
+    this.#error(error, undefined);
+  }
+
+  protected onEvent(msg: Obj & { type: string }, arrivedAt: number): void {
     const eventId = typeof msg.event_id === 'string' ? msg.event_id : undefined;
     try {
       this.#dispatch(msg, arrivedAt);

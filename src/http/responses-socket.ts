@@ -109,18 +109,11 @@ export class ResponsesSocket extends WsConnection {
     return this.#running.size;
   }
 
-  protected onText(text: string, arrivedAt: number): void {
-    let msg: unknown;
-    try {
-      msg = JSON.parse(text);
-    } catch {
-      this.#error(new JarvisError('JARVIS_ERR_INVALID_JSON', 'The message is not valid JSON.'), undefined);
-      return;
-    }
-    if (!isObject(msg) || typeof msg.type !== 'string') {
-      this.#error(new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'A message must be a JSON object with a string `type`.', { param: 'type' }), undefined);
-      return;
-    }
+  protected refuse(error: JarvisError): void {
+    this.#error(error, undefined);
+  }
+
+  protected onEvent(msg: Obj & { type: string }, arrivedAt: number): void {
     if (msg.type === 'response.create') this.#create(msg, arrivedAt);
     else if (msg.type === 'response.steer') this.#steer(msg);
     else this.#error(new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Unknown message type '${msg.type.slice(0, 64)}': this socket takes response.create and response.steer.`, { param: 'type' }), undefined);

@@ -1,6 +1,7 @@
 import type { RawData, WebSocket } from 'ws';
 import type { JarvisContext } from '../context.js';
-import type { CancelReason } from '../errors.js';
+import { JarvisError, type CancelReason } from '../errors.js';
+import { isObject, type Obj } from '../json.js';
 import type { SubscriberSlot } from '../events/subscriber-slots.js';
 import type { HeartbeatTarget } from './heartbeat.js';
 
@@ -53,8 +54,10 @@ export abstract class WsConnection implements HeartbeatTarget {
     opts.ctx.heartbeat.add(this);
   }
 
-  /** One text message from the client, and when it arrived (epoch ms). */
-  protected abstract onText(text: string, arrivedAt: number): void;
+  /** One client event (a JSON object with a string `type`), and when it arrived (epoch ms). */
+  protected abstract onEvent(event: Obj & { type: string }, arrivedAt: number): void;
+  /** A message that is not an event (not JSON, no `type`): the protocol's error event. */
+  protected abstract refuse(error: JarvisError): void;
   /** Streams (or turns) in flight: the connection is not idle, and shutdown waits for them. */
   protected abstract get inFlight(): number;
   /** Cancels everything in flight (the client left, stopped reading). */
@@ -157,7 +160,18 @@ export abstract class WsConnection implements HeartbeatTarget {
       this.close(WS_CLOSE.unsupportedData, 'binary messages are not part of this protocol');
       return;
     }
-    this.onText(String(data), arrivedAt);
+    let event: unknown;
+    try {
+      event = JSON.parse(String(data));
+    } catch {
+      this.refuse(new JarvisError('JARVIS_ERR_INVALID_JSON', 'The message is not valid JSON.'));
+      return;
+    }
+    if (!isObject(event) || typeof event.type !== 'string') {
+      this.refuse(new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'A message must be a JSON object with a string `type`.', { param: 'type' }));
+      return;
+    }
+    this.onEvent(event as Obj & { type: string }, arrivedAt);
   };
 
   readonly #onClose = (code: number) => {

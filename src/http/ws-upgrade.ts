@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { JarvisError } from '../errors.js';
 import type { SubscriberSlot, SubscriberSlots } from '../events/subscriber-slots.js';
 
@@ -30,4 +30,33 @@ export function holdSlot(slots: SubscriberSlots, request: FastifyRequest): Subsc
       slot.release();
     },
   };
+}
+
+/** A request's header as one string (the first, if it came more than once). */
+export function headerOf(request: FastifyRequest): (name: string) => string | undefined {
+  return (name) => {
+    const v = request.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+}
+
+/** A long-lived connection as shutdown sees it: told to drain, then waited for until it has closed. */
+export interface Drainable {
+  drain(): void;
+  readonly closed: Promise<void>;
+}
+
+/**
+ * The open connections of a WebSocket route, which shutdown drains (what is in flight gets the grace period,
+ * app.ts) and waits for: shutdown is over when every connection has closed and logged it.
+ */
+export function drainOnClose<T extends Drainable>(app: FastifyInstance): Set<T> {
+  const open = new Set<T>();
+  app.addHook('preClose', async () => {
+    for (const c of open) c.drain();
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all([...open].map((c) => c.closed));
+  });
+  return open;
 }

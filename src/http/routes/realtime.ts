@@ -6,7 +6,7 @@ import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-sl
 import { policyOf, sessionOf } from '../../streams/admission.js';
 import { openUpstream, RealtimeRelay, type OpenedUpstream } from '../realtime-relay.js';
 import { RealtimeSocket } from '../realtime-socket.js';
-import { checkUpgrade, holdSlot } from '../ws-upgrade.js';
+import { checkUpgrade, drainOnClose, headerOf, holdSlot, type Drainable } from '../ws-upgrade.js';
 
 interface RealtimeQuery {
   model?: string;
@@ -31,17 +31,8 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const { websocket } = ctx.config;
   const slots = new SubscriberSlots({ max: websocket.maxConnections, perKey: websocket.maxConnectionsPerKey, what: 'Realtime connections', perKeyCode: 'JARVIS_ERR_TOO_MANY_CONNECTIONS' });
   const prepared = new WeakMap<FastifyRequest, Prepared>();
-  const open = new Set<{ drain(): void; closed: Promise<void> }>();
-  app.addHook('preClose', async () => {
-    for (const c of open) c.drain();
-  });
-  app.addHook('onClose', async () => {
-    await Promise.all([...open].map((c) => c.closed));
-  });
-  const header = (request: FastifyRequest) => (name: string) => {
-    const v = request.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  };
+  const open = drainOnClose<Drainable>(app);
+  const header = headerOf;
   app.route<{ Querystring: RealtimeQuery }>({
     method: 'GET',
     url: '/v1/realtime',
@@ -91,7 +82,7 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
       p.taken = true;
       const get = header(request);
       const sessionId = sessionOf({ header: get });
-      let connection: { drain(): void; closed: Promise<void> };
+      let connection: Drainable;
       const onClosed = () => open.delete(connection);
       if (p.upstream) {
         connection = new RealtimeRelay(socket, { ctx, upgrade: request, slot: p.slot, model: p.model, sessionId, upstream: p.upstream, onClosed });

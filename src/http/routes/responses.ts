@@ -10,7 +10,7 @@ import { responsesPlan, type TurnSettled } from '../responses-turn.js';
 import { ResponsesSocket } from '../responses-socket.js';
 import { ResponsesRequest } from '../responses-schema.js';
 import { serveStream } from '../stream-request.js';
-import { checkUpgrade, holdSlot } from '../ws-upgrade.js';
+import { checkUpgrade, drainOnClose, headerOf, holdSlot } from '../ws-upgrade.js';
 import { SubscriberSlots, type SubscriberSlot } from '../../events/subscriber-slots.js';
 import { policyOf, sessionOf } from '../../streams/admission.js';
 import type { Obj } from '../../json.js';
@@ -104,19 +104,8 @@ function responsesSocketRoute(app: FastifyInstance, ctx: JarvisContext, store: R
   const { websocket } = ctx.config;
   const slots = new SubscriberSlots({ max: websocket.maxConnections, perKey: websocket.maxConnectionsPerKey, what: 'Responses WebSocket connections', perKeyCode: 'JARVIS_ERR_TOO_MANY_CONNECTIONS' });
   const held = new WeakMap<FastifyRequest, SubscriberSlot>();
-  const open = new Set<ResponsesSocket>();
-  // Responses in flight get the grace period (app.ts), then the socket closes with 1001.
-  app.addHook('preClose', async () => {
-    for (const socket of open) socket.drain();
-  });
-  // Shutdown is over when every connection has closed and logged it.
-  app.addHook('onClose', async () => {
-    await Promise.all([...open].map((socket) => socket.closed));
-  });
-  const header = (request: FastifyRequest) => (name: string) => {
-    const v = request.headers[name];
-    return Array.isArray(v) ? v[0] : v;
-  };
+  const open = drainOnClose<ResponsesSocket>(app);
+  const header = headerOf;
   app.route({
     method: 'GET',
     url: '/v1/responses',
