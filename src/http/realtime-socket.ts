@@ -31,6 +31,8 @@ interface Turn {
   answer: RealtimeAnswer;
   inConversation: boolean;
   cancel: ((reason: CancelReason) => void) | undefined;
+  /** Cancelled before its stream began (waiting for the response before it): it ends at once when its turn comes. */
+  cancelledEarly: boolean;
   /** Its stream's events' identity, once it runs (a truncate publishes under it). */
   meta: StreamMeta | undefined;
   settled: Promise<void>;
@@ -219,9 +221,13 @@ export class RealtimeSocket extends WsConnection {
   }
 
   #cancelResponse(responseId: unknown): void {
-    const turn = typeof responseId === 'string' ? this.#running.get(responseId) : this.#active && this.#running.has(this.#active.answer.id) ? this.#active : undefined;
+    // Without an id: the conversation's response that is generating, else the one waiting its turn.
+    const waiting = this.#active && this.#running.has(this.#active.answer.id) ? this.#active : undefined;
+    const generating = [...this.#running.values()].find((t) => t.inConversation && t.cancel !== undefined);
+    const turn = typeof responseId === 'string' ? this.#running.get(responseId) : (generating ?? waiting);
     if (!turn) throw new JarvisError('JARVIS_ERR_CANCEL_NOT_ACTIVE', 'Cancellation failed: no active response found.');
-    turn.cancel?.('client_cancelled');
+    if (turn.cancel) turn.cancel('client_cancelled');
+    else turn.cancelledEarly = true;
   }
 
   #respond(params: Obj, arrivedAt: number, eventId: string | undefined): void {
@@ -250,7 +256,7 @@ export class RealtimeSocket extends WsConnection {
       },
     });
     let resolveSettled!: () => void;
-    const turn: Turn = { answer, inConversation, cancel: undefined, meta: undefined, settled: new Promise<void>((r) => (resolveSettled = r)), resolveSettled };
+    const turn: Turn = { answer, inConversation, cancel: undefined, cancelledEarly: false, meta: undefined, settled: new Promise<void>((r) => (resolveSettled = r)), resolveSettled };
     this.#running.set(answer.id, turn);
     if (!inConversation) {
       void this.#start(turn, params, input, arrivedAt, eventId);
@@ -287,6 +293,11 @@ export class RealtimeSocket extends WsConnection {
     const { answer, inConversation } = turn;
     let begun!: () => void;
     const started = new Promise<void>((r) => (begun = r));
+    if (turn.cancelledEarly) {
+      this.#emitAll([...answer.created(), ...answer.end({ status: 'cancelled', reason: 'client_cancelled' })]);
+      this.#finished(turn);
+      return;
+    }
     try {
       if (this.isClosed) throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', 'The connection closed.');
       const session = this.#session;
