@@ -202,6 +202,21 @@ describe('barge-in and what was heard', () => {
     expect((await c.next('error')).error.code).toBe('response_cancel_not_active');
   });
 
+  it('under policy queue, a second response waits for the first; response.cancel ends the one generating, and the next runs', async () => {
+    const c = await connect('mock-model', { 'x-session-policy': 'queue' });
+    c.say('tag:rt-queue-1 tokens:400 delay:20');
+    c.send({ type: 'response.create' });
+    const first = await c.next('response.created');
+    c.say('tag:rt-queue-2 tokens:2');
+    c.send({ type: 'response.create' });
+    await c.next('response.output_text.delta');
+    c.send({ type: 'response.cancel' });
+    const cut = await c.waitFor((e) => e.type === 'response.done' && e.response.id === first.response.id, 'the first response');
+    expect(cut.response.status).toBe('cancelled');
+    const second = await c.waitFor((e) => e.type === 'response.done' && e.response.id !== first.response.id, 'the second response');
+    expect(second.response.status).toBe('completed');
+  });
+
   it('a truncate cuts the assistant\'s text where the person stopped hearing it, and the next turn sees only that', async () => {
     const bus = new BusSubscriber(jarvis.url, 'rt-heard', { authorization: `Bearer ${KEY}` });
     await bus.connected;
