@@ -1,4 +1,4 @@
-// The processes under measurement: the project's mock upstream (and the bench's Anthropic, Gemini and tool-loop mocks) and Jarvis (built,
+// The processes under measurement: the project's mock upstream (and the bench's Anthropic, Gemini, tool-loop and Realtime mocks) and Jarvis (built,
 // or from source for the smoke test). All listen on 127.0.0.1 only.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,17 @@ export async function startToolLoopMock(defaults: { calls?: number; tokens?: num
   );
   const m = await child.waitForLine(/^TOOL_LOOP_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+))$/, 30_000);
   return { child, origin: m[1]!, baseUrl: `${m[1]!}/v1`, port: Number(m[2]) };
+}
+
+/**
+ * Scenario 10's Realtime upstream (bench/realtime-mock.ts): the Realtime fake (fakes/realtime) in a process of its
+ * own on the load CPU. `baseUrl` (http://127.0.0.1:PORT/v1) is an upstream's baseUrl; `url` is its WebSocket's base
+ * (ws://127.0.0.1:PORT/v1: the socket is `${url}/realtime?model=`).
+ */
+export async function startRealtimeMock(): Promise<Running & { baseUrl: string; url: string }> {
+  const child = spawnChild('realtime-mock', process.execPath, ['--import', 'tsx', '--import', parentWatchPreload(), 'bench/realtime-mock.ts'], { cpu: LOAD_CPU, cwd: REPO_DIR, stdout: 'lines' });
+  const m = await child.waitForLine(/^REALTIME_MOCK_READY (http:\/\/127\.0\.0\.1:(\d+)\/v1)$/, 30_000);
+  return { child, baseUrl: m[1]!, url: m[1]!.replace(/^http/, 'ws'), origin: new URL(m[1]!).origin, port: Number(m[2]) };
 }
 
 /**
