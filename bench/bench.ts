@@ -10,6 +10,7 @@ import { runCapacity, type CapacityResult } from './scenarios/capacity.js';
 import { runFanout, type FanoutResult } from './scenarios/fanout.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runRelay, type RelayResult } from './scenarios/relay.js';
+import { runRealtimeScenario, type RealtimeResult } from './scenarios/realtime.js';
 import { runRollout, type RolloutResult } from './scenarios/rollout.js';
 import type { ScenarioContext } from './scenarios/stage.js';
 import { runTail, type TailResult } from './scenarios/tail.js';
@@ -32,6 +33,7 @@ export interface BenchResults {
   voice?: VoiceResult;
   wire?: WireResult;
   rollout?: RolloutResult;
+  realtime?: RealtimeResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -53,6 +55,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   voice: async (ctx, out) => void (out.voice = await runVoiceScenario(ctx)),
   wire: async (ctx, out) => void (out.wire = await runWire(ctx)),
   rollout: async (ctx, out) => void (out.rollout = await runRollout(ctx)),
+  realtime: async (ctx, out) => void (out.realtime = await runRealtimeScenario(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
+import type { RealtimeParams } from './scenarios/realtime.js';
 import type { RolloutParams } from './scenarios/rollout.js';
 import type { VoiceParams } from './scenarios/voice.js';
 import type { WireParams } from './scenarios/wire.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -29,6 +30,8 @@ export interface BenchParams {
   wire: WireParams;
   /** 9. A tool-call rollout through the Responses API: over a WebSocket against over HTTP SSE. */
   rollout: RolloutParams;
+  /** 10. The Realtime API: text mode's first token against chat completions, and what the relay adds to each frame. */
+  realtime: RealtimeParams;
   streamTimeoutMs: number;
 }
 
@@ -53,6 +56,24 @@ export const FULL: BenchParams = {
   // 20 calls and a text answer: 21 turns a rollout. Jarvis warms up for 4 s (some 7,000 turns) before the first run;
   // each run then measures 10 pairs (a WebSocket and an HTTP SSE rollout back to back).
   rollout: { calls: 20, rollouts: 10, warmupMs: 4000, warmupConcurrency: 4, warmup: 5, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
+  // Text: 20 tokens at once from the OpenAI mock, in sets of 10 turns. Relay, in sets of 5 responses: 50 words of
+  // audio and transcript (100 deltas, ~340 kB) unpaced, and 10 words a millisecond apart (each frame on its own).
+  // Before the first run Jarvis warms up on text turns for 4 s (some thousands), then on relayed responses for 1.5 s.
+  realtime: {
+    tokens: 20,
+    textPairs: 10,
+    turnsPerSet: 10,
+    relay: [
+      { words: 50, delayMs: 0, pairs: 10 },
+      { words: 10, delayMs: 1, pairs: 5 },
+    ],
+    responsesPerSet: 5,
+    warmupMs: 4000,
+    relayWarmupMs: 1500,
+    warmupConcurrency: 4,
+    warmup: 2,
+    settleMs: 25,
+  },
   streamTimeoutMs: 60_000,
 };
 
@@ -68,6 +89,7 @@ export const QUICK: BenchParams = {
   voice: { sessions: 200, rampMs: 2000, durationMs: 8000, thinkMs: [1000, 2000], answerTokens: [20, 40], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 5 },
   wire: { streams: 32, tokens: 30, delayMs: 20, phaseMs: 2000, warmupMs: 1000 },
   rollout: { calls: 20, rollouts: 5, warmupMs: 2000, warmupConcurrency: 4, warmup: 3, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
+  realtime: { tokens: 20, textPairs: 4, turnsPerSet: 10, relay: [{ words: 50, delayMs: 0, pairs: 4 }, { words: 10, delayMs: 1, pairs: 3 }], responsesPerSet: 5, warmupMs: 1500, relayWarmupMs: 500, warmupConcurrency: 4, warmup: 2, settleMs: 25 },
   streamTimeoutMs: 30_000,
 };
 

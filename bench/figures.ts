@@ -12,6 +12,8 @@ import type { VoiceRunResult } from './voice-run.js';
 import { COMBO, RELAY, counterparts, type WireCombo, type WireResult } from './scenarios/wire.js';
 import type { RolloutRecord, Transport } from './rollout-client.js';
 import type { RolloutResult } from './scenarios/rollout.js';
+import type { RealtimeResult } from './scenarios/realtime.js';
+import type { RelayPath, RelayResponseTiming, RelaySetRecord, RelayVariant, TextPath, TextSetRecord } from './realtime-client.js';
 import { quartiles, ratio, spread, type Quartiles, type Spread } from './stats.js';
 
 type Pick = (r: LoadResult) => number;
@@ -378,5 +380,187 @@ export function rolloutFigures(r: RolloutResult): RolloutFigures {
     errors: r.runs.flatMap((run) => [...(run.error ? [`run failed: ${run.error}`] : []), ...(run.result?.errors ?? [])]),
     idleCpuMsPerSec: spread(r.runs.map((run) => run.result?.idleCpuMsPerSec ?? NaN)),
     upstreamPerTurn: sent > 0 ? upstream / sent : NaN,
+  };
+}
+
+/** The records of a path, over every run; and the pairs (a record of each path with the same pair number, in one run). */
+function pairedRecords<P extends string, R extends { pair: number }>(runs: ({ [K in P]: R[] } | undefined)[], a: P, b: P): { a: R[]; b: R[]; pairs: [R, R][] } {
+  const pairs = runs.flatMap((x) => {
+    const bs = new Map((x?.[b] ?? []).map((r) => [r.pair, r]));
+    return (x?.[a] ?? []).flatMap((r): [R, R][] => {
+      const other = bs.get(r.pair);
+      return other ? [[r, other]] : [];
+    });
+  });
+  return { a: runs.flatMap((x) => x?.[a] ?? []), b: runs.flatMap((x) => x?.[b] ?? []), pairs };
+}
+
+/** One path of scenario 10's text half, over every turn (or set) of every run. */
+export interface RealtimeTextFigures {
+  turns: number;
+  sets: number;
+  /** Socket: response.create sent → first response.output_text.delta; HTTP: request sent → first content chunk. ms, every turn. */
+  ttftMs: Quartiles;
+  /** → response.done, or the end of the body. ms, every turn. */
+  totalMs: Quartiles;
+  /** Jarvis's CPU per turn of a set, µs, every set. */
+  cpuUsPerTurn: Quartiles;
+  /** The client's own CPU per turn of a set, µs. */
+  clientCpuUsPerTurn: Quartiles;
+}
+
+/** One path of scenario 10's relay half, over every response (or set) of every run. */
+export interface RealtimeRelayFigures {
+  responses: number;
+  sets: number;
+  /** response.create sent → response.created, the first delta, the last delta, response.done; ms, every response. */
+  createdMs: Quartiles;
+  firstMs: Quartiles;
+  lastMs: Quartiles;
+  doneMs: Quartiles;
+  /** Jarvis's CPU per response of a set, µs (on the direct path Jarvis relays nothing: its idle over as long). */
+  jarvisCpuUs: Quartiles;
+  /** The client's own CPU per response, µs. */
+  clientCpuUs: Quartiles;
+  /** Frames both ways, bytes received and reads of the client's socket, per response of a set. */
+  frames: Quartiles;
+  bytes: Quartiles;
+  reads: Quartiles;
+}
+
+export interface RealtimeFigures {
+  text: {
+    ws: RealtimeTextFigures;
+    http: RealtimeTextFigures;
+    /** Pairs of sets (a set of each path back to back). */
+    pairs: number;
+    /** Socket / HTTP, per pair of sets (first token and whole answer: the sets' medians). */
+    ratios: { ttft: Quartiles; total: Quartiles; cpu: Quartiles };
+    /** Socket minus HTTP, the sets' median first tokens, per pair, ms. */
+    ttftDiffMs: Quartiles;
+  };
+  /** Per relay variant (an answer of the fake, paced or not), in the scenario's order. */
+  relay: RealtimeRelayVariantFigures[];
+  /** Sets that failed, over all runs (warm-ups included), and runs that failed whole. */
+  errors: string[];
+  /** Jarvis's CPU while idle, ms a second, per run. */
+  idleCpuMsPerSec: Spread;
+  /** Turns and responses in the warm-up before the first run. */
+  warmup: { text: number; relay: number };
+}
+
+/** One answer of the fake (its words and pacing), relayed through Jarvis against read from the fake directly. */
+export interface RealtimeRelayVariantFigures {
+  /** The fake's answer: words, each a transcript delta and an audio delta, `delayMs` apart (0: unpaced). */
+  words: number;
+  delayMs: number;
+  direct: RealtimeRelayFigures;
+  jarvis: RealtimeRelayFigures;
+  /** Pairs of responses: the k-th response of each path's set in one pair of sets. */
+  pairs: number;
+  setPairs: number;
+  /** For each delta by its index (0-based, in arrival order): when it arrived on each path, and through Jarvis minus direct per pair, ms. */
+  perDelta: { directMs: Quartiles; jarvisMs: Quartiles; addedMs: Quartiles }[];
+  /** Through Jarvis minus direct pooled over every delta of every pair. */
+  addedAllDeltasMs: Quartiles;
+  addedCreatedMs: Quartiles;
+  addedFirstMs: Quartiles;
+  addedLastMs: Quartiles;
+  addedDoneMs: Quartiles;
+  /** Through Jarvis / direct, per pair: response.create → response.created, the first delta, the last, response.done. */
+  ratios: { created: Quartiles; first: Quartiles; last: Quartiles; done: Quartiles };
+  /** Jarvis's CPU per frame it relayed (its CPU over a relayed set's window / the frames both ways), µs. */
+  cpuUsPerFrame: Quartiles;
+  /** The same less Jarvis's CPU over the paired direct set's window (its idle over about as long), µs. */
+  cpuUsPerFrameNet: Quartiles;
+}
+
+/** Scenario 10's figures: each path's quartiles, and the ratios and differences taken per pair. */
+export function realtimeFigures(r: RealtimeResult): RealtimeFigures {
+  const results = r.runs.map((run) => run.result);
+  const text = pairedRecords<TextPath, TextSetRecord>(
+    results.map((x) => x?.text),
+    'ws',
+    'http',
+  );
+  const med = (xs: number[]) => quartiles(xs).median;
+  const textOf = (sets: TextSetRecord[]): RealtimeTextFigures => ({
+    turns: sets.reduce((n, x) => n + x.ttftMs.length, 0),
+    sets: sets.length,
+    ttftMs: quartiles(sets.flatMap((x) => x.ttftMs)),
+    totalMs: quartiles(sets.flatMap((x) => x.totalMs)),
+    cpuUsPerTurn: quartiles(sets.map((x) => (x.cpuSec * 1e6) / x.ttftMs.length)),
+    clientCpuUsPerTurn: quartiles(sets.map((x) => (x.clientCpuSec * 1e6) / x.ttftMs.length)),
+  });
+  const tp = text.pairs;
+  return {
+    text: {
+      ws: textOf(text.a),
+      http: textOf(text.b),
+      pairs: tp.length,
+      ratios: {
+        ttft: quartiles(tp.map(([w, h]) => ratio(med(w.ttftMs), med(h.ttftMs)))),
+        total: quartiles(tp.map(([w, h]) => ratio(med(w.totalMs), med(h.totalMs)))),
+        cpu: quartiles(tp.map(([w, h]) => ratio(w.cpuSec / w.ttftMs.length, h.cpuSec / h.ttftMs.length))),
+      },
+      ttftDiffMs: quartiles(tp.map(([w, h]) => med(w.ttftMs) - med(h.ttftMs))),
+    },
+    relay: r.relay.map((v, i) => relayVariantFigures(v, results.map((x) => x?.relay[i]))),
+    errors: r.runs.flatMap((run) => [...(run.error ? [`run failed: ${run.error}`] : []), ...(run.result?.errors ?? [])]),
+    idleCpuMsPerSec: spread(r.runs.map((run) => run.result?.idleCpuMsPerSec ?? NaN)),
+    warmup: { text: r.runs.reduce((n, run) => n + (run.result?.warmup.text ?? 0), 0), relay: r.runs.reduce((n, run) => n + (run.result?.warmup.relay ?? 0), 0) },
+  };
+}
+
+/** One relay variant's figures: each path's quartiles, and the differences and ratios taken per pair of responses. */
+function relayVariantFigures(v: RelayVariant, runs: (Record<RelayPath, RelaySetRecord[]> | undefined)[]): RealtimeRelayVariantFigures {
+  const relay = pairedRecords<RelayPath, RelaySetRecord>(runs, 'jarvis', 'direct');
+  const last = (x: RelayResponseTiming) => x.deltaMs.at(-1) ?? NaN;
+  const perResponse = (x: RelaySetRecord, n: number) => n / x.responses.length;
+  const relayOf = (sets: RelaySetRecord[]): RealtimeRelayFigures => {
+    const rs = sets.flatMap((x) => x.responses);
+    return {
+      responses: rs.length,
+      sets: sets.length,
+      createdMs: quartiles(rs.map((x) => x.createdMs)),
+      firstMs: quartiles(rs.map((x) => x.deltaMs[0] ?? NaN)),
+      lastMs: quartiles(rs.map(last)),
+      doneMs: quartiles(rs.map((x) => x.doneMs)),
+      jarvisCpuUs: quartiles(sets.map((x) => perResponse(x, x.cpuSec * 1e6))),
+      clientCpuUs: quartiles(sets.map((x) => perResponse(x, x.clientCpuSec * 1e6))),
+      frames: quartiles(sets.map((x) => perResponse(x, x.frames))),
+      bytes: quartiles(sets.map((x) => perResponse(x, x.bytes))),
+      reads: quartiles(sets.map((x) => perResponse(x, x.reads))),
+    };
+  };
+  // Responses pair up by their place in a pair of sets: the k-th through Jarvis with the k-th direct.
+  const rp = relay.pairs.flatMap(([j, d]) => j.responses.flatMap((x, k): [RelayResponseTiming, RelayResponseTiming][] => (d.responses[k] ? [[x, d.responses[k]!]] : [])));
+  const deltas = Math.max(0, ...rp.map(([j, d]) => Math.min(j.deltaMs.length, d.deltaMs.length)));
+  const diff = (i: number) => rp.map(([j, d]) => (j.deltaMs[i] ?? NaN) - (d.deltaMs[i] ?? NaN));
+  const paired = (f: (x: RelayResponseTiming) => number) => ({ added: quartiles(rp.map(([j, d]) => f(j) - f(d))), ratio: quartiles(rp.map(([j, d]) => ratio(f(j), f(d)))) });
+  const created = paired((x) => x.createdMs);
+  const first = paired((x) => x.deltaMs[0] ?? NaN);
+  const lastDelta = paired(last);
+  const done = paired((x) => x.doneMs);
+  return {
+    words: v.words,
+    delayMs: v.delayMs,
+    direct: relayOf(relay.b),
+    jarvis: relayOf(relay.a),
+    pairs: rp.length,
+    setPairs: relay.pairs.length,
+    perDelta: Array.from({ length: deltas }, (_, i) => ({
+      directMs: quartiles(relay.b.flatMap((x) => x.responses.map((y) => y.deltaMs[i] ?? NaN))),
+      jarvisMs: quartiles(relay.a.flatMap((x) => x.responses.map((y) => y.deltaMs[i] ?? NaN))),
+      addedMs: quartiles(diff(i)),
+    })),
+    addedAllDeltasMs: quartiles(Array.from({ length: deltas }, (_, i) => diff(i)).flat()),
+    addedCreatedMs: created.added,
+    addedFirstMs: first.added,
+    addedLastMs: lastDelta.added,
+    addedDoneMs: done.added,
+    ratios: { created: created.ratio, first: first.ratio, last: lastDelta.ratio, done: done.ratio },
+    cpuUsPerFrame: quartiles(relay.a.map((x) => (x.frames > 0 ? (x.cpuSec * 1e6) / x.frames : NaN))),
+    cpuUsPerFrameNet: quartiles(relay.pairs.map(([j, d]) => (j.frames > 0 ? ((j.cpuSec - d.cpuSec) * 1e6) / j.frames : NaN))),
   };
 }

@@ -11,6 +11,7 @@ import {
   cpuUsPerChunk,
   failures,
   fanoutFigures,
+  realtimeFigures,
   rolloutFigures,
   voiceFigures,
   type VoiceFigures,
@@ -29,6 +30,7 @@ import { floorRows } from './floor-goals.js';
 import { fmt, fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
+import { relayQuestion } from './realtime-client.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
@@ -73,7 +75,7 @@ function header(r: BenchResults): string[] {
     `- **Runs:** every measurement ${r.options.runs}× (scenarios interleave direct, Jarvis and peer within a run, rotating their order); figures are medians with (min–max) across runs, and every ratio is computed within one run against the direct path measured in that run`,
     `- **Jarvis:** ${r.options.jarvisFrom === 'dist' ? '`npm run build`, then `node dist/main.js`' : 'from source via tsx (smoke test)'}, default log level \`info\` to a temp file, stdout to /dev/null`,
     `- **Peer:** ${peer}`,
-    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events) and a Gemini one (bench/gemini-mock.ts: fakes/gemini's chunks), each paced as the mock paces its chunks, each in its own process" : ''}${r.rollout ? '; for the rollout scenario a tool-loop upstream (bench/tool-loop-mock.ts: a function call while the conversation holds fewer than the rollout\'s calls, then text) in its own process' : ''}`,
+    `- **Upstream:** the project's mock upstream (fakes/openai/mock-cli.ts) in its own process; direct path = client → mock${r.wire ? "; for the wire scenario also an Anthropic upstream (bench/anthropic-mock.ts: fakes/anthropic's events) and a Gemini one (bench/gemini-mock.ts: fakes/gemini's chunks), each paced as the mock paces its chunks, each in its own process" : ''}${r.rollout ? '; for the rollout scenario a tool-loop upstream (bench/tool-loop-mock.ts: a function call while the conversation holds fewer than the rollout\'s calls, then text) in its own process' : ''}${r.realtime ? '; for the realtime scenario also the Realtime fake (bench/realtime-mock.ts: fakes/realtime, OpenAI\'s Realtime API in GA events) in its own process' : ''}`,
     `- **Floor:** bench/bare-relay.ts, pinned like the gateways: node:http in, node:http out through a keep-alive agent, the upstream's bytes piped through with no parsing, events, logs or sessions. It is not a gateway; it is what two sockets and a pipe cost on this machine, so a target below the floor's own figure cannot be met here by any Node.js gateway`,
   ];
 }
@@ -448,6 +450,94 @@ function rolloutSection(r: BenchResults): string[] {
   ];
 }
 
+/**
+ * The deltas a per-delta table shows (1-based): the first two, a few along the way, the last; unpaced, also the last
+ * of the fake's first write burst (32 words, 64 deltas) and the first of its second.
+ */
+export function shownDeltas(count: number, bursts: boolean): number[] {
+  const picks = [1, 2, 10, Math.round(count / 4), Math.round(count / 2), ...(bursts ? [64, 65] : []), Math.round((3 * count) / 4), count];
+  return [...new Set(picks.filter((i) => i >= 1 && i <= count))].sort((a, b) => a - b);
+}
+
+function realtimeSection(r: BenchResults): string[] {
+  const rt = r.realtime;
+  if (!rt) return [];
+  const f = realtimeFigures(rt);
+  const t = f.text;
+  const range = (q: Quartiles, unit: string) => (Number.isFinite(q.median) ? `${fmt(q.min)}–${fmt(q.max)} ${unit}` : '–');
+  const textRow = (label: string, ws: Quartiles, http: Quartiles, unit: string, ratio?: Quartiles) => [label, fmtQuartiles(ws, unit), fmtQuartiles(http, unit), ratio ? fmtQuartiles(ratio, '×') : ''];
+  const relayRow = (label: string, d: Quartiles, j: Quartiles, added?: Quartiles, ratio?: Quartiles) => [label, fmtQuartiles(d, 'ms'), fmtQuartiles(j, 'ms'), added ? fmtQuartiles(added, 'ms') : '', ratio ? fmtQuartiles(ratio, '×') : ''];
+  const pacing = (v: { words: number; delayMs: number }) => `${v.words} words ${v.delayMs > 0 ? `${v.delayMs} ms apart` : 'unpaced'}`;
+  const relay = f.relay.flatMap((y) => {
+    const perDelta = shownDeltas(y.perDelta.length, y.delayMs === 0).map((i) => {
+      const q = y.perDelta[i - 1]!;
+      return [`${i}${i === y.perDelta.length ? ' (last)' : ''}`, i % 2 === 1 ? 'transcript' : 'audio', fmtQuartiles(q.directMs, 'ms'), fmtQuartiles(q.jarvisMs, 'ms'), fmtQuartiles(q.addedMs, 'ms')];
+    });
+    return [
+      '',
+      `**Relay, ${pacing(y)}** (\`${relayQuestion(y.words, y.delayMs)}\`: ${2 * y.words} deltas, ${y.delayMs > 0 ? `a word every ${y.delayMs} ms, so each frame comes on its own` : 'unpaced: the fake writes 32 words, then the next 32 once the socket has taken them'}):`,
+      '',
+      table(
+        ['response.create sent →', 'Direct', 'Through Jarvis', 'Jarvis − direct (per pair)', 'Jarvis / direct (per pair)'],
+        [
+          relayRow('response.created', y.direct.createdMs, y.jarvis.createdMs, y.addedCreatedMs, y.ratios.created),
+          relayRow('First delta', y.direct.firstMs, y.jarvis.firstMs, y.addedFirstMs, y.ratios.first),
+          relayRow('Last delta', y.direct.lastMs, y.jarvis.lastMs, y.addedLastMs, y.ratios.last),
+          relayRow('response.done', y.direct.doneMs, y.jarvis.doneMs, y.addedDoneMs, y.ratios.done),
+          ['Every delta, pooled', '', '', fmtQuartiles(y.addedAllDeltasMs, 'ms'), ''],
+          ['Responses measured (sets; pairs of responses)', `${y.direct.responses} (${y.direct.sets})`, `${y.jarvis.responses} (${y.jarvis.sets})`, String(y.pairs), ''],
+        ],
+        'lrrrr',
+      ),
+      '',
+      table(['Delta (1-based; odd: transcript, even: audio)', '', 'Direct', 'Through Jarvis', 'Jarvis − direct (per pair)'], perDelta, 'llrrr'),
+    ];
+  });
+  const cpuRow = (label: string, pick: (y: (typeof f.relay)[number]) => string) => [label, ...f.relay.map(pick)];
+  return [
+    '',
+    '## 10. The Realtime API: text mode against chat completions, and what the relay adds per frame (Jarvis only)',
+    '',
+    `One Jarvis in front of two upstreams, each a process of its own on the load CPU: the OpenAI mock (its default upstream, ${rt.tokens} tokens at once, in one write) and the Realtime fake (bench/realtime-mock.ts, fakes/realtime; an upstream with \`realtime: native\` for \`${rt.relayModel}\`). Each run is a fresh client process on the load CPU. Turns come in sets, back to back on one path inside one CPU window: ${rt.turnsPerSet} text turns, or ${rt.responsesPerSet} relay responses (a turn after an idle spell costs any process on this host several times its CPU, so a set is what scenario 9's rollout is). Over a socket each turn of a set has a socket of its own, open for the whole run, and every conversation is emptied between sets (outside the windows), so every response reads one user message. Before the first run, ${rt.warmupConcurrency} loops of unmeasured sets warm Jarvis: text sets for ${fmt(rt.warmupMs / 1000)} s, then relay sets for ${fmt(rt.relayWarmupMs / 1000)} s; each run then has ${rt.warmup} unmeasured pairs of sets of each kind, and measures ${rt.textPairs} text pairs and ${rt.relay.map((v) => `${v.pairs} relay pairs of ${pacing(v)}`).join(' and ')}, the two sets of a pair back to back, the order alternating. Figures are the median (p25–p75) over every turn (or set, for CPU) of every run; a ratio or difference is taken per pair, then its median (p25–p75) over the pairs. Jarvis's CPU: /proc schedstat of its pid over the set (from the first user message) and ${rt.settleMs} ms after it, divided by its turns or frames.`,
+    '',
+    `**Text mode** (\`GET /v1/realtime?model=mock-model\`, a model that does not speak the Realtime API, served over the same core as chat completions): \`conversation.item.create\` (its \`conversation.item.done\` awaited), then \`response.create\`; first token = \`response.create\` sent → the first \`response.output_text.delta\`. **Chat completions**: \`POST /v1/chat/completions\` with \`stream: true\` and the same question over one keep-alive connection; first token = the request handed to undici → the first content chunk.`,
+    '',
+    table(
+      ['', 'Realtime socket (text mode)', 'Chat completions (HTTP SSE)', 'socket / HTTP (per pair of sets)'],
+      [
+        textRow('First token', t.ws.ttftMs, t.http.ttftMs, 'ms', t.ratios.ttft),
+        textRow('Whole answer (response.done / end of body)', t.ws.totalMs, t.http.totalMs, 'ms', t.ratios.total),
+        textRow('Jarvis CPU per turn (sets)', t.ws.cpuUsPerTurn, t.http.cpuUsPerTurn, 'µs', t.ratios.cpu),
+        textRow("The client's own CPU per turn (not Jarvis)", t.ws.clientCpuUsPerTurn, t.http.clientCpuUsPerTurn, 'µs'),
+        ['Turns measured (sets; pairs of sets)', `${t.ws.turns} (${t.ws.sets})`, `${t.http.turns} (${t.http.sets})`, String(t.pairs)],
+      ],
+      'lrrr',
+    ),
+    '',
+    `- Socket minus HTTP, the sets' median first tokens, per pair: ${fmtQuartiles(t.ttftDiffMs, 'ms')}. First token min–max: socket ${range(t.ws.ttftMs, 'ms')}, HTTP ${range(t.http.ttftMs, 'ms')}.`,
+    '',
+    `**Relay** (\`GET /v1/realtime?model=${rt.relayModel}\`): the same client code over sockets to the fake itself (direct) and over sockets through Jarvis, which relays every frame unchanged. Each word of the fake's answer is a \`response.output_audio_transcript.delta\` and a \`response.output_audio.delta\` (100 ms of 24 kHz PCM, 6.4 kB of base64). When the fake sent a frame cannot be seen from another process, so what is measured is \`response.create\` sent → each frame received, on each path; the relay's added latency for a frame is the relayed response's time minus the direct one's in the same pair (the k-th response of each set of a pair of sets). The client and the fake share the load CPU: a burst the fake writes keeps the client off that CPU until it is written, on both paths.`,
+    ...relay,
+    '',
+    table(
+      ["Jarvis's CPU, relay", ...f.relay.map(pacing)],
+      [
+        cpuRow("Per relayed response (a set's window over its responses)", (y) => fmtQuartiles(y.jarvis.jarvisCpuUs, 'µs')),
+        cpuRow('Per direct response (Jarvis relays nothing: its idle over as long)', (y) => fmtQuartiles(y.direct.jarvisCpuUs, 'µs')),
+        cpuRow('**Per frame relayed**', (y) => `**${fmtQuartiles(y.cpuUsPerFrame, 'µs')}**`),
+        cpuRow("Per frame relayed, less the paired direct set's window", (y) => fmtQuartiles(y.cpuUsPerFrameNet, 'µs')),
+        cpuRow("The client's own CPU per response, direct / through Jarvis", (y) => `${fmtQuartiles(y.direct.clientCpuUs, 'µs')} / ${fmtQuartiles(y.jarvis.clientCpuUs, 'µs')}`),
+        cpuRow('Frames both ways per response; KiB received', (y) => `${fmt(y.jarvis.frames.median)}; ${fmt(y.jarvis.bytes.median / 1024)} KiB`),
+        cpuRow("Reads of the client's socket per response, direct / through Jarvis", (y) => `${fmtQuartiles(y.direct.reads)} / ${fmtQuartiles(y.jarvis.reads)}`),
+      ],
+    ),
+    '',
+    "- Frames per response: the user's message and its two events, `response.create`, the response's events and `rate_limits.updated`.",
+    `- Jarvis idle (read over 0.5 s in each run): ${fmtSpread(f.idleCpuMsPerSec, 'ms')} of CPU a second. In the warm-up before the first run: ${f.warmup.text} text turns, ${f.warmup.relay} relay responses.`,
+    ...f.errors.slice(0, 10).map((e) => `- Failed: \`${e.slice(0, 300).replace(/`/g, "'")}\``),
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -463,7 +553,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {
