@@ -118,3 +118,25 @@ it('runs the rollout scenario: a tool loop through the Responses API over a WebS
   expect(run?.upstream?.calls).toBeGreaterThanOrEqual(2 * 2 * 3);
   expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toMatch(/## 9\./);
 }, 90_000);
+
+it('runs the realtime scenario: text mode against chat completions, and the relay against the Realtime fake directly', async () => {
+  const realtime: BenchParams['realtime'] = { tokens: 5, textPairs: 2, turnsPerSet: 2, relay: [{ words: 4, delayMs: 0, pairs: 2 }], responsesPerSet: 2, warmupMs: 100, relayWarmupMs: 100, warmupConcurrency: 1, warmup: 1, settleMs: 10 };
+  const results = await runBench(smoke(['realtime'], { realtime }), () => {});
+
+  expect(results.failures).toEqual({});
+  const run = results.realtime?.runs[0];
+  expect(run?.error).toBeUndefined();
+  expect(run?.result?.errors).toEqual([]);
+  // Every text turn got the mock's whole answer (the client checks it), over the socket and over HTTP.
+  for (const path of ['ws', 'http'] as const) {
+    expect(run?.result?.text[path]).toHaveLength(2);
+    for (const set of run?.result?.text[path] ?? []) expect(set.ttftMs).toHaveLength(2);
+  }
+  // Every response came with its audio and transcript (the client checks their number), directly and through the
+  // relay: text mode has no audio.
+  for (const path of ['direct', 'jarvis'] as const) {
+    expect(run?.result?.relay[0]?.[path]).toHaveLength(2);
+    for (const set of run?.result?.relay[0]?.[path] ?? []) for (const r of set.responses) expect(r.deltaMs).toHaveLength(8);
+  }
+  expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toMatch(/## 10\./);
+}, 90_000);
