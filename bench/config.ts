@@ -90,7 +90,7 @@ export const QUICK: BenchParams = {
   voice: { sessions: 200, rampMs: 2000, durationMs: 8000, thinkMs: [1000, 2000], answerTokens: [20, 40], tokensPerSec: [30, 60], bargeEvery: 5, subscribers: 5 },
   wire: { streams: 32, tokens: 30, delayMs: 20, phaseMs: 2000, warmupMs: 1000 },
   rollout: { calls: 20, rollouts: 5, warmupMs: 2000, warmupConcurrency: 4, warmup: 3, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
-  realtime: { tokens: 20, textPairs: 4, turnsPerSet: 10, relay: [{ words: 50, delayMs: 0, pairs: 4 }, { words: 10, delayMs: 1, pairs: 3 }], responsesPerSet: 5, warmupMs: 1500, relayWarmupMs: 500, warmupConcurrency: 1, warmup: 2, settleMs: 25 },
+  realtime: { tokens: 20, textPairs: 4, turnsPerSet: 10, relay: [{ words: 50, delayMs: 0, pairs: 4 }, { words: 10, delayMs: 1, pairs: 2 }], responsesPerSet: 5, warmupMs: 1000, relayWarmupMs: 300, warmupConcurrency: 1, warmup: 1, settleMs: 25 },
   streamTimeoutMs: 30_000,
 };
 
