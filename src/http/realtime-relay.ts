@@ -160,12 +160,13 @@ export class RealtimeRelay {
 
   /** Reads the few events the session's chat.* events and the log need; the frame has gone out already. */
   #follow(data: RawData): void {
-    const text = String(data);
-    const type = TYPE.exec(text.slice(0, 200))?.[1];
+    // The type from the frame's first bytes: an audio delta (kilobytes of base64) is never decoded whole.
+    const head = Buffer.isBuffer(data) ? data.toString('utf8', 0, 200) : String(data).slice(0, 200);
+    const type = TYPE.exec(head)?.[1];
     if (type === undefined || !FOLLOWED.has(type)) return;
     let event: Record<string, unknown>;
     try {
-      event = JSON.parse(text) as Record<string, unknown>;
+      event = JSON.parse(String(data)) as Record<string, unknown>;
     } catch {
       return;
     }
