@@ -347,3 +347,63 @@ describe('quotas and limits, as for chat', () => {
     expect(model).toBe(404);
   });
 });
+
+describe('bad events', () => {
+  it('each get an error event naming the client event, nothing else happens, and the socket stays open', async () => {
+    const ws = new WebSocket(`${jarvis.url.replace('https', 'wss')}/v1/realtime?model=jarvis-sim`, { ca: cert.cert, headers: { authorization: `Bearer ${KEY}` } });
+    const got: RtEvent[] = [];
+    ws.on('message', (m) => got.push(JSON.parse(String(m)) as RtEvent));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const bad: RtEvent[] = [
+      { type: 'session.update' },
+      { type: 'session.update', session: 'x' },
+      { type: 'session.update', session: { tools: 'x' } },
+      { type: 'session.update', session: { tools: [{ type: 'web_search' }] } },
+      { type: 'session.update', session: { tool_choice: 5 } },
+      { type: 'session.update', session: { instructions: 5 } },
+      { type: 'session.update', session: { max_output_tokens: -1 } },
+      { type: 'session.update', session: { voice_of_god: true } },
+      { type: 'conversation.item.create' },
+      { type: 'conversation.item.create', item: null },
+      { type: 'conversation.item.create', item: { type: 'message', role: 'user', content: 'hi' } },
+      { type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text' }] } },
+      { type: 'conversation.item.create', item: { type: 'message', role: 'tool', content: [] } },
+      { type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'x' }] }, previous_item_id: 'nope' },
+      { type: 'conversation.item.delete' },
+      { type: 'conversation.item.retrieve', item_id: 5 },
+      { type: 'conversation.item.truncate', item_id: 'nope', audio_end_ms: 5 },
+      { type: 'response.create', response: 'x' },
+      { type: 'response.create', response: { conversation: 'other' } },
+      { type: 'response.create', response: { input: 'x' } },
+      { type: 'response.create', response: { input: [{ type: 'item_reference', id: 'nope' }] } },
+      { type: 'response.create', response: { max_output_tokens: 0 } },
+      { type: 'response.cancel', response_id: 5 },
+      { type: 'response.create' },
+    ];
+    for (const [i, b] of bad.entries()) ws.send(JSON.stringify({ ...b, event_id: `bad_${i}` }));
+    for (const raw of ['[]', '"x"', 'null', '{"type":5}', '{not json']) ws.send(raw);
+    await orFail(
+      (async () => {
+        while (got.filter((e) => e.type === 'error').length < bad.length + 5) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      'an error for each bad event',
+    );
+    const errors = got.filter((e) => e.type === 'error');
+    for (const [i] of bad.entries()) expect(errors.some((e) => e.error.event_id === `bad_${i}`), JSON.stringify(bad[i])).toBe(true);
+    for (const e of errors) expect(e.error).toMatchObject({ type: 'invalid_request_error', message: expect.any(String) });
+    expect(got.filter((e) => e.type !== 'error' && e.type !== 'session.created')).toEqual([]);
+    // Still open, and still serving.
+    ws.send(JSON.stringify({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] } }));
+    ws.send(JSON.stringify({ type: 'response.create', response: { max_output_tokens: 2 } }));
+    await orFail(
+      (async () => {
+        while (!got.some((e) => e.type === 'response.done')) await new Promise((r) => setTimeout(r, 5));
+      })(),
+      'a response after the bad events',
+    );
+    ws.close();
+  });
+});

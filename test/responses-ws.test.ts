@@ -302,6 +302,33 @@ describe('errors', () => {
     expect(response.status).toMatch(/completed|incomplete/);
   });
 
+  it('answers each of many bad messages with its own error event, starts nothing, and stays open', async () => {
+    const c = connect();
+    const bad: WsEvent[] = [
+      { type: 'response.create' },
+      { type: 'response.create', input: 5 },
+      { type: 'response.create', input: 'x', model: 5 },
+      { type: 'response.create', input: 'x', max_output_tokens: 0 },
+      { type: 'response.create', input: 'x', stream_id: 'bad lane!' },
+      { type: 'response.create', input: 'x', stream_id: 7 },
+      { type: 'response.create', input: 'x', generate: 'no' },
+      { type: 'response.create', input: [{ type: 'mystery' }] },
+      { type: 'response.create', input: 'x', tools: [{ type: 'web_search' }] },
+      { type: 'response.create', input: 'x', conversation: 'conv_1' },
+      { type: 'response.steer' },
+      { type: 'response.steer', previous_response_id: 5, input: 'x' },
+      { type: 'response.append' },
+    ];
+    for (const b of bad) c.send(b);
+    for (const raw of ['[]', '"x"', 'null', '{"type":5}']) c.ws.sendRaw(raw);
+    const answers = (e: WsEvent) => e.type === 'error' || e.type === 'response.steer.failed';
+    await c.waitFor(() => c.events.filter(answers).length >= bad.length + 4, 'an answer to each bad message');
+    expect(c.events.filter((e) => e.type.startsWith('response.') && !e.type.startsWith('response.steer'))).toEqual([]);
+    for (const e of c.events.filter((x) => x.type === 'error')) expect(e).toMatchObject({ status: expect.any(Number), error: { type: 'invalid_request_error', message: expect.any(String) } });
+    const { response } = await c.create({ input: 'fine', max_output_tokens: 2 });
+    expect(response.status).toMatch(/completed|incomplete/);
+  });
+
   it('a binary message breaks the protocol: the socket closes with 1003', async () => {
     const c = connect();
     c.ws.sendRaw(new Uint8Array([1, 2, 3]));

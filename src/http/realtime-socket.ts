@@ -122,8 +122,10 @@ export class RealtimeSocket extends WsConnection {
       case 'conversation.item.truncate':
         return this.#truncate(msg);
       case 'response.create':
-        return this.#respond(isObject(msg.response) ? msg.response : {}, arrivedAt, typeof msg.event_id === 'string' ? msg.event_id : undefined);
+        if (msg.response !== undefined && !isObject(msg.response)) throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', "Invalid 'response': must be an object.", { param: 'response' });
+        return this.#respond(msg.response ?? {}, arrivedAt, typeof msg.event_id === 'string' ? msg.event_id : undefined);
       case 'response.cancel':
+        if (msg.response_id !== undefined && typeof msg.response_id !== 'string') throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', "Invalid 'response_id': must be a string.", { param: 'response_id' });
         return this.#cancelResponse(msg.response_id);
       default:
         throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', `Unknown event type '${type.slice(0, 64)}'.`, { param: 'type' });
