@@ -37,6 +37,12 @@ import { Quotas } from './quotas/quotas.js';
 import { LocalSessionRegistry } from './sessions/local-registry.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
 import { LiveStreams } from './streams/live-streams.js';
+import { resolveKeys } from './access/keys.js';
+import { Budgets, LocalSpend, RedisSpend } from './ledger/budgets.js';
+import { createLedger } from './ledger/index.js';
+import { createTracing } from './observability/tracing.js';
+import type { Tracing } from './observability/turn-trace.js';
+import { usageRoutes } from './http/routes/usage.js';
 
 export interface JarvisDeps {
   config: Config;
@@ -45,6 +51,9 @@ export interface JarvisDeps {
   cluster?: Cluster | undefined;
   /** The certificate and key, when main.ts has read them already (else read here from config.tls). */
   tls?: TlsFiles | undefined;
+  /** Tracing as main.ts made it; else made here from the OTEL_* variables of `env` (process.env by default). */
+  tracing?: Tracing | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 export interface Jarvis {
@@ -63,6 +72,10 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const sessions: SessionRegistry = cluster?.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs, seqMemoryMs: config.redis.sessionTtlMs });
   // Metrics read the live counts at scrape time; the context they read is completed just below.
   const metrics = new Metrics(() => liveCounts(ctx));
+  const ids = new RandomIds();
+  const budgets = new Budgets({ counter: cluster ? new RedisSpend(cluster.link) : new LocalSpend(), log, onExceeded: () => metrics.budgetExceeded() });
+  const ledger = createLedger(config, { log, ids, observer: metrics.ledger(), budgets, keys: resolveKeys(config).map((k) => k.identity) });
+  const tracing = deps.tracing ?? (await createTracing(deps.env ?? process.env, { logContent: config.logContent, log }));
   const ctx: JarvisContext = {
     config,
     log,
@@ -87,7 +100,10 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // Shared by every instance with Redis, this instance's own counts without it.
     quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,
-    ids: new RandomIds(),
+    ids,
+    ledger,
+    budgets,
+    tracing,
     watchdog: new EventLoopWatchdog({ thresholdMs: config.eventLoopBlockedMs, log, onDelay: (ms) => metrics.loopDelay(ms) }),
     cluster,
   };
@@ -168,6 +184,11 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     relayRoutes(chat, ctx);
     modelsRoute(chat, ctx);
   });
+  // A key reads its own usage; an admin key everyone's.
+  await app.register(async (usage) => {
+    usage.addHook('onRequest', requireScope(ctx.keys, ['chat', 'admin']));
+    usageRoutes(usage, ctx);
+  });
   await app.register(async (events) => {
     events.addHook('onRequest', requireScope(ctx.keys, 'events'));
     eventsRoute(events, ctx);
@@ -197,7 +218,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     clearTimeout(force);
     ctx.heartbeat.close();
     ctx.watchdog.close();
-    await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close(), ctx.quotas.close()]);
+    // Streams ended above: every line is queued, and written now (or kept, for a store that is down, and lost).
+    await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close(), ctx.quotas.close(), ctx.ledger?.close(), ctx.tracing?.shutdown()]);
     await cluster?.close();
     log.info({}, 'shutdown_done');
   };

@@ -46,6 +46,19 @@ const Upstream = Type.Object(
   STRICT,
 );
 
+/** US dollars per million tokens of a model that serves answers (`prices`, keyed by the model that served). */
+const Price = Type.Object(
+  {
+    input: Type.Number({ minimum: 0 }),
+    output: Type.Number({ minimum: 0 }),
+    /** Input tokens read from a prompt cache (default: the input price). */
+    cachedInput: Type.Optional(Type.Number({ minimum: 0 })),
+    /** Input tokens written to a prompt cache (default: the input price). */
+    cacheWrite: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  STRICT,
+);
+
 /** A model clients ask for, served by targets tried in order (priority), balanced by weight within a priority. */
 const Route = Type.Object(
   {
@@ -167,6 +180,20 @@ const ConfigSchema = Type.Object(
       /** The speaking rate a truncate's audio_end_ms is read at: the characters of text a second of speech says. */
       charsPerSecond: Type.Number({ exclusiveMinimum: 0 }),
     }, STRICT),
+    /** Where Jarvis keeps its files: the embedded usage ledger (ledger.sqlite). */
+    dataDir: Type.String({ minLength: 1 }),
+    /** PostgreSQL for the usage ledger, shared by every instance; null: the embedded file under dataDir. */
+    databaseUrl: Type.Union([Type.String({ pattern: '^postgres(ql)?://' }), Type.Null()]),
+    /** The usage ledger: a line per paid upstream attempt (docs/operations.md). */
+    ledger: Type.Object({
+      enabled: Type.Boolean(),
+      /** Lines are written in batches this often, off the request path: what a crash can lose. */
+      flushMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
+      /** Lines held while the store is down; the oldest are dropped past it (counted, logged). */
+      maxQueued: Type.Integer({ minimum: 100 }),
+    }, STRICT),
+    /** Prices of the models that serve, in US dollars per million tokens: what the ledger's `cost` is. */
+    prices: Type.Record(Type.String({ minLength: 1 }), Price),
     /** The API WebSockets (GET /v1/responses, GET /v1/realtime). */
     websocket: Type.Object({
       /** Connections in this process, and for one API key (503 / 429 before the upgrade past them). */
@@ -227,6 +254,10 @@ export function defaultConfig(): Config {
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
     tls: { certFile: null, keyFile: null },
+    dataDir: 'data',
+    databaseUrl: null,
+    ledger: { enabled: true, flushMs: 1000, maxQueued: 100_000 },
+    prices: {},
   };
 }
 
@@ -297,7 +328,7 @@ function keysFile(path: string | undefined): unknown[] | undefined {
  * Settings whose values may be secrets: keys, key digests, and URLs (which may carry a password). An error about
  * one names where it is and what was expected, never what it holds.
  */
-const SECRET_SETTING = /(^|\/)(apiKeys?|keys|key|sha256|url|baseUrl)(\/|$)/;
+const SECRET_SETTING = /(^|\/)(apiKeys?|keys|key|sha256|url|baseUrl|databaseUrl)(\/|$)/;
 
 /** What a wrong value was, as far as it can be shown: a short plain value, else only its kind. */
 function shown(path: string, value: unknown): string {
@@ -405,6 +436,9 @@ export function loadConfig(env: Env): Config {
     responses: { storeTtlMs: int(env, 'JARVIS_RESPONSES_TTL_MS'), maxStored: int(env, 'JARVIS_RESPONSES_MAX') },
     instanceId: str(env, 'JARVIS_INSTANCE_ID'),
     tls: { certFile: str(env, 'JARVIS_TLS_CERT_FILE'), keyFile: str(env, 'JARVIS_TLS_KEY_FILE') },
+    dataDir: str(env, 'JARVIS_DATA_DIR'),
+    databaseUrl: str(env, 'JARVIS_DATABASE_URL'),
+    ledger: { enabled: bool(env, 'JARVIS_LEDGER'), flushMs: int(env, 'JARVIS_LEDGER_FLUSH_MS'), maxQueued: int(env, 'JARVIS_LEDGER_MAX_QUEUED') },
     events: {
       flushMs: int(env, 'JARVIS_FLUSH_MS'),
       flushBytes: int(env, 'JARVIS_FLUSH_BYTES'),

@@ -12,6 +12,9 @@ import type { LiveStreams } from './streams/live-streams.js';
 import type { EventLoopWatchdog } from './observability/event-loop-watchdog.js';
 import type { Metrics } from './observability/metrics.js';
 import type { RandomIds } from './ids.js';
+import type { Ledger } from './ledger/ledger.js';
+import type { Budgets } from './ledger/budgets.js';
+import type { Tracing } from './observability/turn-trace.js';
 
 /** Everything one Jarvis instance owns, created at start and passed down; nothing lives at module level. */
 export interface JarvisContext {
@@ -29,4 +32,9 @@ export interface JarvisContext {
   watchdog: EventLoopWatchdog;
   ids: RandomIds;
   cluster?: Cluster | undefined;
+  /** The usage ledger; absent when turned off (JARVIS_LEDGER=0). */
+  ledger?: Ledger | undefined;
+  budgets: Budgets;
+  /** OpenTelemetry traces, when the OTLP endpoint variables are set. */
+  tracing?: Tracing | undefined;
 }

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_TOO_MANY_SUBSCRIBERS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_TOO_MANY_CONNECTIONS: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
   JARVIS_ERR_TOO_MANY_IN_FLIGHT: { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', retryable: true },
+  JARVIS_ERR_BUDGET_EXCEEDED: { status: 429, type: 'insufficient_quota', code: 'insufficient_quota', retryable: false },
   JARVIS_ERR_ACTIVE_RESPONSE: { status: 409, type: 'invalid_request_error', code: 'conversation_already_has_active_response', retryable: false },
   JARVIS_ERR_CANCEL_NOT_ACTIVE: { status: 400, type: 'invalid_request_error', code: 'response_cancel_not_active', retryable: false },
   JARVIS_ERR_ITEM_NOT_FOUND: { status: 400, type: 'invalid_request_error', code: 'item_not_found', retryable: false },
@@ -41,6 +42,7 @@ export const ERROR_CODES = {
   JARVIS_ERR_UPSTREAM_STREAM: { status: 502, type: 'api_error', code: 'upstream_stream_error', retryable: true },
   JARVIS_ERR_UPSTREAM_IDLE: { status: 504, type: 'api_error', code: 'upstream_idle_timeout', retryable: true },
   JARVIS_ERR_OVERLOADED: { status: 503, type: 'api_error', code: 'overloaded', retryable: true },
+  JARVIS_ERR_LEDGER_UNAVAILABLE: { status: 503, type: 'api_error', code: 'ledger_unavailable', retryable: true },
   JARVIS_ERR_SHUTTING_DOWN: { status: 503, type: 'api_error', code: 'server_shutting_down', retryable: true },
   JARVIS_ERR_INTERNAL: { status: 500, type: 'api_error', code: 'internal_error', retryable: true },
 } as const satisfies Record<string, { status: number; type: string; code: string; retryable: boolean }>;

@@ -32,6 +32,17 @@ export const KeyEntry = Type.Object(
     rpm: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Concurrent streams (0: unlimited); absent: JARVIS_KEY_MAX_STREAMS. */
     maxStreams: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Spend limits (any subset): US dollars per UTC day and month (by the ledger's prices), tokens per UTC day. */
+    budget: Type.Optional(
+      Type.Object(
+        {
+          costPerDay: Type.Optional(Type.Number({ minimum: 0 })),
+          costPerMonth: Type.Optional(Type.Number({ minimum: 0 })),
+          tokensPerDay: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -57,6 +68,14 @@ export interface ApiKeyIdentity {
   /** 0: unlimited. */
   rpm: number;
   maxStreams: number;
+  /** Spend limits (keys file `budget`); absent: none. */
+  budget?: KeyBudget | undefined;
+}
+
+export interface KeyBudget {
+  costPerDay?: number | undefined;
+  costPerMonth?: number | undefined;
+  tokensPerDay?: number | undefined;
 }
 
 export const sha256Hex = (key: string) => createHash('sha256').update(key).digest('hex');
@@ -114,6 +133,7 @@ export function resolveKeys(sources: KeySources): ResolvedKey[] {
       models: entry.models ? new Set(entry.models) : null,
       rpm: entry.rpm ?? rpm,
       maxStreams: entry.maxStreams ?? maxStreams,
+      ...(entry.budget && Object.keys(entry.budget).length > 0 ? { budget: entry.budget } : {}),
     });
   });
   return out;

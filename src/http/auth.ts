@@ -70,11 +70,12 @@ declare module 'fastify' {
 }
 
 /** onRequest hook for routes that need `scope`: 401 without a valid key, 403 when the key lacks the scope. */
-export function requireScope(keys: ApiKeys, scope: Scope) {
+export function requireScope(keys: ApiKeys, scope: Scope | readonly Scope[]) {
+  const any = typeof scope === 'string' ? [scope] : scope;
   return async function authorize(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const identity = keys.authenticate(request);
-    if (identity && !identity.scopes.has(scope)) {
-      throw new JarvisError('JARVIS_ERR_FORBIDDEN', `This API key does not have the '${scope}' scope needed for ${request.method} ${request.url.split('?')[0]}.`);
+    if (identity && !any.some((s) => identity.scopes.has(s))) {
+      throw new JarvisError('JARVIS_ERR_FORBIDDEN', `This API key does not have the '${any.join("' or '")}' scope needed for ${request.method} ${request.url.split('?')[0]}.`);
     }
     request.apiKey = identity;
   };

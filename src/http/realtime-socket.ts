@@ -211,7 +211,10 @@ export class RealtimeSocket extends WsConnection {
       item.interrupted = true;
       item.status = 'incomplete';
       const meta = owner?.meta ?? this.#metaOf(item);
-      if (meta) this.ctx.bus.publish(meta, 'chat.truncated', { item_id: item.id, heard_chars: end, delivered_chars: text.length });
+      if (meta) {
+        this.ctx.bus.publish(meta, 'chat.truncated', { item_id: item.id, heard_chars: end, delivered_chars: text.length });
+        this.ctx.ledger?.heard(meta.request_id, end);
+      }
     }
     this.#emit({ type: 'conversation.item.truncated', item_id: item.id, content_index: 0, audio_end_ms: Number.isInteger(audioEndMs) ? audioEndMs : 0 });
   }
@@ -330,6 +333,7 @@ export class RealtimeSocket extends WsConnection {
         ctx,
         origin,
         {
+          api: 'realtime',
           arrivedAt,
           model: this.#opts.model,
           messages,

@@ -211,7 +211,7 @@ export class ResponsesSocket extends WsConnection {
           turn.conversation = conversationOf(history, input, response, output);
           turn.requiredInput = turn.state === 'completed' ? requiredInputOf(output) : [];
           if (body.store === false) return;
-          store.put({ id: response.id as string, owner, response, conversation: turn.conversation }).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
+          store.put({ id: response.id as string, owner, requestId, response, conversation: turn.conversation }).catch((err: unknown) => ctx.log.warn({ request_id: requestId, err }, 'response_store_failed'));
         },
         { built: (opts) => new ResponsesWsSink(out, opts), native: (opts) => new ResponsesNativeSink(wsNativeOut(out), opts) },
       );

@@ -32,6 +32,7 @@ export function responsesPlan(ctx: JarvisContext, body: Obj, history: Item[], se
     const { previous_response_id: _, stream: __, store: ___, ...rest } = body;
     const upstreamBody = { ...rest, input: itemsForNative([...history, ...input]), store: false };
     return {
+      api: 'responses',
       messages: plainMessages(body.instructions, [...history, ...input]),
       body: upstreamBody,
       upstream: (provider, name, headers) => (opts) => provider.streamResponses!({ model: name, body: upstreamBody, headers }, opts),
@@ -40,6 +41,7 @@ export function responsesPlan(ctx: JarvisContext, body: Obj, history: Item[], se
   }
   const { chat, messages, input } = toChatBody(body, history);
   return {
+    api: 'responses',
     messages,
     body: chat,
     sink: ({ model: name, requestId, onStall }) =>

@@ -8,8 +8,13 @@ import { estimatedInputTokens, type ChatMessage, type ChatRequest, type Delta, t
 import { admit } from '../streams/admission.js';
 import { ChatStream, type StreamOutcome } from '../streams/chat-stream.js';
 import type { StreamSink } from '../streams/stream-sink.js';
+import type { TurnTrace } from '../observability/turn-trace.js';
 import { watchClientGone } from './client-gone.js';
 import { upstreamHeaders, validTraceparent } from './upstream-headers.js';
+import { TurnAttempts } from '../streams/turn-attempts.js';
+import { lastUserText } from '../providers/provider.js';
+import { excerpt } from '../observability/content-excerpt.js';
+import { JarvisError } from '../errors.js';
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const v = request.headers[name];
@@ -62,6 +67,8 @@ export function originOf(ctx: JarvisContext, request: FastifyRequest, requestId 
 
 /** What one turn asks for, whatever its API and transport. */
 export interface TurnPlan {
+  /** The client API, as the ledger and traces name it: chat.completions, responses, messages, realtime. */
+  api: string;
   arrivedAt: number;
   model: string | undefined;
   messages: ChatMessage[];
@@ -88,15 +95,38 @@ export interface TurnHooks {
  * the API's `sink`, cancelled as the transport says (`hooks.watch`).
  */
 export async function runTurn(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, hooks: TurnHooks): Promise<StreamOutcome> {
-  const admitted = await admit(ctx, {
-    ...origin,
-    arrivedAt: p.arrivedAt,
-    model: p.model,
-    messages: p.messages,
-    body: p.body,
-    native: p.native,
-    inputTokens: p.inputTokens,
+  const trace = ctx.tracing?.startTurn({
+    requestId: origin.requestId,
+    api: p.api,
+    operation: 'chat',
+    requestModel: p.model ?? ctx.config.defaultModel,
+    sessionId: origin.header('x-session-id'),
+    sessionKey: `${origin.apiKey?.id ?? '-'}/${origin.header('x-session-id') ?? origin.requestId}`,
+    key: origin.apiKey?.id ?? null,
+    traceparent: origin.upstreamHeaders.traceparent,
+    tracestate: origin.header('tracestate'),
+    prompt: ctx.config.logContent ? excerpt(lastUserText(p.messages)) : undefined,
   });
+  // The upstream's parent is Jarvis's span, not the caller's.
+  const upstreamHeaders = trace?.traceparent ? { ...origin.upstreamHeaders, traceparent: trace.traceparent } : origin.upstreamHeaders;
+  let admitted;
+  try {
+    admitted = await admit(ctx, {
+      ...origin,
+      upstreamHeaders,
+      arrivedAt: p.arrivedAt,
+      model: p.model,
+      messages: p.messages,
+      body: p.body,
+      native: p.native,
+      inputTokens: p.inputTokens,
+    });
+  } catch (err) {
+    trace?.end({ outcome: 'rejected', reason: err instanceof JarvisError ? err.code : 'error', status: err instanceof JarvisError ? err.status : 500 });
+    throw err;
+  }
+  const attempts = new TurnAttempts(trace);
+  let outcome: StreamOutcome | undefined;
   try {
     const { meta, provider, model, request: chatRequest } = admitted;
     // Before the answer's headers: a sink opens its response on the first chunk, after the provider was asked.
@@ -114,18 +144,53 @@ export async function runTurn(ctx: JarvisContext, origin: TurnOrigin, p: TurnPla
         provider,
         request: chatRequest,
         upstream: p.upstream?.(provider, model, chatRequest.headers ?? {}),
+        attempts,
       },
       sink,
     );
     const unwatch = hooks.watch((reason) => stream.cancel(reason));
     try {
-      return await stream.run();
+      outcome = await stream.run();
+      return outcome;
     } finally {
       unwatch();
     }
   } finally {
     admitted.release();
+    if (outcome) account(ctx, origin, p, admitted, attempts, outcome, trace);
+    else trace?.end({ outcome: 'error', reason: 'JARVIS_ERR_INTERNAL', status: 500 });
   }
+}
+
+/** A turn's end, told to the ledger (its lines) and to tracing (its span and the winner's). */
+function account(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, admitted: Awaited<ReturnType<typeof admit>>, attempts: TurnAttempts, outcome: StreamOutcome, trace: TurnTrace | undefined): void {
+  const { meta, provider, model, request } = admitted;
+  const upstream = ctx.providers.describe(provider);
+  ctx.ledger?.turn({
+    requestId: origin.requestId,
+    key: origin.apiKey?.id ?? null,
+    session: origin.header('x-session-id') ?? null,
+    api: p.api,
+    model,
+    upstream,
+    outcome,
+    inputEstimate: estimatedInputTokens(request),
+    attempts: attempts.list,
+  });
+  if (!trace) return;
+  const served = outcome.served;
+  trace.end({
+    outcome: outcome.kind,
+    reason: outcome.kind === 'cancelled' ? outcome.reason : outcome.kind === 'end' ? undefined : outcome.error.code,
+    status: outcome.kind === 'error' || outcome.kind === 'rejected' ? outcome.error.status : undefined,
+    responseModel: served?.model ?? model,
+    provider: attempts.winner?.provider ?? upstream?.provider,
+    upstream: served?.upstream ?? upstream?.name,
+    usage: outcome.usage,
+    finishReason: outcome.kind === 'end' ? outcome.finishReason : undefined,
+    ttftMs: outcome.timings.firstTokenMs,
+  });
+  void meta;
 }
 
 /** One streamed answer over HTTP: runTurn, cancelled when the client leaves. */

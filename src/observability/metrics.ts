@@ -1,3 +1,4 @@
+import type { LedgerObserver } from '../ledger/ledger.js';
 import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StreamObserver, StreamOutcome } from '../streams/chat-stream.js';
@@ -169,6 +170,27 @@ export class Metrics implements StreamObserver {
         this.set(available() ? 1 : 0);
       },
     });
+  }
+
+  /** The usage ledger's hooks: lines written, failed writes, dropped lines, and its queue and store read at scrape. */
+  ledger(): LedgerObserver {
+    const registers = [this.registry];
+    const written = new Counter({ name: 'jarvis_ledger_lines_written_total', help: 'Usage ledger lines written to its store', registers });
+    const failed = new Counter({ name: 'jarvis_ledger_write_failures_total', help: 'Failed writes of a batch of ledger lines (kept and retried every flush)', registers });
+    const dropped = new Counter({ name: 'jarvis_ledger_lines_dropped_total', help: 'Ledger lines dropped because the queue was full while the store was down', registers });
+    return {
+      written: (n) => written.inc(n),
+      failed: () => failed.inc(),
+      dropped: (n) => dropped.inc(n),
+      queueDepth: (read) =>
+        void new Gauge({ name: 'jarvis_ledger_queue_depth', help: 'Ledger lines waiting to be written', registers, collect() { this.set(read()); } }),
+      storeUp: (read) =>
+        void new Gauge({ name: 'jarvis_ledger_store_up', help: 'Whether the ledger store (embedded file or PostgreSQL) takes writes', registers, collect() { this.set(read() ? 1 : 0); } }),
+    };
+  }
+
+  budgetExceeded(): void {
+    this.#quotaExceeded.inc({ quota: 'budget' });
   }
 
   controlLatency(ms: number): void {

@@ -1,3 +1,4 @@
+import type { AttemptListener } from '../streams/attempts.js';
 /** A text part of a message; other part types (images, audio) pass through to upstreams untouched. */
 export interface ContentPart {
   type: string;
@@ -160,6 +161,8 @@ export interface StreamOptions {
   signal: AbortSignal;
   /** Told which upstream and model serve the answer, by a route once it has chosen among its targets. */
   served?: ((target: { upstream: string; model: string }) => void) | undefined;
+  /** Told of each attempt a route makes (streams/attempts.ts); a provider that is not a route ignores it. */
+  attempts?: AttemptListener | undefined;
 }
 
 export interface Provider {

@@ -32,6 +32,7 @@ export class ProviderRegistry {
   readonly #providers: Provider[] = [];
   readonly #defaultModel: string;
   readonly #circuits: Circuit[] = [];
+  readonly #kinds = new Map<string, string>();
 
   constructor(config: Config, deps?: RegistryDeps) {
     this.#defaultModel = config.defaultModel;
@@ -41,6 +42,7 @@ export class ProviderRegistry {
     const byName = new Map<string, { provider: Provider; circuit: Circuit | undefined }>();
     const log = deps?.log ?? silentLog;
     for (const upstream of config.upstreams) {
+      this.#kinds.set(upstream.name, upstream.provider ?? 'openai');
       const opts = {
         timeoutMs: config.upstreamTimeoutMs,
         idleMs: config.upstreamIdleMs,
@@ -71,7 +73,14 @@ export class ProviderRegistry {
     };
     // A route's model is served by the route, ahead of an upstream that names the same model.
     for (const route of config.routes) {
-      const targets = route.targets.map((t) => ({ ...byName.get(t.upstream)!, upstream: t.upstream, model: t.model, weight: t.weight ?? 1, priority: t.priority ?? 0 }));
+      const targets = route.targets.map((t) => ({
+        ...byName.get(t.upstream)!,
+        upstream: t.upstream,
+        model: t.model,
+        weight: t.weight ?? 1,
+        priority: t.priority ?? 0,
+        kind: config.upstreams.find((u) => u.name === t.upstream)?.provider ?? 'openai',
+      }));
       const provider = routedProvider(route, targets, { log, hedges: budget, observer: deps?.observer, random: deps?.random });
       this.#providers.unshift(provider);
       this.#byModel.set(route.model, provider);
@@ -108,6 +117,17 @@ export class ProviderRegistry {
 
   #serving(model: string): Provider | undefined {
     return this.#byModel.get(model) ?? this.#catchAll;
+  }
+
+  /**
+   * The upstream a provider that is not a route is, and the API it speaks (a route tells per attempt): what the
+   * ledger and traces name.
+   */
+  describe(provider: Provider): { name: string; provider: string } | undefined {
+    if (provider.id === 'simulated') return { name: 'simulator', provider: 'simulator' };
+    if (!provider.id.startsWith('upstream:')) return undefined;
+    const name = provider.id.slice('upstream:'.length);
+    return { name, provider: this.#kinds.get(name) ?? 'openai' };
   }
 
   /** Each upstream with a circuit breaker, and its state. */

@@ -5,6 +5,8 @@ export interface StoredResponse {
   id: string;
   /** The tenant (the key's name; null without keys): only it may read, chain or delete the response. */
   owner: string | null;
+  /** The request that made it: its ledger line, which a truncate cuts. */
+  requestId?: string | undefined;
   response: Record<string, unknown>;
   /** Every item up to and including this response's output: the input of the conversation so far. */
   conversation: Item[];

@@ -81,7 +81,7 @@ export interface AdmittedCall {
   release(): void;
 }
 
-type AdmissionContext = Pick<JarvisContext, 'config' | 'quotas' | 'watchdog' | 'live' | 'providers'>;
+type AdmissionContext = Pick<JarvisContext, 'config' | 'quotas' | 'watchdog' | 'live' | 'providers' | 'budgets'>;
 
 /**
  * The admission every call to a model gets, a turn or a relay (completions, embeddings): the key's quotas, load
@@ -90,6 +90,8 @@ type AdmissionContext = Pick<JarvisContext, 'config' | 'quotas' | 'watchdog' | '
  * releases it here.
  */
 export async function admitCall(ctx: AdmissionContext, call: { apiKey: ApiKeyIdentity | null; requestId: string; model: string | undefined }, checks?: () => void): Promise<AdmittedCall> {
+  // A spent budget refuses before anything is counted or reaches an upstream.
+  await ctx.budgets.check(call.apiKey, call.requestId);
   const release = await ctx.quotas.admit(call.apiKey, call.requestId);
   try {
     const shedAbove = ctx.config.shedEventLoopDelayMs;

@@ -14,6 +14,7 @@ import type { Transcoder } from './transcode.js';
 import type { SessionLease, SessionRegistry } from '../sessions/session-registry.js';
 import type { LiveStreams } from './live-streams.js';
 import type { StreamSink } from './stream-sink.js';
+import type { AttemptListener } from './attempts.js';
 
 /** Hooks the metrics module implements; the stream calls them and knows nothing of Prometheus. */
 export interface StreamObserver {
@@ -49,6 +50,8 @@ export interface StreamSpec {
   request: ChatRequest;
   /** Where the answer comes from when it is not `provider.stream(request)` (a native Responses upstream). */
   upstream?: ((opts: StreamOptions) => AsyncIterable<Delta[]>) | undefined;
+  /** Told of a route's attempts (the ledger bills each, tracing gives each a span). */
+  attempts?: AttemptListener | undefined;
 }
 
 /** How a stream ended, apart from what every outcome carries. */
@@ -66,6 +69,11 @@ export type StreamOutcome = StreamEnding & {
   usage: AnswerUsage | undefined;
   served: Served | undefined;
   timings: { firstTokenMs: number | undefined; durationMs: number };
+  /** Answer text the upstream sent (deltas, characters), and what of it reached the client. */
+  generated: { tokens: number; chars: number };
+  delivered: { tokens: number; chars: number };
+  /** The answer began: something came from the upstream (an answer that never began cost no output). */
+  reached: boolean;
 };
 
 export type Served = { upstream: string; model: string };
@@ -113,6 +121,9 @@ export class ChatStream {
   /** chat.start went out: the stream's final event must follow. */
   #published = false;
   #generated = 0;
+  /** Answer text as it came from the upstream, before the client got it: a batch cut short by a barge-in was generated all the same. */
+  #received = { tokens: 0, chars: 0 };
+  #reached = false;
   #startedAt = 0;
   #firstTokenMs: number | undefined;
   #usage: TokenUsage | undefined;
@@ -225,14 +236,23 @@ export class ChatStream {
     bus.publish(meta, 'chat.start', { model: request.model });
     this.#published = true;
     const providerStarted = performance.now();
-    const opts = {
+    const opts: StreamOptions = {
       signal,
       served: (target: Served) => {
         this.#served = target;
         this.#sink.served?.(target);
       },
+      attempts: this.#spec.attempts,
     };
+    const received = this.#received;
     for await (const batch of this.#spec.upstream?.(opts) ?? provider.stream(request, opts)) {
+      this.#reached = true;
+      for (const d of batch) {
+        if (d.text !== '') {
+          received.tokens++;
+          received.chars += d.text.length;
+        }
+      }
       for (const d of batch) {
         // The client may be gone, or the session superseded: no more of the batch goes out.
         signal.throwIfAborted();
@@ -335,9 +355,12 @@ export class ChatStream {
     const durationMs = performance.now() - this.#startedAt;
     const outcome: StreamOutcome = {
       ...ending,
-      usage: this.#usage ? { estimated: false, ...this.#usage } : this.#published ? { input: estimatedInputTokens(request), output: this.#generated, estimated: true } : undefined,
+      usage: this.#usage ? { estimated: false, ...this.#usage } : this.#published ? { input: estimatedInputTokens(request), output: Math.max(this.#generated, this.#received.tokens), estimated: true } : undefined,
       served: this.#served,
       timings: { firstTokenMs: this.#firstTokenMs, durationMs },
+      generated: { ...this.#received },
+      delivered: { tokens: this.#sink.delivered.tokens, chars: this.#sink.delivered.chars },
+      reached: this.#reached,
     };
     try {
       batcher.cleanupRequestBuffers(meta.request_id);

@@ -153,6 +153,7 @@ export async function spawnJarvis(opts: SpawnOptions): Promise<JarvisProcess> {
     JARVIS_SIM_TOKENS_PER_SEC: '200',
     JARVIS_SIM_TTFT_MS: '10',
     JARVIS_SHUTDOWN_GRACE_MS: '1000',
+    JARVIS_DATA_DIR: dir,
     ...(opts.redisUrl ? { REDIS_URL: opts.redisUrl } : {}),
     ...(opts.prefix ? { JARVIS_REDIS_PREFIX: opts.prefix } : {}),
     ...opts.env,

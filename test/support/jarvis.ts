@@ -30,7 +30,8 @@ export function throughMock(baseUrl: string): DeepPartial<Config> {
 export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<TestJarvis> {
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-test-'));
   const logFile = join(dir, 'system.log');
-  const config = makeConfig({ ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
+  // The embedded ledger in the test's own folder, unless the test names another.
+  const config = makeConfig({ dataDir: dir, ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
   const { logger, flushed, close: closeLog } = createLogger(config.log);
   const cluster = config.redis.url ? await createCluster(config, logger) : undefined;
   const jarvis = await createJarvis({ config, log: logger, cluster });

@@ -14,6 +14,7 @@ export function chatCompletionsRoute(app: FastifyInstance, ctx: JarvisContext): 
     const arrivedAt = performance.timeOrigin + performance.now();
     const body = request.body;
     await serveStream(ctx, request, reply, {
+      api: 'chat.completions',
       arrivedAt,
       model: body.model,
       messages: body.messages as ChatRequest['messages'],

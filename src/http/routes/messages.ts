@@ -74,6 +74,7 @@ export function messagesRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       chat = { messages: plainMessages(body) };
     }
     await serveStream(ctx, request, reply, {
+      api: 'messages',
       arrivedAt,
       model,
       messages: chat.messages as ChatRequest['messages'],

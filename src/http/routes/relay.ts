@@ -9,7 +9,9 @@ import { watchClientGone } from '../client-gone.js';
 import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
 import { rejectEmptyBody } from '../errors.js';
 import { admitCall, type AdmittedCall } from '../../streams/admission.js';
+import type { StreamOutcome } from '../../streams/chat-stream.js';
 import { upstreamHeaders } from '../upstream-headers.js';
+import { RelayMeter } from '../../ledger/relay-meter.js';
 
 const RelayBody = Type.Object(
   {
@@ -21,8 +23,9 @@ const RelayBody = Type.Object(
 type RelayBodyT = Static<typeof RelayBody> & Record<string, unknown>;
 
 /** Copies the answer to the client as it arrives, waiting for a client that is behind (so the upstream waits too). */
-async function pump(source: RelayResponse['body'], res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function pump(source: RelayResponse['body'], res: ServerResponse, signal: AbortSignal, meter: RelayMeter): Promise<void> {
   for await (const chunk of source) {
+    meter.observe(chunk);
     if (!res.write(chunk)) await once(res, 'drain', { signal });
   }
 }
@@ -51,21 +54,36 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
     const started = performance.now();
     let status = 0;
     let outcome = 'end';
+    let error: JarvisError | undefined;
+    const meter = new RelayMeter(request.body);
     ctx.live.add(live);
     const unwatch = watchClientGone(request, reply, () => cancel('client_disconnected'));
+    const headers = upstreamHeaders(request);
+    const trace = ctx.tracing?.startTurn({
+      requestId: request.id,
+      api: endpoint,
+      operation: endpoint === 'embeddings' ? 'embeddings' : 'text_completion',
+      requestModel: model,
+      sessionId: undefined,
+      sessionKey: undefined,
+      key: request.apiKey?.id ?? null,
+      traceparent: headers.traceparent,
+      tracestate: typeof request.headers.tracestate === 'string' ? request.headers.tracestate : undefined,
+    });
+    if (trace?.traceparent) headers.traceparent = trace.traceparent;
     try {
-      const res = await provider.relay({ endpoint, model, body: request.body, headers: upstreamHeaders(request) }, { signal: controller.signal });
+      const res = await provider.relay({ endpoint, model, body: request.body, headers }, { signal: controller.signal });
       status = res.status;
       reply.hijack();
       reply.raw.writeHead(res.status, { ...res.headers, 'x-request-id': request.id });
       try {
-        await pump(res.body, reply.raw, controller.signal);
+        await pump(res.body, reply.raw, controller.signal, meter);
         reply.raw.end();
       } catch (err) {
         outcome = cancelReasonOf(controller.signal) ?? 'error';
         if (outcome !== 'error') return reply;
         // Broken off mid-answer: a stream can still say so; a JSON body cut short cannot be mended.
-        const error = err instanceof JarvisError ? err : new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream stream failed: ${(err as Error).message}`);
+        error = err instanceof JarvisError ? err : new JarvisError('JARVIS_ERR_UPSTREAM_STREAM', `upstream stream failed: ${(err as Error).message}`);
         if (/event-stream/.test(res.headers['content-type'] ?? '') && !reply.raw.destroyed) reply.raw.end(errorFrame(error) + DONE_FRAME);
         else reply.raw.destroy();
       }
@@ -78,12 +96,50 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
         return reply;
       }
       outcome = 'error';
-      if (err instanceof JarvisError) status = err.status;
+      if (err instanceof JarvisError) {
+        status = err.status;
+        error = err;
+      }
       throw err;
     } finally {
       unwatch();
       ctx.live.delete(live);
-      ctx.log.info({ request_id: request.id, endpoint, model, status, outcome, duration_ms: Math.round(performance.now() - started) }, 'relay_end');
+      const durationMs = performance.now() - started;
+      ctx.log.info({ request_id: request.id, endpoint, model, status, outcome, duration_ms: Math.round(durationMs) }, 'relay_end');
+      const usage = meter.usage();
+      // An upstream's own error status is its answer, not a stream failure: billed as an error, nothing paid.
+      const failed = outcome === 'error' || status >= 400;
+      const kind = failed ? 'error' : outcome === 'end' ? 'end' : 'cancelled';
+      const code = error?.code ?? 'JARVIS_ERR_UPSTREAM_STATUS';
+      const ending =
+        kind === 'end'
+          ? { kind, finishReason: 'stop' }
+          : kind === 'cancelled'
+            ? { kind, reason: outcome as CancelReason }
+            : { kind, error: error ?? new JarvisError('JARVIS_ERR_UPSTREAM_STATUS', `upstream answered ${status}`) };
+      const upstream = ctx.providers.describe(provider);
+      if (status > 0 || meter.reached) {
+        ctx.ledger?.turn({
+          requestId: request.id,
+          key: request.apiKey?.id ?? null,
+          session: null,
+          api: endpoint,
+          model,
+          upstream,
+          inputEstimate: usage.input,
+          attempts: [],
+          outcome: {
+            ...ending,
+            usage: failed ? { input: 0, output: 0, estimated: usage.estimated } : usage,
+            served: undefined,
+            timings: { firstTokenMs: undefined, durationMs },
+            generated: { tokens: usage.output, chars: 0 },
+            delivered: { tokens: usage.output, chars: 0 },
+            reached: !failed,
+          } as StreamOutcome,
+        });
+      }
+      trace?.end({ outcome: kind, reason: kind === 'end' ? undefined : kind === 'cancelled' ? outcome : code, status: status || undefined, responseModel: model, provider: upstream?.provider, upstream: upstream?.name, usage });
     }
   }
 }

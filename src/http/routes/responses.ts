@@ -41,7 +41,7 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
     }
     const keep: TurnSettled = (response, output, input) => {
       if (body.store === false) return;
-      const stored: StoredResponse = { id: response.id as string, owner, response, conversation: conversationOf(history, input, response, output) };
+      const stored: StoredResponse = { id: response.id as string, owner, requestId: request.id, response, conversation: conversationOf(history, input, response, output) };
       store.put(stored).catch((err: unknown) => ctx.log.warn({ request_id: request.id, err }, 'response_store_failed'));
     };
     const sse = (onStall: () => void) => ({ heartbeat: ctx.heartbeat, maxBufferedBytes: ctx.config.maxClientBufferBytes, stallMs: ctx.config.clientStallMs, onStall });
@@ -73,6 +73,8 @@ export function responsesRoutes(app: FastifyInstance, ctx: JarvisContext, store:
       const conversation = cutMessage(found.conversation, request.body.heard_chars, { interrupted: true });
       const response = { ...found.response, output: output.items, status: 'incomplete', incomplete_details: { reason: 'interrupted' } };
       await store.put({ ...found, response, conversation: conversation.items });
+      const requestId = found.requestId ?? (found.id.startsWith('resp_') ? `req_${found.id.slice(5)}` : undefined);
+      if (requestId) ctx.ledger?.heard(requestId, request.body.heard_chars);
       return response;
     },
   );

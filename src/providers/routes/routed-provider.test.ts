@@ -4,7 +4,7 @@ import { orderTargets, type RouteTarget } from './routed-provider.js';
 import { prng } from '../../../test/support/prng.js';
 
 
-const target = (upstream: string, weight: number, priority: number): RouteTarget => ({ provider: {} as Provider, upstream, model: 'm', weight, priority, circuit: undefined });
+const target = (upstream: string, weight: number, priority: number): RouteTarget => ({ provider: {} as Provider, upstream, model: 'm', weight, priority, circuit: undefined, kind: 'openai' });
 
 describe('orderTargets', () => {
   it('tries lower priorities first, and balances equal priorities by weight', () => {

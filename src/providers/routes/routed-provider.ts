@@ -4,6 +4,7 @@ import { JarvisError } from '../../errors.js';
 import type { Delta, ModelInfo, NativeResponsesRequest, Provider, RelayRequest, RelayResponse, StreamOptions } from '../provider.js';
 import type { Circuit } from './circuit.js';
 import { partsOf } from '../../streams/parts.js';
+import type { AttemptHandle } from '../../streams/attempts.js';
 
 /** A 429 whose retry-after is at most this long is waited out and retried at the same target; a longer one moves on. */
 export const RETRY_AFTER_MAX_MS = 2000;
@@ -15,6 +16,8 @@ export interface RouteTarget {
   weight: number;
   priority: number;
   circuit: Circuit | undefined;
+  /** The API it speaks (openai, anthropic, gemini): what its attempts are billed and traced as. */
+  kind: string;
 }
 
 /** The hooks /metrics implements. */
@@ -96,6 +99,21 @@ interface Attempt {
   started: number;
   outcome: Promise<Outcome>;
   hedge: boolean;
+  handle: AttemptHandle | undefined;
+}
+
+/** What an attempt that did not answer had generated: paid for all the same. */
+function generatedBy(a: Attempt): { outputTokens: number; generatedChars: number; answered: boolean; durationMs: number } {
+  let outputTokens = 0;
+  let generatedChars = 0;
+  for (const batch of a.buffered) {
+    for (const d of batch) {
+      if (d.text === '') continue;
+      outputTokens++;
+      generatedChars += d.text.length;
+    }
+  }
+  return { outputTokens, generatedChars, answered: a.buffered.length > 0, durationMs: performance.now() - a.started };
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -127,9 +145,9 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
   const hedgeAfter = route.hedgeAfterMs ?? 0;
 
   /** How an attempt at one target starts: its chat stream, or its native Responses stream. */
-  type Start = (target: RouteTarget, signal: AbortSignal) => AsyncIterable<Delta[]>;
+  type Start = (target: RouteTarget, signal: AbortSignal, headers: Record<string, string> | undefined) => AsyncIterable<Delta[]>;
 
-  async function* stream(open: Start, req: { headers?: Record<string, string> | undefined; hedge?: boolean | undefined }, { signal, served }: StreamOptions): AsyncGenerator<Delta[]> {
+  async function* stream(open: Start, req: { headers?: Record<string, string> | undefined; hedge?: boolean | undefined }, { signal, served, attempts }: StreamOptions): AsyncGenerator<Delta[]> {
     const requestId = req.headers?.['x-request-id'];
     const log = deps.log;
     const order = orderTargets(targets, random);
@@ -142,14 +160,17 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
     let winner: Attempt | undefined;
     let hedged = false;
     let lastError: unknown;
+    let started = 0;
 
     const start = (target: RouteTarget, hedge: boolean): void => {
       if (target.circuit && !target.circuit.allow() && allowed.length > 0) return;
       const n = (tries.get(target) ?? 0) + 1;
       tries.set(target, n);
       const controller = new AbortController();
-      const iterator = open(target, controller.signal)[Symbol.asyncIterator]();
-      const attempt: Attempt = { target, controller, iterator, buffered: [], started: performance.now(), outcome: Promise.resolve({ kind: 'done' }), hedge };
+      const handle = attempts?.started({ n: ++started, upstream: target.upstream, model: target.model, provider: target.kind, hedge });
+      const headers = handle ? { ...req.headers, ...handle.headers } : req.headers;
+      const iterator = open(target, controller.signal, headers)[Symbol.asyncIterator]();
+      const attempt: Attempt = { target, controller, iterator, buffered: [], started: performance.now(), outcome: Promise.resolve({ kind: 'done' }), hedge, handle };
       log.info({ request_id: requestId, upstream: target.upstream, model: target.model, attempt: n }, hedge ? 'hedge_start' : 'attempt_start');
       if (hedge) deps.observer?.hedge();
       attempt.outcome = firstOf(attempt, route.firstTokenTimeoutMs);
@@ -163,6 +184,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
       if (a.hedge) deps.hedges.end();
       log.info({ request_id: requestId, upstream: a.target.upstream, reason }, 'attempt_cancelled');
       deps.observer?.attempt(a.target.upstream, reason);
+      a.handle?.ended({ outcome: 'cancelled', reason: reason === 'lost' ? 'hedge_lost' : 'cancelled', ...generatedBy(a) });
     };
 
     /** The next attempt after a failure: the same target while it has retries, else the next one. */
@@ -217,6 +239,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
           deps.observer?.upstreamFirstToken(a.target.upstream, ms);
           deps.observer?.attempt(a.target.upstream, 'won');
           log.info({ request_id: requestId, upstream: a.target.upstream, model: a.target.model, ttft_ms: Math.round(ms) }, 'attempt_won');
+          a.handle?.won();
           served?.({ upstream: a.target.upstream, model: a.target.model });
           break;
         }
@@ -228,6 +251,7 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
         const reason = o.kind === 'deadline' ? 'first_token_timeout' : error instanceof JarvisError ? error.code : 'error';
         log.warn({ request_id: requestId, upstream: a.target.upstream, reason, ...(error instanceof JarvisError ? { status: error.status } : {}) }, 'attempt_failed');
         deps.observer?.attempt(a.target.upstream, o.kind === 'deadline' ? 'deadline' : 'failed');
+        a.handle?.ended({ outcome: 'error', reason, ...generatedBy(a) });
         if (o.kind !== 'deadline' && !retryable(error)) {
           // The request itself is wrong (400, 404, 413, 422): another target would say the same.
           throw error;
@@ -271,11 +295,11 @@ export function routedProvider(route: RouteConfig, targets: RouteTarget[], deps:
     // What every target speaks: an answer may come from any of them.
     wires: targets.map((t) => t.provider.wires).reduce((all, w) => all.filter((x) => w.includes(x))),
     models: async (): Promise<ModelInfo[]> => [{ id: route.model, owned_by: 'jarvis' }],
-    stream: (req, opts) => stream((t, signal) => t.provider.stream({ ...req, model: t.model }, { signal }), req, opts),
+    stream: (req, opts) => stream((t, signal, headers) => t.provider.stream({ ...req, model: t.model, ...(headers ? { headers } : {}) }, { signal }), req, opts),
     // A route whose every target serves the Responses API itself relays /v1/responses natively too, with the same
     // failover and hedges.
     ...(targets.every((t) => t.provider.streamResponses)
-      ? { streamResponses: (req: NativeResponsesRequest, opts: StreamOptions) => stream((t, signal) => t.provider.streamResponses!({ ...req, model: t.model }, { signal }), req, opts) }
+      ? { streamResponses: (req: NativeResponsesRequest, opts: StreamOptions) => stream((t, signal, headers) => t.provider.streamResponses!({ ...req, model: t.model, ...(headers ? { headers } : {}) }, { signal }), req, opts) }
       : {}),
     // Relays (completions, embeddings) go to the first target whose circuit lets them: no failover mid-answer.
     relay: (req: RelayRequest, opts): Promise<RelayResponse> => {
