@@ -51,7 +51,7 @@ export interface JarvisDeps {
   cluster?: Cluster | undefined;
   /** The certificate and key, when main.ts has read them already (else read here from config.tls). */
   tls?: TlsFiles | undefined;
-  /** Tracing as main.ts made it; else made here from the OTEL_* variables of `env` (process.env by default). */
+  /** Tracing made already; else made here from the OTEL_* variables of `env` (main.ts passes process.env), else none. */
   tracing?: Tracing | undefined;
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -75,7 +75,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const ids = new RandomIds();
   const budgets = new Budgets({ counter: cluster ? new RedisSpend(cluster.link) : new LocalSpend(), log, onExceeded: () => metrics.budgetExceeded() });
   const ledger = createLedger(config, { log, ids, observer: metrics.ledger(), budgets, keys: resolveKeys(config).map((k) => k.identity) });
-  const tracing = deps.tracing ?? (await createTracing(deps.env ?? process.env, { logContent: config.logContent, log }));
+  const tracing = deps.tracing ?? (deps.env ? await createTracing(deps.env, { logContent: config.logContent, log }) : undefined);
   const ctx: JarvisContext = {
     config,
     log,

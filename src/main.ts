@@ -36,7 +36,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const jarvis = await createJarvis({ config, log: logger, cluster, tls });
+  const jarvis = await createJarvis({ config, log: logger, cluster, tls, env: process.env });
   const address = await jarvis.listen();
   logger.info({ address, default_model: config.defaultModel, log_file: config.log.file }, 'jarvis_listening');
 

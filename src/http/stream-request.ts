@@ -109,10 +109,13 @@ export async function runTurn(ctx: JarvisContext, origin: TurnOrigin, p: TurnPla
   });
   // The upstream's parent is Jarvis's span, not the caller's.
   const upstreamHeaders = trace?.traceparent ? { ...origin.upstreamHeaders, traceparent: trace.traceparent } : origin.upstreamHeaders;
+  // Without a caller's trace context, the logs' trace id is the trace's: logs and spans join up.
+  const traceId = !origin.upstreamHeaders.traceparent && trace?.traceparent ? trace.traceparent.slice(3, 35) : undefined;
   let admitted;
   try {
     admitted = await admit(ctx, {
       ...origin,
+      ...(traceId ? { trace: traceId } : {}),
       upstreamHeaders,
       arrivedAt: p.arrivedAt,
       model: p.model,
@@ -189,6 +192,7 @@ function account(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, admitted: 
     usage: outcome.usage,
     finishReason: outcome.kind === 'end' ? outcome.finishReason : undefined,
     ttftMs: outcome.timings.firstTokenMs,
+    completion: outcome.completion,
   });
   void meta;
 }

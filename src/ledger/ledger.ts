@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import { JarvisError } from '../errors.js';
 import type { RandomIds } from '../ids.js';
 import { linesOf, type BilledTurn } from './record.js';
+import { LedgerStoreError } from './stores/errors.js';
 import type { LedgerStore, LedgerWrite, RecordsQuery, TotalsQuery, TotalsRow, UsageRecord } from './types.js';
 
 /** The hooks /metrics implements. */
@@ -158,6 +159,8 @@ export class Ledger {
       }
     } catch (err) {
       observer?.failed();
+      // A store that closed (its worker died) is opened again on the next try.
+      if (err instanceof LedgerStoreError && err.code === 'closed') this.#open = false;
       if (!this.#down) {
         this.#down = true;
         log.warn({ store: store.kind, queued: this.#queue.length, error: errorText(err) }, 'ledger_store_down');

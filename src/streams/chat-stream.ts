@@ -74,6 +74,8 @@ export type StreamOutcome = StreamEnding & {
   delivered: { tokens: number; chars: number };
   /** The answer began: something came from the upstream (an answer that never began cost no output). */
   reached: boolean;
+  /** The answer's text, cut short: only with logContent (tracing puts it in the span as the log does). */
+  completion?: string | undefined;
 };
 
 export type Served = { upstream: string; model: string };
@@ -361,6 +363,7 @@ export class ChatStream {
       generated: { ...this.#received },
       delivered: { tokens: this.#sink.delivered.tokens, chars: this.#sink.delivered.chars },
       reached: this.#reached,
+      ...(this.#completion ? { completion: this.#completion.text } : {}),
     };
     try {
       batcher.cleanupRequestBuffers(meta.request_id);
