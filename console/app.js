@@ -1,5 +1,5 @@
 // The Jarvis console: sessions and their streams as /v1/events tells them, health from /healthz and (for the
-// admin scope) /metrics, and a box to try a barge-in. Plain JavaScript with preact + htm, served by Jarvis itself.
+// admin scope) /metrics, the last day's usage from /v1/usage, and a box to try a barge-in. Plain JavaScript with preact + htm, served by Jarvis itself.
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
@@ -186,6 +186,118 @@ function Health({ health, metrics }) {
   </section>`;
 }
 
+/** The last day's totals from /v1/usage per key and per model, every 5 s; what the viewer's key may read. */
+function useUsage(key) {
+  const [usage, setUsage] = useState(undefined);
+  useEffect(() => {
+    let stop = false;
+    const get = async (groupBy) => {
+      const res = await fetch(`/v1/usage?group_by=${groupBy}`, { headers: auth(key) });
+      const body = await res.json().catch(() => undefined);
+      return res.ok ? { rows: body.data } : { status: res.status, message: body?.error?.message };
+    };
+    const tick = async () => {
+      if (stop) return;
+      try {
+        const [byKey, byModel] = await Promise.all([get('key'), get('model')]);
+        const failed = byKey.rows ? byModel : byKey;
+        if (!stop) setUsage(failed.rows ? { byKey: byKey.rows, byModel: byModel.rows } : { status: failed.status, message: failed.message });
+      } catch {
+        // the server may be restarting: keep what was shown
+      }
+      setTimeout(tick, 5000);
+    };
+    void tick();
+    return () => (stop = true);
+  }, [key]);
+  return usage;
+}
+
+const count = (n) => n.toLocaleString('en-US');
+/** Dollars: cents from a dollar up, else two significant digits (a test's few tokens cost millionths). */
+const dollars = (n) =>
+  n === null ? '—' : n === 0 ? '$0' : n >= 1 ? `$${n.toFixed(2)}` : new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD', maximumSignificantDigits: 2 }).format(n);
+const share = (part, whole) => {
+  if (!whole) return '0%';
+  const pct = (100 * part) / whole;
+  return `${pct >= 10 || pct === 0 ? pct.toFixed(0) : pct.toFixed(1)}%`;
+};
+
+/** The sums of a list of rows: tokens add up, cost over the priced rows (null when none was priced). */
+function totalOf(rows) {
+  const t = { requests: 0, input_tokens: 0, output_tokens: 0, delivered_tokens: 0, not_heard_tokens: 0, cost: null };
+  for (const r of rows) {
+    for (const k of ['requests', 'input_tokens', 'output_tokens', 'delivered_tokens', 'not_heard_tokens']) t[k] += r[k];
+    if (r.cost !== null) t.cost = (t.cost ?? 0) + r.cost;
+  }
+  return t;
+}
+
+/** Output tokens per key as bars: the heard part drawn over the whole, so what shows above it was not heard. */
+function UsageChart({ rows }) {
+  const el = useRef(null);
+  const plot = useRef(null);
+  const names = useRef([]);
+  useEffect(() => () => plot.current?.destroy(), []);
+  useEffect(() => {
+    names.current = rows.map((r) => r.key ?? '(no key)');
+    const data = [rows.map((_, i) => i), rows.map((r) => r.output_tokens), rows.map((r) => r.output_tokens - r.not_heard_tokens)];
+    if (plot.current) return plot.current.setData(data);
+    const bars = uPlot.paths.bars({ size: [0.6, 64] });
+    plot.current = new uPlot(
+      {
+        width: 340,
+        height: 180,
+        cursor: { show: false },
+        legend: { live: false },
+        scales: { x: { time: false, range: (u) => [-0.5, u.data[0].length - 0.5] }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+        series: [
+          {},
+          { label: 'not heard', fill: '#fbd38d', stroke: '#dd6b20', paths: bars, points: { show: false } },
+          { label: 'heard', fill: '#90cdf4', stroke: '#2b6cb0', paths: bars, points: { show: false } },
+        ],
+        axes: [
+          { splits: (u) => u.data[0], values: (_u, splits) => splits.map((i) => names.current[i] ?? ''), grid: { show: false } },
+          { size: 56, values: (_u, splits) => splits.map(count) },
+        ],
+      },
+      data,
+      el.current,
+    );
+  }, [rows]);
+  return html`<div class="chart usage-chart"><div class="title">Output tokens per key</div><div ref=${el}></div></div>`;
+}
+
+function UsageTable({ by, rows }) {
+  const cells = (r) => html`<td>${count(r.requests)}</td><td>${count(r.input_tokens)}</td><td>${count(r.output_tokens)}</td><td>${count(r.delivered_tokens)}</td>
+    <td>${count(r.not_heard_tokens)} <span class="pct">(${share(r.not_heard_tokens, r.output_tokens)})</span></td><td>${dollars(r.cost)}</td>`;
+  return html`<table class="usage-table" data-by=${by}>
+    <thead><tr><th>${by}</th><th>requests</th><th>input tokens</th><th>output tokens</th><th>delivered</th><th>not heard</th><th>cost</th></tr></thead>
+    <tbody>${rows.map((r) => html`<tr data-row=${r[by] ?? ''}><th>${r[by] ?? html`<span class="note">(no key)</span>`}</th>${cells(r)}</tr>`)}</tbody>
+    <tfoot><tr class="total"><th>total</th>${cells(totalOf(rows))}</tr></tfoot>
+  </table>`;
+}
+
+function Usage({ usage }) {
+  const body = () => {
+    if (!usage) return html`<p class="note">loading…</p>`;
+    if (usage.status === 401 || usage.status === 403) return html`<p class="note">Usage needs a key with the chat or admin scope.</p>`;
+    if (usage.status) return html`<p class="note unavailable">No usage here (${usage.status}): ${usage.message ?? 'the ledger is unavailable'}</p>`;
+    if (usage.byKey.length === 0) return html`<p class="note">No usage in the last 24 hours.</p>`;
+    const t = totalOf(usage.byKey);
+    const tile = (name, label, value) => html`<div class="tile" data-tile=${name}><b>${value}</b><span>${label}</span></div>`;
+    return html`<div class="tiles">
+        ${tile('cost', 'cost', dollars(t.cost))} ${tile('requests', 'requests', count(t.requests))} ${tile('output', 'output tokens', count(t.output_tokens))}
+        ${tile('not-heard', `of the output not heard (${count(t.not_heard_tokens)} tokens)`, share(t.not_heard_tokens, t.output_tokens))}
+      </div>
+      <div class="usage-body">
+        <${UsageChart} rows=${usage.byKey} />
+        <div class="usage-tables"><${UsageTable} by="key" rows=${usage.byKey} /><${UsageTable} by="model" rows=${usage.byModel} /></div>
+      </div>`;
+  };
+  return html`<section class="usage"><h2>Usage (last 24 h)</h2>${body()}</section>`;
+}
+
 function Stream({ s }) {
   const status = !s.end
     ? 'streaming'
@@ -275,6 +387,7 @@ function Console() {
   const [denied, setDenied] = useState(undefined);
   const sessions = useEvents(key, setDenied);
   const { health, metrics } = useHealth(key);
+  const usage = useUsage(key);
   const useKey = (k) => {
     sessionStorage.setItem(KEY, k);
     setDenied(undefined);
@@ -284,6 +397,7 @@ function Console() {
     <header><h1>Jarvis</h1><span class="note">${key ? 'with a key' : 'no key'}</span></header>
     ${denied ? html`<${KeyForm} onKey=${useKey} status=${denied} />` : ''}
     <${Health} health=${health} metrics=${metrics} />
+    <${Usage} usage=${usage} />
     <${TryIt} keyValue=${key} />
     <h2>Sessions</h2>
     <${Sessions} sessions=${sessions} />
