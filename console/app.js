@@ -1,5 +1,6 @@
 // The Jarvis console: sessions and their streams as /v1/events tells them, health from /healthz and (for the
-// admin scope) /metrics, the last day's usage from /v1/usage, and a box to try a barge-in. Plain JavaScript with preact + htm, served by Jarvis itself.
+// admin scope) /metrics, the last day's usage from /v1/usage, and a box to try a barge-in. Plain JavaScript with
+// preact + htm, served by Jarvis itself.
 import { h, render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import htm from 'htm';
