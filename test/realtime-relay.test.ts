@@ -109,6 +109,18 @@ describe('relay mode', () => {
     await bus.close();
   });
 
+  it("writes each relayed response to the usage ledger with the upstream's own usage", async () => {
+    const c = new RtClient(jarvis.url, { key: KEY, model: 'gpt-realtime', ca: cert.cert, headers: { 'x-session-id': 'relay-ledger' } });
+    await c.opened;
+    c.say('Bill me tokens:4');
+    const response = await c.respond();
+    c.close();
+    const usage = response.usage as { input_tokens: number; output_tokens: number };
+    const res = await fetch(`${jarvis.url}/v1/usage/records?request_id=${response.id}`, { headers: { authorization: `Bearer ${KEY}` } });
+    const [line] = ((await res.json()) as { data: Record<string, unknown>[] }).data;
+    expect(line).toMatchObject({ api: 'realtime', key: 'alice', session: 'relay-ledger', model: 'gpt-realtime', upstream: 'rt', provider: 'openai', outcome: 'end', estimated: false, input_tokens: usage.input_tokens, output_tokens: usage.output_tokens });
+  });
+
   it('closes the upstream socket as soon as the client leaves', async () => {
     const before = fake.connections.length;
     const c = await raw();

@@ -4,6 +4,7 @@ import type { JarvisContext } from '../context.js';
 import { JarvisError } from '../errors.js';
 import type { SubscriberSlot } from '../events/subscriber-slots.js';
 import type { StreamMeta } from '../events/types.js';
+import type { StreamOutcome } from '../streams/chat-stream.js';
 import type { Provider } from '../providers/provider.js';
 
 /** A frame's event type, read from its start without parsing it (an audio delta is large and never parsed). */
@@ -95,6 +96,8 @@ export interface RealtimeRelayOptions {
   sessionId: string | undefined;
   upstream: OpenedUpstream;
   onClosed?: () => void;
+  /** The upstream relayed to: what each response's ledger line names. */
+  served?: { name: string; provider: string } | undefined;
 }
 
 /**
@@ -114,6 +117,8 @@ export class RealtimeRelay {
   readonly #startedAt = performance.now();
   /** Responses in progress, by id: their events' identity. */
   readonly #responses = new Map<string, StreamMeta>();
+  /** Each response's text (or transcript) characters, and when it began: its ledger line. */
+  readonly #said = new Map<string, { chars: number; deltas: number; startedAt: number }>();
   #count = 0;
   #frames = { in: 0, out: 0 };
   #done = false;
@@ -176,6 +181,7 @@ export class RealtimeRelay {
       if (!id) return;
       const meta: StreamMeta = { request_id: id, session_id: this.#sessionId, trace: this.#trace, owner: this.#opts.upgrade.apiKey?.id ?? null };
       this.#responses.set(id, meta);
+      this.#said.set(id, { chars: 0, deltas: 0, startedAt: performance.now() });
       this.#count++;
       ctx.bus.publish(meta, 'chat.start', { model: this.#opts.model });
       return;
@@ -189,7 +195,14 @@ export class RealtimeRelay {
       return;
     }
     const meta = typeof event.response_id === 'string' ? this.#responses.get(event.response_id) : undefined;
-    if (meta && typeof event.delta === 'string' && event.delta !== '') ctx.batcher.add(meta, event.delta);
+    if (meta && typeof event.delta === 'string' && event.delta !== '') {
+      ctx.batcher.add(meta, event.delta);
+      const said = this.#said.get(meta.request_id);
+      if (said) {
+        said.chars += event.delta.length;
+        said.deltas++;
+      }
+    }
   }
 
   #ended(meta: StreamMeta, response: Record<string, unknown> | undefined): void {
@@ -202,6 +215,45 @@ export class RealtimeRelay {
     else if (status === 'failed') ctx.bus.publish(meta, 'chat.error', { code: 'upstream_error', message: 'The upstream response failed.', status: 502 });
     else ctx.bus.publish(meta, 'chat.end', { finish_reason: status === 'incomplete' ? 'length' : 'stop', ...(usage ? { usage: { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, estimated: false } } : {}) });
     ctx.batcher.cleanupRequestBuffers(meta.request_id);
+    this.#bill(meta, status, usage);
+  }
+
+  /** Each relayed response is a ledger line: the upstream's own usage (audio tokens included in its counts). */
+  #bill(meta: StreamMeta, status: string, usage: Record<string, unknown> | undefined): void {
+    const said = this.#said.get(meta.request_id);
+    this.#said.delete(meta.request_id);
+    const { ctx } = this.#opts;
+    if (!ctx.ledger) return;
+    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+    const details = (usage?.input_token_details ?? {}) as Record<string, unknown>;
+    const reported = usage !== undefined && typeof usage.output_tokens === 'number';
+    const text = { tokens: said?.deltas ?? 0, chars: said?.chars ?? 0 };
+    const durationMs = performance.now() - (said?.startedAt ?? this.#startedAt);
+    const common = {
+      usage: reported ? { input: num(usage.input_tokens), output: num(usage.output_tokens), cacheRead: num(details.cached_tokens), estimated: false } : undefined,
+      served: undefined,
+      timings: { firstTokenMs: undefined, durationMs },
+      generated: text,
+      delivered: text,
+      reached: true,
+    };
+    const outcome: StreamOutcome =
+      status === 'cancelled'
+        ? { kind: 'cancelled', reason: 'client_cancelled', ...common }
+        : status === 'failed'
+          ? { kind: 'error', error: new JarvisError('JARVIS_ERR_UPSTREAM_REPORTED', 'The upstream response failed.'), ...common }
+          : { kind: 'end', finishReason: status === 'incomplete' ? 'length' : 'stop', ...common };
+    ctx.ledger.turn({
+      requestId: meta.request_id,
+      key: meta.owner,
+      session: this.#opts.sessionId ?? null,
+      api: 'realtime',
+      model: this.#opts.model,
+      upstream: this.#opts.served,
+      outcome,
+      inputEstimate: 0,
+      attempts: [],
+    });
   }
 
   readonly #clientClosed = (code: number, reason: Buffer) => {

@@ -62,7 +62,11 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
       try {
         // A relayed conversation is one request of the key's quota, holding one stream slot while it lasts (in
         // text mode each response is admitted as a chat request is).
-        if (provider.realtime) quota = await ctx.quotas.admit(request.apiKey, request.id);
+        if (provider.realtime) {
+          // A spent budget refuses before the upstream's socket is opened.
+          await ctx.budgets.check(request.apiKey, request.id);
+          quota = await ctx.quotas.admit(request.apiKey, request.id);
+        }
         const offered = header(request)('sec-websocket-protocol');
         const upstream = provider.realtime ? await openUpstream(provider.realtime, model, offered, ctx.config.upstreamTimeoutMs) : undefined;
         const p: Prepared = { slot, model, upstream, taken: false };
@@ -85,7 +89,7 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
       let connection: Drainable;
       const onClosed = () => open.delete(connection);
       if (p.upstream) {
-        connection = new RealtimeRelay(socket, { ctx, upgrade: request, slot: p.slot, model: p.model, sessionId, upstream: p.upstream, onClosed });
+        connection = new RealtimeRelay(socket, { ctx, upgrade: request, slot: p.slot, model: p.model, sessionId, upstream: p.upstream, onClosed, served: ctx.providers.describe(ctx.providers.resolve(p.model).provider) });
       } else {
         connection = new RealtimeSocket(socket, { ctx, slot: p.slot, upgrade: request, model: p.model, policy: policyOf({ header: get }, ctx.config.sessions.policy), sessionId, onClosed });
       }
