@@ -2,22 +2,18 @@
 // with its ledger and prices for the simulator: the last day per key and per model as GET /v1/usage tells it,
 // the not-heard share of the output (an interrupted voice answer truncated to what was heard), a chart; a tenant's
 // key sees only its own row; without a ledger, a short message instead of the tables.
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postChat, user } from './support/chat.js';
+import { launchChromium } from './support/browser.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Flags this machine's closed network needs (machines/node-svc.md): no background connections, no sandbox as root.
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const PRICES = { 'jarvis-sim': { input: 1, output: 2 } };
 const SIMULATOR = { tokensPerSec: 200, ttftMs: 20 };
 
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
 }, 30_000);
 afterAll(async () => {
   await browser?.close();

@@ -1,21 +1,17 @@
 // GET /console in a real browser (Debian's Chromium, driven by playwright-core): the seed's two-request barge-in
 // run through the page's try-it box shows the first stream cancelled, superseded and cleaned up, and the second
 // answered; with keys, the page asks for one and shows only that tenant's sessions.
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postChat, user } from './support/chat.js';
+import { launchChromium } from './support/browser.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream } from '../fakes/openai/index.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// Flags this machine's closed network needs (machines/node-svc.md): no background connections, no sandbox as root.
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  browser = await launchChromium();
 }, 30_000);
 afterAll(async () => {
   await browser?.close();

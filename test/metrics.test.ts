@@ -4,6 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { postChat, user, waitForIdle } from './support/chat.js';
+import { pollUntil } from './support/cluster.js';
 import { startJarvis, type TestJarvis } from './support/jarvis.js';
 import { readSse, SseReader } from './support/sse.js';
 
@@ -67,6 +68,8 @@ it('a stream increments tokens, requests and flushes; a barge-in increments canc
 it.runIf(process.platform === 'linux')('process_open_fds counts open connections; handles are counted by nodejs_active_resources, not nodejs_active_handles', async () => {
   jarvis = await startJarvis();
   const { url } = jarvis;
+  // The ledger's store opens in the background (a worker thread reading its files): counted once it is open.
+  await pollUntil(async () => ((await (await fetch(`${url}/healthz`)).json()) as { ledger: { state: string } }).ledger.state === 'up' || undefined, 'the ledger open');
   const before = await metric(url, 'process_open_fds');
   expect(before).toBeGreaterThan(0);
   const port = Number(new URL(url).port);

@@ -32,7 +32,7 @@ export interface LedgerOptions {
 /** Lines written in one transaction, at most. */
 const BATCH = 1000;
 /** How long a read of the ledger waits for this instance's queued lines to be written first. */
-const READ_FLUSH_MS = 2000;
+const READ_FLUSH_MS = 10_000;
 /** How long shutdown waits for the last lines. */
 const CLOSE_FLUSH_MS = 5000;
 
@@ -60,6 +60,15 @@ export class Ledger {
 
   get store(): LedgerStore['kind'] {
     return this.#o.store.kind;
+  }
+
+  /** `opening` until the store first answers, then `up` or `down`. */
+  get state(): 'opening' | 'up' | 'down' {
+    return this.#down ? 'down' : this.#open ? 'up' : 'opening';
+  }
+
+  get queued(): number {
+    return this.#queue.length;
   }
 
   /** Bills one turn: its lines join the queue. Synchronous and cheap: it runs as a stream ends. */

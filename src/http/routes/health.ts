@@ -22,6 +22,8 @@ export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       ...liveCounts(ctx),
       redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
+      // The usage ledger: its store, whether it takes writes (opening: not yet tried), and the lines waiting.
+      ledger: ctx.ledger ? { store: ctx.ledger.store, state: ctx.ledger.state, queued: ctx.ledger.queued } : { state: 'disabled' },
       // Upstream names are for operators, as in /readyz.
       ...(circuits.length > 0 && mayReadDetails(ctx, request) ? { circuits } : {}),
     };
