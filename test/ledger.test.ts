@@ -412,3 +412,30 @@ describe('the store stopped and restarted while requests run', () => {
     expect(new Set(lines.map((l) => l.request_id))).toEqual(new Set(ids));
   }, 90_000);
 });
+
+describe('graceful shutdown', () => {
+  it('writes every queued line before it exits, and a restart on the same data folder reads them', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'jarvis-ledger-shutdown-'));
+    try {
+      // A flush interval no test waits for: only the shutdown can have written these lines.
+      const first = await startJarvis({ dataDir, ledger: { flushMs: 60_000 }, simulator: { tokensPerSec: 2000, ttftMs: 0 } });
+      await pollUntil(async () => ((await (await fetch(`${first.url}/healthz`)).json()) as { ledger: { state: string } }).ledger.state === 'up' || undefined, 'the ledger open');
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await postChat(first.url, { model: 'jarvis-sim', messages: user('Hi'), stream: true });
+        await res.text();
+        ids.push(res.headers.get('x-request-id')!);
+      }
+      await first.close();
+      const second = await startJarvis({ dataDir });
+      try {
+        const lines = await records(second.url, 'limit=10');
+        expect(lines.map((l) => l.request_id).sort()).toEqual([...ids].sort());
+      } finally {
+        await second.close();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
