@@ -442,6 +442,21 @@ describe('sampling and export', () => {
     expect(receiver.exports.find((e) => byRequest(e.spans, p.requestId))!.path).toBe('/v1/traces');
   });
 
+  it('sends OTLP/protobuf when OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf', async () => {
+    const t = await tracing({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' });
+    const s = start({ traceparent: CLIENT_TRACEPARENT });
+    t.startTurn(s).end({ outcome: 'end' });
+    // The span's request id and the client's trace id (16 raw bytes) are in the message as protobuf carries them.
+    const traceId = Buffer.from(CLIENT_TRACE, 'hex');
+    const sent = () => receiver.exports.find((e) => e.body.includes(s.requestId));
+    await receiver.waitFor(() => sent() !== undefined);
+    const post = sent()!;
+    expect(post.headers['content-type']).toBe('application/x-protobuf');
+    expect(post.path).toBe('/v1/traces');
+    expect(post.body.includes(traceId)).toBe(true);
+    expect(tracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })!.protocol).toBe('http/json');
+  });
+
   it('exports what is pending on shutdown', async () => {
     const t = await tracing({ OTEL_BSP_SCHEDULE_DELAY: '600000' });
     const s = start();

@@ -51,6 +51,8 @@ export interface TracingSettings {
   /** OTEL_TRACES_SAMPLER_ARG for the ratio samplers (1 when missing or out of [0, 1]). */
   ratio: number;
   headers: Record<string, string>;
+  /** OTLP's encoding over HTTP: JSON (the default of OpenTelemetry JS's HTTP exporter) or protobuf. */
+  protocol: 'http/json' | 'http/protobuf';
   compression: 'gzip' | 'none' | undefined;
   timeoutMillis: number | undefined;
   batch: { scheduledDelayMillis?: number; exportTimeoutMillis?: number; maxQueueSize?: number; maxExportBatchSize?: number };
@@ -120,8 +122,9 @@ export function tracingSettings(env: NodeJS.ProcessEnv): TracingSettings | undef
     ignored.push(`the traces endpoint ${url} is not a URL: tracing is off`);
     return undefined;
   }
-  const protocol = str(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? str(env, 'OTEL_EXPORTER_OTLP_PROTOCOL');
-  if (protocol !== undefined && protocol !== 'http/json') ignored.push(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: spans are sent as http/json`);
+  const askedProtocol = str(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? str(env, 'OTEL_EXPORTER_OTLP_PROTOCOL');
+  const protocol = askedProtocol === 'http/protobuf' ? 'http/protobuf' : 'http/json';
+  if (askedProtocol !== undefined && askedProtocol !== protocol) ignored.push(`OTEL_EXPORTER_OTLP_PROTOCOL=${askedProtocol}: spans are sent as http/json`);
 
   let sampler: SamplerName = 'parentbased_always_on';
   const askedSampler = str(env, 'OTEL_TRACES_SAMPLER');
@@ -151,6 +154,7 @@ export function tracingSettings(env: NodeJS.ProcessEnv): TracingSettings | undef
     sampler,
     ratio,
     headers: { ...parseKeyValues(str(env, 'OTEL_EXPORTER_OTLP_HEADERS')), ...parseKeyValues(str(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS')) },
+    protocol,
     compression,
     timeoutMillis: num(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', ignored) ?? num(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', ignored),
     batch: defined({
@@ -199,7 +203,7 @@ export async function createTracing(env: NodeJS.ProcessEnv, opts: TracingOptions
   const [api, sdk, otlp, resources, core] = await Promise.all([
     import('@opentelemetry/api'),
     import('@opentelemetry/sdk-trace-base'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
+    settings.protocol === 'http/protobuf' ? import('@opentelemetry/exporter-trace-otlp-proto') : import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
     import('@opentelemetry/core'),
   ]);

@@ -30,7 +30,9 @@ export interface ReceivedSpan {
 export interface ReceivedExport {
   path: string;
   headers: IncomingHttpHeaders;
+  /** Decoded from OTLP/JSON; none for OTLP/protobuf, which is kept as it came (`body`). */
   spans: ReceivedSpan[];
+  body: Buffer;
 }
 
 export const SPAN_KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3 } as const;
@@ -162,15 +164,15 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         return;
       }
       let received: ReceivedSpan[];
+      let body = Buffer.concat(chunks);
       try {
-        let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        received = decodeExport(JSON.parse(body.toString('utf8')) as OtlpRequest);
+        received = /protobuf/.test(req.headers['content-type'] ?? '') ? [] : decodeExport(JSON.parse(body.toString('utf8')) as OtlpRequest);
       } catch (err) {
         res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ message: String(err) }));
         return;
       }
-      exports.push({ path: req.url ?? '', headers: req.headers, spans: received });
+      exports.push({ path: req.url ?? '', headers: req.headers, spans: received, body });
       spans.push(...received);
       // An ExportTraceServiceResponse with nothing rejected.
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
