@@ -8,7 +8,6 @@ import { launchChromium } from './support/browser.js';
 import { startJarvis, throughMock, type TestJarvis } from './support/jarvis.js';
 import { startMockUpstream } from '../fakes/openai/index.js';
 
-
 let browser: Browser;
 beforeAll(async () => {
   browser = await launchChromium();

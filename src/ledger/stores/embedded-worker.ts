@@ -4,9 +4,9 @@ import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import sqlite3 from 'node-sqlite3-wasm';
-import type { HeardUpdate, LedgerWrite, RecordsQuery, SpendRow, TotalsQuery, TotalsRow, UsageRecord } from '../types.js';
+import type { LedgerWrite, RecordsQuery, SpendRow, TotalsQuery, TotalsRow, UsageRecord } from '../types.js';
 import { LedgerStoreError, type LedgerStoreErrorCode } from './errors.js';
-import { orderTotals, toRecord, toSpend, toTotals, type RawRow } from './rows.js';
+import { orderTotals, splitBatch, toRecord, toSpend, toTotals, type RawRow } from './rows.js';
 import * as sql from './sql.js';
 
 export interface LedgerFileOptions {
@@ -60,12 +60,7 @@ class LedgerFile {
 
   write(batch: readonly LedgerWrite[]): void {
     if (batch.length === 0) return;
-    const records: UsageRecord[] = [];
-    const heard: HeardUpdate[] = [];
-    for (const w of batch) {
-      if (w.kind === 'record') records.push(w.record);
-      else heard.push(w.update);
-    }
+    const { records, heard } = splitBatch(batch);
     this.transaction(() => {
       for (let i = 0; i < records.length; i += sql.INSERT_CHUNK) this.run(sql.insertRecords(records.slice(i, i + sql.INSERT_CHUNK)));
       for (const update of heard) this.run(sql.heardUpdate(update));

@@ -2,9 +2,9 @@
 // see all of them. Writes fail loudly (the writer keeps its batch and retries); a dropped connection never takes
 // the process down.
 import pg from 'pg';
-import type { HeardUpdate, LedgerStore, LedgerWrite, RecordsQuery, SpendRow, TotalsQuery, TotalsRow, UsageRecord } from '../types.js';
+import type { LedgerStore, LedgerWrite, RecordsQuery, SpendRow, TotalsQuery, TotalsRow, UsageRecord } from '../types.js';
 import { LedgerStoreError } from './errors.js';
-import { orderTotals, toRecord, toSpend, toTotals, type RawRow } from './rows.js';
+import { orderTotals, splitBatch, toRecord, toSpend, toTotals, type RawRow } from './rows.js';
 import * as sql from './sql.js';
 
 export interface PostgresLedgerStoreOptions {
@@ -73,12 +73,7 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async write(batch: readonly LedgerWrite[]): Promise<void> {
     if (batch.length === 0) return;
-    const records: UsageRecord[] = [];
-    const heard: HeardUpdate[] = [];
-    for (const w of batch) {
-      if (w.kind === 'record') records.push(w.record);
-      else heard.push(w.update);
-    }
+    const { records, heard } = splitBatch(batch);
     await this.transaction(this.openPool(), async (client) => {
       for (let i = 0; i < records.length; i += sql.INSERT_CHUNK) {
         await run(client, sql.insertRecords(records.slice(i, i + sql.INSERT_CHUNK)));

@@ -1,7 +1,7 @@
 // Rows as the drivers hand them back, read into the ledger's types. PostgreSQL's driver gives BIGINT, COUNT and
 // SUM of integers as strings (they may exceed 2^53), SQLite's a bigint past 2^53: both become numbers here, since
 // token counts and epoch ms stay far below that.
-import type { SpendRow, TotalsRow, UsageRecord } from '../types.js';
+import type { HeardUpdate, LedgerWrite, SpendRow, TotalsRow, UsageRecord } from '../types.js';
 import { COLUMNS } from './sql.js';
 
 export type RawRow = Record<string, unknown>;
@@ -68,4 +68,15 @@ export function toSpend(row: RawRow): SpendRow {
   const key = textOrNull(row.key, 'key');
   if (key === null) throw new TypeError('ledger spend: a row without a key');
   return { key, cost: num(row.cost, 'cost'), tokens: num(row.tokens, 'tokens') };
+}
+
+/** A batch as both stores write it: its new lines first, then the heard updates (which may cut those very lines). */
+export function splitBatch(batch: readonly LedgerWrite[]): { records: UsageRecord[]; heard: HeardUpdate[] } {
+  const records: UsageRecord[] = [];
+  const heard: HeardUpdate[] = [];
+  for (const w of batch) {
+    if (w.kind === 'record') records.push(w.record);
+    else heard.push(w.update);
+  }
+  return { records, heard };
 }
