@@ -8,6 +8,7 @@ import { pinningActive, pinningAvailable, setPinning, stopAll } from './processe
 import { runBargeInScenario, type BargeInResult } from './scenarios/barge-in.js';
 import { runCapacity, type CapacityResult } from './scenarios/capacity.js';
 import { runFanout, type FanoutResult } from './scenarios/fanout.js';
+import { runLedgerScenario, type LedgerResult } from './scenarios/ledger.js';
 import { runLatency, type LatencyResult } from './scenarios/latency.js';
 import { runRelay, type RelayResult } from './scenarios/relay.js';
 import { runRealtimeScenario, type RealtimeResult } from './scenarios/realtime.js';
@@ -34,6 +35,7 @@ export interface BenchResults {
   wire?: WireResult;
   rollout?: RolloutResult;
   realtime?: RealtimeResult;
+  ledger?: LedgerResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -56,6 +58,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   wire: async (ctx, out) => void (out.wire = await runWire(ctx)),
   rollout: async (ctx, out) => void (out.rollout = await runRollout(ctx)),
   realtime: async (ctx, out) => void (out.realtime = await runRealtimeScenario(ctx)),
+  ledger: async (ctx, out) => void (out.ledger = await runLedgerScenario(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

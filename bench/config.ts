@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
+import type { LedgerParams } from './scenarios/ledger.js';
 import type { RealtimeParams } from './scenarios/realtime.js';
 import type { RolloutParams } from './scenarios/rollout.js';
 import type { VoiceParams } from './scenarios/voice.js';
 import type { WireParams } from './scenarios/wire.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime', 'ledger'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -32,6 +33,8 @@ export interface BenchParams {
   rollout: RolloutParams;
   /** 10. The Realtime API: text mode's first token against chat completions, and what the relay adds to each frame. */
   realtime: RealtimeParams;
+  /** 11. The usage ledger (off, embedded, PostgreSQL) and traces (off, on): CPU per request against the ledger off. */
+  ledger: LedgerParams;
   streamTimeoutMs: number;
 }
 
@@ -75,6 +78,11 @@ export const FULL: BenchParams = {
     warmup: 2,
     settleMs: 25,
   },
+  // 16 streams of 20 unpaced tokens: the request path at its busiest, so a per-request cost shows. Five Jarvis
+  // (a, b, c, d, a'), warmed 4 s each (some 8,000 requests), 1 s all idle, then 6 rounds (2 per run) of 10 cycles (a
+  // Williams design for 5) of a 400 ms slice each; the ledger's default 1 s flush interval, a 1.1 s settle; then
+  // 20,000 lines straight to each store. About 2.5 minutes (with --ledger-before, 6 cycles of 6: about the same).
+  ledger: { configs: ['off', 'embedded', 'postgres', 'traced', 'again'], streams: 16, tokens: 20, delayMs: 0, warmupMs: 4000, idleMs: 1000, roundsPerRun: 2, sliceMs: 400, flushMs: null, settleMs: 1100, storeLines: 20_000 },
   streamTimeoutMs: 60_000,
 };
 
@@ -91,6 +99,9 @@ export const QUICK: BenchParams = {
   wire: { streams: 32, tokens: 30, delayMs: 20, phaseMs: 2000, warmupMs: 1000 },
   rollout: { calls: 20, rollouts: 5, warmupMs: 2000, warmupConcurrency: 4, warmup: 3, tokens: 20, outputChars: 200, delayMs: 0, settleMs: 30 },
   realtime: { tokens: 20, textPairs: 4, turnsPerSet: 10, relay: [{ words: 50, delayMs: 0, pairs: 4 }, { words: 10, delayMs: 1, pairs: 2 }], responsesPerSet: 5, warmupMs: 1000, relayWarmupMs: 300, warmupConcurrency: 1, warmup: 1, settleMs: 25 },
+  // (a)-(d) only, 2.5 s of warm-up each, 3 rounds of 4 cycles of 250 ms slices, the stores alone not measured:
+  // about 30 s.
+  ledger: { configs: ['off', 'embedded', 'postgres', 'traced'], streams: 16, tokens: 20, delayMs: 0, warmupMs: 2500, idleMs: 300, roundsPerRun: 1, sliceMs: 250, flushMs: null, settleMs: 1100, storeLines: 0 },
   streamTimeoutMs: 30_000,
 };
 
@@ -104,6 +115,8 @@ export interface BenchOptions {
   jarvisFrom: JarvisFrom;
   /** Extra node arguments for Jarvis, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] for the lead's profiles. */
   jarvisNodeArgs?: string[];
+  /** A git ref whose build the ledger scenario measures beside today's (the build before the ledger and traces). */
+  ledgerBefore?: string | undefined;
   outDir: string;
   params: BenchParams;
 }
@@ -118,7 +131,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME]]
   --no-build  use the existing dist/ instead of running npm run build first
   --no-pin    do not pin processes to CPUs with taskset
   --out DIR   where latest.md, latest.svg and latest.json go (default bench/results)
-  --jarvis-node-args="ARGS"  extra node arguments for Jarvis, e.g. --jarvis-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+  --jarvis-node-args="ARGS"  extra node arguments for Jarvis, e.g. --jarvis-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --ledger-before REF  the ledger scenario also measures the build of git REF (e.g. the commit before the ledger), built in a temp dir`;
 
 export class UsageError extends Error {}
 
@@ -134,6 +148,7 @@ export function parseCli(argv: string[]): BenchOptions {
       'no-pin': { type: 'boolean', default: false },
       out: { type: 'string' },
       'jarvis-node-args': { type: 'string' },
+      'ledger-before': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -153,6 +168,7 @@ export function parseCli(argv: string[]): BenchOptions {
     build: !values['no-build'],
     jarvisFrom: 'dist',
     jarvisNodeArgs: values['jarvis-node-args']?.split(/\s+/).filter(Boolean) ?? [],
+    ledgerBefore: values['ledger-before'],
     outDir: values.out ?? DEFAULT_OUT_DIR,
     params: values.quick ? QUICK : FULL,
   };

@@ -31,10 +31,11 @@ import { fmt, fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
 import { relayQuestion } from './realtime-client.js';
+import { LEDGER_CONFIG_INFO, ledgerFigures, measurable, noiseBand, type Difference, type Differences, type LedgerConfig } from './scenarios/ledger.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
-import { spread, type Quartiles } from './stats.js';
+import { spread, type Quartiles, type Spread } from './stats.js';
 import type { VoiceRunResult } from './voice-run.js';
 
 /** A markdown table; `align` per column ('l' or 'r'), by default the first column left and the others right. */
@@ -538,6 +539,87 @@ function realtimeSection(r: BenchResults): string[] {
   ];
 }
 
+/** "+12.3 µs (−1.0 to +20.1)": a difference's median and min–max across rounds, signed. */
+function fmtSigned(s: Spread, unit = ''): string {
+  if (!Number.isFinite(s.median)) return '–';
+  const sign = (n: number) => `${n > 0 ? '+' : n < 0 ? '−' : ''}${fmt(Math.abs(n))}`;
+  const u = unit ? ` ${unit}` : '';
+  return s.n > 1 && s.min !== s.max ? `${sign(s.median)}${u} (${sign(s.min)} to ${sign(s.max)})` : `${sign(s.median)}${u}`;
+}
+
+function ledgerSection(r: BenchResults): string[] {
+  const l = r.ledger;
+  if (!l) return [];
+  const f = ledgerFigures(l);
+  const name = (c: LedgerConfig) => `${LEDGER_CONFIG_INFO[c].tag} ${c === 'before' && l.before ? `the build before the change (\`${l.before.ref}\`, ${l.before.commit})` : LEDGER_CONFIG_INFO[c].label}`;
+  const band = f.vsOff.again?.cpuUsPerRequest;
+  const rounds = l.driver?.rounds.length ?? 0;
+  const rows = l.measured.map((c) => {
+    const x = f.per[c]!;
+    const g = x.figures;
+    return [
+      name(c),
+      fmtSpread(g.requestsPerSec),
+      fmtSpread(g.cpuUsPerRequest, 'µs'),
+      fmtSpread(g.cpuUsPerToken, 'µs'),
+      fmtSpread(g.ttftP50, 'ms'),
+      fmtSpread(g.busy),
+      fmt(x.idleCpuMsPerSec),
+      c === 'embedded' || c === 'postgres' || c === 'traced' ? fmt(x.linesPerRequest) : '–',
+      c === 'traced' ? fmt(x.spansPerRequest) : '–',
+      c === 'postgres' ? fmtSpread(g.serverCpuUsPerRequest, 'µs') : '–',
+      x.failed + x.short === 0 ? `0/${x.requests.toLocaleString('en-US')}` : `**${x.failed + x.short}/${x.requests.toLocaleString('en-US')}**`,
+    ];
+  });
+  const verdict = (d: Difference) => `${d.above}/${d.rounds} rounds above${measurable(d, band) ? ': **measurable**' : ': within the noise'}`;
+  const diffRow = (label: string, d: Differences) => [label, fmtSigned(d.cpuUsPerRequest.spread, 'µs'), fmtSigned(d.cpuUsPerToken.spread, 'µs'), fmtSpread(d.throughput.spread, '×'), fmtSigned(d.ttftP50.spread, 'ms'), verdict(d.cpuUsPerRequest)];
+  const diffRows = l.measured.filter((c) => c !== 'off' && f.vsOff[c]).map((c) => diffRow(`${LEDGER_CONFIG_INFO[c].tag} − (a)`, f.vsOff[c]!));
+  if (f.tracingOn) diffRows.push(diffRow('(d) − (b): tracing turned on', f.tracingOn));
+  if (f.beforeVsOff) diffRows.push(diffRow('(a) − (e): the change with both off, against the build before it', f.beforeVsOff));
+  const t = l.traces;
+  const kinds: Record<string, string> = { '1': 'internal', '2': 'server', '3': 'client' };
+  const store = l.store?.stores ?? [];
+  const quote = (e: string) => `\`${e.slice(0, 300).replace(/`/g, "'")}\``;
+  return [
+    '',
+    '## 11. The usage ledger and traces: what each costs a request (Jarvis only)',
+    '',
+    `One mock upstream (${l.tokens} tokens an answer, ${l.delayMs > 0 ? `${l.delayMs} ms apart` : 'unpaced'}) and one Jarvis per configuration, all started together and pinned to the gateway CPU: ${l.measured.map(name).join('; ')}. ${l.measured.includes('traced') ? 'Traces go over OTLP/HTTP JSON to bench/otlp-receiver.ts, a process of its own on the load CPU that answers 200 and counts the spans of every export. ' : ''}${l.measured.includes('postgres') ? "PostgreSQL is the machine's server (not pinned), with a database of the bench's own, dropped after. " : ''}The load is one driver process on the load CPU (bench/ledger-driver.ts) with ${l.streams} connections to each Jarvis: ${fmt(l.warmupMs / 1000)} s of warm-up each, ${fmt(l.idleMs / 1000)} s all idle (each one's idle CPU), then ${rounds} rounds of ${l.cyclesPerRound ?? '?'} cycles, a cycle giving each configuration in turn a ${fmt(l.sliceMs)} ms slice of ${l.streams} closed-loop streams while the others idle, in the orders of a Williams design (each configuration comes right after every other equally often, so what one leaves behind for the next slice, a batch of lines or spans, falls on all alike). Ledger flush interval ${l.flushMs === null ? "Jarvis's default, 1 s" : `${l.flushMs} ms (\`JARVIS_LEDGER_FLUSH_MS\`)`}, the span exporter's timer (\`OTEL_BSP_SCHEDULE_DELAY\`) as long. A Jarvis's CPU (all threads, the ledger's worker included; /proc schedstat) over a round, less its idle rate over the round's time outside its slices, is what its requests cost it, the batches written off the request path included wherever in the round they fell (the last round ends ${fmt(l.settleMs)} ms after its last slice); per request and per token the client received. Figures are medians (min–max) across rounds; differences and ratios are taken within a round, then summarised. "Busy" is that CPU over the configuration's slices' wall time.`,
+    '',
+    table(['Configuration', 'requests/s', 'CPU µs/request', 'CPU µs/token', 'TTFT p50', 'busy', 'idle CPU ms/s', 'ledger lines/request', 'spans/request', 'PostgreSQL backend CPU µs/request', 'bad streams'], rows, 'lrrrrrrrrrr'),
+    '',
+    `Against (a), per round ("above": rounds where the configuration cost more CPU per request). A difference is called measurable when every round is on the same side${band ? `, and its median is further from 0 than ± ${fmt(noiseBand(band))} µs, the largest difference in any round between two identical processes ((a') and (a)), either way` : ''}.`,
+    '',
+    table(['', 'CPU µs/request', 'CPU µs/token', 'requests/s ×', 'TTFT p50', 'CPU per request'], diffRows, 'lrrrrl'),
+    '',
+    ...(t
+      ? [`- Traces: the receiver got **${t.spans.toLocaleString('en-US')} spans** (${Object.entries(t.byKind).map(([k, n]) => `${n.toLocaleString('en-US')} ${kinds[k] ?? `of kind ${k}`}`).join(', ')}) in ${t.posts.toLocaleString('en-US')} exports (${fmt(t.bytes / 1024 / 1024)} MiB${t.refused ? `; ${t.refused} refused` : ''}) for the ${(l.driver?.totalRequests.traced ?? NaN).toLocaleString('en-US')} requests the traced Jarvis served (warm-up included), counted after its shutdown exported the last.`]
+      : []),
+    `- Ledger lines written over the run per request served: ${l.measured.filter((c) => l.linesWritten[c] !== undefined).map((c) => `${LEDGER_CONFIG_INFO[c].tag} ${fmt(f.per[c]!.linesPerRequest)} (${(l.linesWritten[c] ?? NaN).toLocaleString('en-US')} lines)`).join(', ') || '–'}.`,
+    `- The machine over the rounds: ${fmtSpread(f.host.busyCores)} cores busy of ${r.machine.cores}; of them, other processes than the bench's ${fmtSpread(f.host.otherCores)}; stolen by the hypervisor ${fmtSpread(f.host.stealCores)}.`,
+    ...(store.length > 0
+      ? [
+          '',
+          `**The stores alone** (bench/ledger-store-cost.ts, a process of its own pinned as Jarvis is, after every Jarvis stopped: ${fmt(store[0]!.lines)} lines written in batches of 1,000, one transaction each, back to back, with Jarvis's store classes). In Jarvis this work is off the request path: a request queues its line, and the queue is written every flush interval, the embedded store's SQLite in its worker thread.`,
+          '',
+          table(
+            ['Store', 'lines/s', 'CPU µs/line, writer (all threads)', 'CPU µs/line, PostgreSQL backend', 'a batch of 1,000: median / max'],
+            store.map((s) => {
+              const ms = [...s.batchMs].sort((a, b) => a - b);
+              return [s.store === 'embedded' ? 'embedded (SQLite in a worker thread)' : 'PostgreSQL', fmt(s.linesPerSec), fmt(s.cpuUsPerLine), Number.isFinite(s.serverCpuUsPerLine) ? fmt(s.serverCpuUsPerLine) : '–', `${fmt(ms[ms.length >> 1] ?? NaN)} / ${fmt(ms[ms.length - 1] ?? NaN)} ms`];
+            }),
+          ),
+        ]
+      : []),
+    ...Object.entries(l.skipped).map(([c, why]) => `- Not measured, ${LEDGER_CONFIG_INFO[c as LedgerConfig].tag}: ${quote(why)}`),
+    ...(l.driverError ? [`- The driver failed: ${quote(l.driverError)}`] : []),
+    ...l.measured.flatMap((c) => f.per[c]!.errors.slice(0, 3).map((e) => `- Failed streams, ${LEDGER_CONFIG_INFO[c].tag}: ${quote(e)}`)),
+    ...(l.driver?.warmupErrors ?? []).map((e) => `- Warm-up: ${quote(e)}`),
+    ...(l.store?.errors ?? []).map((e) => `- Store write cost failed: ${quote(e)}`),
+    ...(l.storeError ? [`- Store write cost failed: ${quote(l.storeError)}`] : []),
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -553,7 +635,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...ledgerSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

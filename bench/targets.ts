@@ -125,9 +125,10 @@ export interface RunningJarvis extends Running {
 
 /**
  * Jarvis as operators run it: default log level (info), log to a temp file, stdout to /dev/null. `env` adds
- * settings (e.g. for a scenario that needs a longer upstream idle time).
+ * settings (e.g. for a scenario that needs a longer upstream idle time); `cwd` runs another checkout's build (its
+ * dist/main.js), e.g. the build before a change.
  */
-export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisFrom; env?: Record<string, string>; nodeArgs?: string[] }): Promise<RunningJarvis> {
+export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisFrom; env?: Record<string, string>; nodeArgs?: string[]; cwd?: string }): Promise<RunningJarvis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
   const logFile = join(dir, 'system.log');
@@ -143,7 +144,7 @@ export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisF
     ...opts.env,
   });
   const entry = opts.from === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
-  const child = spawnChild('jarvis', process.execPath, [...(opts.nodeArgs ?? []), '--import', parentWatchPreload(), ...entry], { cpu: GATEWAY_CPU, cwd: REPO_DIR, env, stdout: 'ignore' });
+  const child = spawnChild('jarvis', process.execPath, [...(opts.nodeArgs ?? []), '--import', parentWatchPreload(), ...entry], { cpu: GATEWAY_CPU, cwd: opts.cwd ?? REPO_DIR, env, stdout: 'ignore' });
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${origin}/healthz`, child, 30_000);

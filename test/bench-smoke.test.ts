@@ -9,6 +9,7 @@ import { afterAll, expect, it } from 'vitest';
 import { runBench } from '../bench/bench.js';
 import { QUICK, type BenchOptions, type BenchParams } from '../bench/config.js';
 import { writeReport } from '../bench/report.js';
+import { LEDGER_CONFIGS } from '../bench/scenarios/ledger.js';
 import { WIRE_COMBOS } from '../bench/scenarios/wire.js';
 
 const outDir = mkdtempSync(join(tmpdir(), 'jarvis-bench-smoke-'));
@@ -140,3 +141,36 @@ it('runs the realtime scenario: text mode against chat completions, and the rela
   }
   expect(readFileSync(writeReport(results, outDir).md, 'utf8')).toMatch(/## 10\./);
 }, 90_000);
+
+it('runs the ledger scenario: the ledger off, embedded and on PostgreSQL, and traced, interleaved, with every line and span accounted for', async () => {
+  const ledger: BenchParams['ledger'] = { configs: ['off', 'embedded', 'postgres', 'traced'], streams: 2, tokens: 10, delayMs: 0, warmupMs: 100, idleMs: 100, roundsPerRun: 1, sliceMs: 100, flushMs: 100, settleMs: 300, storeLines: 1000 };
+  const results = await runBench(smoke(['ledger'], { ledger }), () => {});
+
+  expect(results.failures).toEqual({});
+  const l = results.ledger;
+  expect(l?.skipped).toEqual({});
+  expect(l?.driverError).toBeUndefined();
+  expect(l?.measured).toEqual(LEDGER_CONFIGS.filter((c) => ledger.configs.includes(c)));
+  const round = l?.driver?.rounds[0];
+  for (const c of ledger.configs) {
+    const x = round?.targets[c];
+    expect(x?.requests).toBeGreaterThan(0);
+    expect(x?.failed).toBe(0);
+    expect(x?.short).toBe(0);
+    expect(x?.tokens).toBe(10 * (x?.requests ?? 0));
+    if (process.platform === 'linux') expect(x?.cpuSec).toBeGreaterThan(0);
+  }
+  // A ledger line for every request each ledger served (warm-up included), none for the ledger off; a span for each traced one.
+  const served = l?.driver?.totalRequests ?? {};
+  for (const c of ['embedded', 'postgres', 'traced'] as const) expect(l?.linesWritten[c]).toBe(served[c]);
+  expect(l?.linesWritten.off).toBeUndefined();
+  expect(l?.traces?.spans).toBeGreaterThanOrEqual(served.traced ?? Infinity);
+  expect(l?.traces?.refused).toBe(0);
+  // Both stores took the lines written straight to them.
+  expect(l?.store?.errors).toEqual([]);
+  expect(l?.store?.stores.map((s) => s.store)).toEqual(['embedded', 'postgres']);
+  for (const s of l?.store?.stores ?? []) expect(s.linesPerSec).toBeGreaterThan(0);
+  const md = readFileSync(writeReport(results, outDir).md, 'utf8');
+  expect(md).toContain('## 11. The usage ledger and traces');
+  expect(md).toContain('(d) − (b): tracing turned on');
+}, 120_000);
