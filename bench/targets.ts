@@ -141,6 +141,8 @@ export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisF
     JARVIS_UPSTREAM_BASE_URL: opts.upstreamBaseUrl,
     JARVIS_DEFAULT_MODEL: 'mock-model',
     JARVIS_LOG_FILE: logFile,
+    // The embedded ledger (on by default, as an operator runs it) in the run's own folder, not the checkout's data/.
+    JARVIS_DATA_DIR: dir,
     ...opts.env,
   });
   const entry = opts.from === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];

@@ -425,6 +425,7 @@ async function soak(opts: Options): Promise<boolean> {
     host: '127.0.0.1',
     port: 0,
     log: { level: 'info', format: 'logfmt', stdout: false, file: join(dir, 'system.log') },
+    dataDir: dir,
     upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['*'] }],
     defaultModel: 'mock-model',
     simulator: { tokensPerSec: 400, ttftMs: 20 },

@@ -97,7 +97,7 @@ describe('a start', () => {
   it('logs nothing outside the vocabulary: no false event_loop_blocked, no framework line', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'jarvis-start-'));
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JARVIS_') && !['PORT', 'HOST', 'REDIS_URL'].includes(k)));
-    const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...env, PORT: '0', JARVIS_LOG_FILE: join(dir, 'system.log') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...env, PORT: '0', JARVIS_LOG_FILE: join(dir, 'system.log'), JARVIS_DATA_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     const listening = new Promise<string>((resolve, reject) => {
       child.stdout.on('data', (d: Buffer) => {

@@ -10,7 +10,7 @@ const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
 /** Runs `src/main.ts` with only `env` set of Jarvis's settings; resolves once it has exited. */
 function run(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JARVIS_') && k !== 'PORT' && k !== 'HOST' && k !== 'REDIS_URL'));
-  const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...base, JARVIS_LEDGER: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

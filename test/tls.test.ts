@@ -59,7 +59,7 @@ describe('with a certificate', () => {
 /** Runs `src/main.ts` with `env` as its only Jarvis settings; resolves once it has exited. */
 function run(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('JARVIS_') && k !== 'PORT' && k !== 'HOST' && k !== 'REDIS_URL'));
-  const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...base, PORT: '0', JARVIS_LOG_FILE: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [tsxCli, 'src/main.ts'], { cwd: root, env: { ...base, PORT: '0', JARVIS_LOG_FILE: '', JARVIS_LEDGER: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stderr })));
