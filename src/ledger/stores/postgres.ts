@@ -1,6 +1,7 @@
 // The ledger in PostgreSQL: shared by every instance that points at the same database, so budgets and totals
 // see all of them. Writes fail loudly (the writer keeps its batch and retries); a dropped connection never takes
 // the process down.
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import type { LedgerStore, LedgerWrite, RecordsQuery, SpendRow, TotalsQuery, TotalsRow, UsageRecord } from '../types.js';
 import { LedgerStoreError } from './errors.js';
@@ -45,7 +46,7 @@ export class PostgresLedgerStore implements LedgerStore {
   private async start(): Promise<void> {
     if (this.pool) return;
     const pool = new pg.Pool({
-      connectionString: this.options.url,
+      connectionString: withUser(this.options.url),
       max: this.options.maxConnections ?? 4,
       connectionTimeoutMillis: this.options.connectTimeoutMs ?? 5000,
       query_timeout: this.options.queryTimeoutMs ?? 30_000,
@@ -165,4 +166,17 @@ function redact(url: string): string {
     throw new LedgerStoreError('config', `ledger: a PostgreSQL URL starts postgres:// (not ${parsed.protocol}//)`);
   }
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+}
+
+/** A URL without a user means the OS user, as psql has it: pg would send none where USER is unset (a service, CI). */
+function withUser(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username) return url;
+    u.username = encodeURIComponent(userInfo().username);
+    return u.href;
+  } catch {
+    // pg reports what it cannot parse.
+    return url;
+  }
 }

@@ -1,7 +1,9 @@
 // Both ledger stores against real databases: the embedded one on a temporary SQLite file (through its worker),
 // PostgreSQL on a database of each test's own. The same suite runs on both, since both run the same SQL.
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import pg from 'pg';
 import sqlite3 from 'node-sqlite3-wasm';
@@ -12,6 +14,8 @@ import { EmbeddedLedgerStore } from './embedded.js';
 import { LedgerStoreError } from './errors.js';
 import { PostgresLedgerStore } from './postgres.js';
 import { pendingMigrations, SCHEMA_VERSION, toPostgres } from './sql.js';
+
+const run = promisify(execFile);
 
 /** A backing database: stores opened on it, and raw access to look under them. */
 interface Bed {
@@ -455,6 +459,22 @@ describe('postgres ledger store', () => {
     expect(String((error as Error).message)).not.toContain('s3cret-pw');
     await expect(store.write(put(lines()()))).rejects.toMatchObject({ code: 'closed' });
   });
+
+  it('connects as the OS user when the URL names none, even where USER is unset (a service, CI)', async () => {
+    const db = await freshDatabase();
+    try {
+      const url = new URL(db.url);
+      url.username = '';
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'USER' && k !== 'PGUSER' && k !== 'LOGNAME'));
+      const script = `import { PostgresLedgerStore } from ${JSON.stringify(new URL('./postgres.ts', import.meta.url).pathname)};
+        const s = new PostgresLedgerStore({ url: ${JSON.stringify(url.href)} });
+        await s.open(); await s.close(); console.log('opened');`;
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env });
+      expect(stdout.trim()).toBe('opened');
+    } finally {
+      await db.drop();
+    }
+  }, 30_000);
 
   it('refuses a URL that does not parse without quoting it', () => {
     const attempt = () => new PostgresLedgerStore({ url: 'postgres://u:s3cret pw@[bad/x' });
