@@ -146,8 +146,14 @@ const ConfigSchema = Type.Object(
       prevStreamWaitMs: Type.Integer({ minimum: 0 }),
     }, STRICT),
     redis: Type.Object({
-      /** Unset: in-process sessions and events (the embedded default). */
+      /** Unset (and no sentinels): in-process sessions and events (the embedded default). */
       url: Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Null()]),
+      /** Redis Sentinel instead of one server: the sentinels (`host:port`), followed through failovers. */
+      sentinels: Type.Array(Type.String({ pattern: '^[^\\s:/]+:\\d{1,5}$' })),
+      /** The master's name the sentinels monitor (REDIS_SENTINEL_NAME). */
+      name: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+      /** The password of the master and its replicas (REDIS_PASSWORD), with sentinels. */
+      password: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
       /** Start even when Redis is unreachable, run local, and join when it comes. */
       optional: Type.Boolean(),
       prefix: Type.String({ minLength: 1 }),
@@ -250,7 +256,7 @@ export function defaultConfig(): Config {
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
     realtime: { charsPerSecond: 15 },
     websocket: { maxConnections: 1000, maxConnectionsPerKey: 50, maxResponsesInFlight: 16, idleTimeoutMs: 600_000 },
-    redis: { url: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
+    redis: { url: null, sentinels: [], name: null, password: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
     tls: { certFile: null, keyFile: null },
@@ -328,7 +334,7 @@ function keysFile(path: string | undefined): unknown[] | undefined {
  * Settings whose values may be secrets: keys, key digests, and URLs (which may carry a password). An error about
  * one names where it is and what was expected, never what it holds.
  */
-const SECRET_SETTING = /(^|\/)(apiKeys?|keys|key|sha256|url|baseUrl|databaseUrl)(\/|$)/;
+const SECRET_SETTING = /(^|\/)(apiKeys?|keys|key|sha256|url|baseUrl|databaseUrl|password)(\/|$)/;
 
 /** What a wrong value was, as far as it can be shown: a short plain value, else only its kind. */
 function shown(path: string, value: unknown): string {
@@ -429,6 +435,9 @@ export function loadConfig(env: Env): Config {
     sessions: { policy: str(env, 'JARVIS_SESSION_POLICY'), prevStreamWaitMs: int(env, 'JARVIS_PREV_STREAM_WAIT_MS') },
     redis: {
       url: str(env, 'REDIS_URL'),
+      sentinels: str(env, 'REDIS_SENTINELS')?.split(',').map((s) => s.trim()).filter(Boolean),
+      name: str(env, 'REDIS_SENTINEL_NAME'),
+      password: str(env, 'REDIS_PASSWORD'),
       optional: bool(env, 'JARVIS_REDIS_OPTIONAL'),
       prefix: str(env, 'JARVIS_REDIS_PREFIX'),
       sessionTtlMs: int(env, 'JARVIS_SESSION_TTL_MS'),
@@ -455,6 +464,7 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: int(env, 'JARVIS_WS_IDLE_TIMEOUT_MS'),
     },
   };
+  if (str(env, 'REDIS_CLUSTER_NODES')) throw new ConfigError('REDIS_CLUSTER_NODES: Redis Cluster is not supported yet; use REDIS_URL (one server) or REDIS_SENTINELS (a Sentinel set)');
   config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);
   if (!baseUrl && str(env, 'JARVIS_UPSTREAM_PROVIDER')) throw new ConfigError('JARVIS_UPSTREAM_PROVIDER needs JARVIS_UPSTREAM_BASE_URL (the upstream it describes)');
   if (baseUrl) {
@@ -506,6 +516,13 @@ export function validateConfig(config: unknown): Config {
       if (!names.has(t.upstream)) throw new ConfigError(`routes.${i}.targets.${j}.upstream: no upstream is named ${JSON.stringify(t.upstream)}`);
     });
   });
+  const { sentinels, name } = config.redis;
+  if (config.redis.url !== null && sentinels.length > 0) {
+    throw new ConfigError('redis: REDIS_URL and REDIS_SENTINELS are both set: give one, a Redis server or the sentinels that watch one');
+  }
+  if (sentinels.length > 0 && name === null) throw new ConfigError('redis.name: REDIS_SENTINEL_NAME is required with REDIS_SENTINELS (the master name the sentinels monitor)');
+  if (name !== null && sentinels.length === 0) throw new ConfigError('redis.sentinels: REDIS_SENTINEL_NAME names a master, but no REDIS_SENTINELS are set');
+  if (config.redis.password !== null && sentinels.length === 0) throw new ConfigError('redis.password: REDIS_PASSWORD is for a Sentinel set; put a single server\'s password in REDIS_URL');
   if (config.redis.url !== null && !URL.canParse(config.redis.url)) {
     throw new ConfigError('redis.url: not a URL (expected redis[s]://[user:password@]host[:port][/db])');
   }
@@ -521,6 +538,11 @@ export function validateConfig(config: unknown): Config {
     );
   }
   return config;
+}
+
+/** Whether instances coordinate through Redis (a server, or a Sentinel set): cluster mode. */
+export function redisConfigured(config: Config): boolean {
+  return config.redis.url !== null || config.redis.sentinels.length > 0;
 }
 
 /** Test and embedding helper: defaults with a few values changed, validated like the real thing. */

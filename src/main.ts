@@ -1,5 +1,5 @@
 import { createCluster, RedisUnavailableError, type Cluster } from './cluster/index.js';
-import { loadConfig, ConfigError } from './config.js';
+import { loadConfig, ConfigError, redisConfigured } from './config.js';
 import { createJarvis } from './app.js';
 import { createLogger } from './observability/logger.js';
 import { loadTls } from './http/tls.js';
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   }
   const { logger, close } = createLogger(config.log);
   let cluster: Cluster | undefined;
-  if (config.redis.url) {
+  if (redisConfigured(config)) {
     try {
       cluster = await createCluster(config, logger);
     } catch (err) {

@@ -4,7 +4,7 @@ import type { Config } from '../config.js';
 import { RedisEventBus } from '../events/redis-bus.js';
 import { RedisQuotaStore } from '../quotas/redis-store.js';
 import { RedisSessionRegistry, type DegradedReason } from '../sessions/redis-registry.js';
-import { RedisLink } from './redis-link.js';
+import { RedisLink, type RedisTarget } from './redis-link.js';
 
 export interface Cluster {
   instanceId: string;
@@ -30,10 +30,10 @@ export class RedisUnavailableError extends Error {
  * RedisUnavailableError when Redis cannot be reached at start, unless `redis.optional`.
  */
 export async function createCluster(config: Config, log: Logger): Promise<Cluster> {
-  const url = config.redis.url;
-  if (!url) throw new Error('createCluster needs redis.url');
+  const target = redisTarget(config);
+  const where = describe(config);
   const instanceId = config.instanceId ?? `inst_${randomBytes(4).toString('hex')}`;
-  const link = new RedisLink({ url, prefix: config.redis.prefix, log });
+  const link = new RedisLink({ target, prefix: config.redis.prefix, log });
   const latencyListeners: ((ms: number) => void)[] = [];
   const degradedListeners: ((reason: DegradedReason) => void)[] = [];
   const readFailureListeners: (() => void)[] = [];
@@ -55,14 +55,14 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
   } catch (err) {
     if (!config.redis.optional) {
       await link.close();
-      throw new RedisUnavailableError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message} (set JARVIS_REDIS_OPTIONAL=1 to start without it)`);
+      throw new RedisUnavailableError(`cannot reach Redis at ${where}: ${(err as Error).message} (set JARVIS_REDIS_OPTIONAL=1 to start without it)`);
     }
     link.connectInBackground();
   }
   // SUBSCRIBE queues until the subscriber connection is up, so this does not wait for Redis.
   void sessions.start().catch(() => {});
   bus.start();
-  log.info({ instance: instanceId, redis: redactUrl(url), state: link.state }, 'cluster_joined');
+  log.info({ instance: instanceId, redis: where, state: link.state }, 'cluster_joined');
 
   return {
     instanceId,
@@ -78,6 +78,27 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
       await link.close();
     },
   };
+}
+
+/** The configured Redis as the link opens it: one server, or a Sentinel set. */
+function redisTarget(config: Config): RedisTarget {
+  const { url, sentinels, name, password } = config.redis;
+  if (url) return { url };
+  if (sentinels.length === 0 || !name) throw new Error('createCluster needs redis.url or redis.sentinels');
+  return {
+    sentinels: sentinels.map((s) => {
+      const at = s.lastIndexOf(':');
+      return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
+    }),
+    name,
+    password: password ?? undefined,
+  };
+}
+
+/** Where Redis is, for logs and errors: never a password. */
+function describe(config: Config): string {
+  const { url, sentinels, name } = config.redis;
+  return url ? redactUrl(url) : `sentinel ${name ?? '?'} via ${sentinels.join(',')}`;
 }
 
 function redactUrl(url: string): string {

@@ -2,8 +2,14 @@ import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
+/** Where Redis is: one server's URL, or the sentinels that watch a master (followed through failovers). */
+export type RedisTarget = { url: string } | { sentinels: { host: string; port: number }[]; name: string; password?: string | undefined };
+
 export interface RedisLinkOptions {
-  url: string;
+  /** One server's URL (shorthand for `target: { url }`)... */
+  url?: string | undefined;
+  /** ...or where Redis is, whichever way. */
+  target?: RedisTarget | undefined;
   /** Every key and channel starts with this, so several deployments (and test runs) share one Redis. */
   prefix: string;
   log: Logger;
@@ -55,14 +61,19 @@ export class RedisLink extends EventEmitter {
       // Keep trying forever, at most every 2 s: Redis coming back is the normal way out of degraded mode.
       retryStrategy: (times) => Math.min(100 * times, 2000),
     };
+    const target: RedisTarget = opts.target ?? { url: opts.url ?? 'redis://127.0.0.1:6379' };
+    // With sentinels, each connection asks them for the master, and again after a failover (the old master's
+    // connections close; +switch-master makes ioredis move at once rather than at its next reconnect).
+    const open = (o: RedisOptions) =>
+      'url' in target ? new Redis(target.url, o) : new Redis({ ...o, sentinels: target.sentinels, name: target.name, password: target.password, failoverDetector: true, role: 'master' });
     // Commands issued in the same tick (a stream's claim, its events, its quota) leave in one socket write.
-    this.cmd = new Redis(opts.url, { ...base, connectionName: 'jarvis-cmd', enableAutoPipelining: true });
+    this.cmd = open({ ...base, connectionName: 'jarvis-cmd', enableAutoPipelining: true });
     // The subscriber must queue its SUBSCRIBE until connected, and ioredis re-subscribes after a reconnect.
     // (maxRetriesPerRequest null: a command waits for the connection rather than failing while Redis is away.)
     const waiting: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
-    this.sub = new Redis(opts.url, { ...waiting, connectionName: 'jarvis-sub' });
+    this.sub = open({ ...waiting, connectionName: 'jarvis-sub' });
     // A blocking read must not time out client-side.
-    this.reader = new Redis(opts.url, { ...waiting, connectionName: 'jarvis-reader' });
+    this.reader = open({ ...waiting, connectionName: 'jarvis-reader' });
     for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
     this.cmd.on('ready', () => {
       if (!this.#stalled) this.#set('up');

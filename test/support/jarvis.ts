@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createJarvis, type Jarvis } from '../../src/app.js';
 import { createCluster } from '../../src/cluster/index.js';
-import { makeConfig, type Config, type DeepPartial } from '../../src/config.js';
+import { makeConfig, redisConfigured, type Config, type DeepPartial } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 export interface TestJarvis {
@@ -33,7 +33,7 @@ export async function startJarvis(overrides: DeepPartial<Config> = {}): Promise<
   // The embedded ledger in the test's own folder, unless the test names another.
   const config = makeConfig({ dataDir: dir, ...overrides, host: '127.0.0.1', port: 0, log: { level: 'info', format: 'logfmt', stdout: false, ...overrides.log, file: logFile } });
   const { logger, flushed, close: closeLog } = createLogger(config.log);
-  const cluster = config.redis.url ? await createCluster(config, logger) : undefined;
+  const cluster = redisConfigured(config) ? await createCluster(config, logger) : undefined;
   const jarvis = await createJarvis({ config, log: logger, cluster });
   const url = await jarvis.listen();
   // Lines wait a few ms to be written together: what was logged before this call is in the file once it reads.
