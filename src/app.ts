@@ -12,6 +12,7 @@ import { ApiKeys, chooseProtocol, requireScope } from './http/auth.js';
 import { realtimeRoute } from './http/routes/realtime.js';
 import { acceptJsonForAnyContentType } from './http/body-parser.js';
 import { clientErrorHandler, inFlightOf, refuseConnect } from './http/client-errors.js';
+import { drainConnections } from './http/ws-upgrade.js';
 import { installCors } from './http/cors.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
@@ -23,7 +24,7 @@ import { RedisResponseStore } from './responses/redis-store.js';
 import { RedisSignedThinking } from './providers/redis-signed-thinking.js';
 import { MemoryResponseStore } from './responses/response-store.js';
 import { eventsRoute } from './http/routes/events.js';
-import { healthRoutes, liveCounts } from './http/routes/health.js';
+import { healthRoutes, liveCounts, PROBES } from './http/routes/health.js';
 import { metricsRoute } from './http/routes/metrics.js';
 import { modelsRoute } from './http/routes/models.js';
 import { relayRoutes } from './http/routes/relay.js';
@@ -54,6 +55,8 @@ export interface JarvisDeps {
   /** Tracing made already; else made here from the OTEL_* variables of `env` (main.ts passes process.env), else none. */
   tracing?: Tracing | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** This process's slot among JARVIS_WORKERS workers (cluster/workers.ts): /healthz and /metrics name it. */
+  worker?: number | undefined;
 }
 
 export interface Jarvis {
@@ -61,7 +64,10 @@ export interface Jarvis {
   ctx: JarvisContext;
   /** Listens on config.host:config.port and resolves with the bound address. */
   listen(): Promise<string>;
-  /** Stops accepting, lets streams finish for the grace period, cancels the rest, releases everything. */
+  /**
+   * Drains: /readyz answers 503 and new requests 503 server_shutting_down at once, while the listener stays open and
+   * streams get the grace period; then the listener closes, what still runs is cancelled and everything released.
+   */
   shutdown(): Promise<void>;
 }
 
@@ -71,7 +77,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const bus: EventBus = cluster?.bus ?? new LocalEventBus({ replay: config.events.replay });
   const sessions: SessionRegistry = cluster?.sessions ?? new LocalSessionRegistry({ prevStreamWaitMs: config.sessions.prevStreamWaitMs, seqMemoryMs: config.redis.sessionTtlMs });
   // Metrics read the live counts at scrape time; the context they read is completed just below.
-  const metrics = new Metrics(() => liveCounts(ctx));
+  const metrics = new Metrics(() => liveCounts(ctx), { worker: deps.worker });
   const ids = new RandomIds();
   const budgets = new Budgets({ counter: cluster ? new RedisSpend(cluster.link) : new LocalSpend(), log, onExceeded: () => metrics.budgetExceeded() });
   const ledger = createLedger(config, { log, ids, observer: metrics.ledger(), budgets, keys: resolveKeys(config).map((k) => k.identity) });
@@ -171,8 +177,14 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   });
   // After the WebSocket plugin: its own onRequest hook must have run for a refused upgrade's socket to be closed.
   installCors(app, config.access.corsOrigins);
-  app.addHook('onRequest', async () => {
-    if (closing) throw new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; retry on another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!closing) return;
+    // The probes answer while draining: liveness 200 (the process is fine, do not kill it), readiness 503.
+    if (PROBES.has(request.routeOptions.url ?? '')) {
+      void reply.header('connection', 'close');
+      return;
+    }
+    throw new JarvisError('JARVIS_ERR_SHUTTING_DOWN', 'Jarvis is shutting down; retry on another instance.', { headers: { 'retry-after': '1', connection: 'close' } });
   });
   // Which scope each route needs, in one place. /healthz and /readyz stay open (load balancers, orchestrators).
   await app.register(async (chat) => {
@@ -197,18 +209,23 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     admin.addHook('onRequest', requireScope(ctx.keys, 'admin'));
     metricsRoute(admin, ctx);
   });
-  healthRoutes(app, ctx);
+  healthRoutes(app, ctx, { worker: deps.worker, draining: () => closing });
   consoleRoutes(app, ctx);
 
   let shuttingDown: Promise<void> | undefined;
   const shutdown = async () => {
+    // From now on /readyz answers 503 and every new request 503 server_shutting_down (above), and WebSocket
+    // connections start nothing new. The listener stays open: a load balancer learns of the drain only at its next
+    // probe, and a connection it opens meanwhile gets an answer, not a refusal.
     closing = true;
-    log.info({ live_streams: ctx.live.size, grace_ms: config.shutdownGraceMs }, 'shutdown_start');
-    const closed = app.close();
+    log.info({ live_streams: ctx.live.size, grace_ms: config.shutdownGraceMs, worker: deps.worker }, 'shutdown_start');
+    drainConnections(app.server);
     let grace: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (grace = setTimeout(resolve, config.shutdownGraceMs)));
     await Promise.race([ctx.live.idle(), graceOver]);
     clearTimeout(grace);
+    // Streams done or the grace over: the listener closes (events subscribers end, WebSockets close with 1001).
+    const closed = app.close();
     ctx.live.cancelAll('shutdown');
     await ctx.live.idle();
     // Connections idle when close() began were closed by it, and each one since closes after its last answer
@@ -221,7 +238,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // Streams ended above: every line is queued, and written now (or kept, for a store that is down, and lost).
     await Promise.all([ctx.providers.close(), ctx.sessions.close(), ctx.bus.close(), ctx.quotas.close(), ctx.ledger?.close(), ctx.tracing?.shutdown()]);
     await cluster?.close();
-    log.info({}, 'shutdown_done');
+    log.info({ worker: deps.worker }, 'shutdown_done');
   };
 
   return {

@@ -121,6 +121,8 @@ const ConfigSchema = Type.Object(
       stdout: Type.Boolean(),
     }, STRICT),
     shutdownGraceMs: Type.Integer({ minimum: 0 }),
+    /** Worker processes on one port (node:cluster), coordinated through Redis; `auto`: one per core. 1: one process, no primary. */
+    workers: Type.Union([Type.Integer({ minimum: 1 }), Type.Literal('auto')]),
     heartbeatMs: Type.Integer({ minimum: 10 }),
     /** Unread bytes a chat client may hold before its stream stops reading the upstream until it catches up. */
     maxClientBufferBytes: Type.Integer({ minimum: 1024 }),
@@ -240,6 +242,7 @@ export function defaultConfig(): Config {
     access: { keys: [], allowInsecure: false, corsOrigins: [], rpm: 0, maxStreams: 0 },
     log: { level: 'info', format: 'logfmt', file: 'logs/system.log', stdout: true },
     shutdownGraceMs: 10_000,
+    workers: 1,
     heartbeatMs: 15_000,
     maxClientBufferBytes: 64 * 1024,
     clientStallMs: 2000,
@@ -284,6 +287,15 @@ function bool(env: Env, name: string): boolean | undefined {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(`${name} must be 1 or 0, got ${JSON.stringify(raw)}`);
+}
+
+/** JARVIS_WORKERS: a positive integer, or `auto` (one per core). */
+function workers(env: Env): number | 'auto' | undefined {
+  const raw = str(env, 'JARVIS_WORKERS')?.trim();
+  if (raw === undefined) return undefined;
+  if (raw.toLowerCase() === 'auto') return 'auto';
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) throw new ConfigError(`JARVIS_WORKERS must be a positive integer or auto, got ${JSON.stringify(raw)}`);
+  return Number(raw);
 }
 
 function str(env: Env, name: string): string | undefined {
@@ -422,6 +434,7 @@ export function loadConfig(env: Env): Config {
     },
     log: { level: str(env, 'JARVIS_LOG_LEVEL'), format: str(env, 'JARVIS_LOG_FORMAT'), file: str(env, 'JARVIS_LOG_FILE') },
     shutdownGraceMs: int(env, 'JARVIS_SHUTDOWN_GRACE_MS'),
+    workers: workers(env),
     heartbeatMs: int(env, 'JARVIS_HEARTBEAT_MS'),
     maxClientBufferBytes: int(env, 'JARVIS_MAX_CLIENT_BUFFER_BYTES'),
     clientStallMs: int(env, 'JARVIS_CLIENT_STALL_MS'),
@@ -516,6 +529,10 @@ export function validateConfig(config: unknown): Config {
       if (!names.has(t.upstream)) throw new ConfigError(`routes.${i}.targets.${j}.upstream: no upstream is named ${JSON.stringify(t.upstream)}`);
     });
   });
+  if (config.workers !== 1 && !redisConfigured(config)) {
+    // Each worker is an instance of its own: without Redis, a barge-in landing on another worker would not cancel anything.
+    throw new ConfigError(`workers: JARVIS_WORKERS=${config.workers} runs several processes whose sessions must be coordinated, which needs Redis: set REDIS_URL (or JARVIS_WORKERS=1)`);
+  }
   const { sentinels, name } = config.redis;
   if (config.redis.url !== null && sentinels.length > 0) {
     throw new ConfigError('redis: REDIS_URL and REDIS_SENTINELS are both set: give one, a Redis server or the sentinels that watch one');

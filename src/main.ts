@@ -1,34 +1,48 @@
-import { createCluster, RedisUnavailableError, type Cluster } from './cluster/index.js';
-import { loadConfig, ConfigError, redisConfigured } from './config.js';
-import { createJarvis } from './app.js';
+import cluster from 'node:cluster';
+import { hostname } from 'node:os';
+import { loadConfig, ConfigError, redisConfigured, type Config } from './config.js';
+import { runPrimary, workerCount, workerInstanceId, workerSlot } from './cluster/workers.js';
 import { createLogger } from './observability/logger.js';
 import { loadTls } from './http/tls.js';
+import type { Cluster } from './cluster/index.js';
+
+/** A bad setting: one line on stderr and exit code 2, before anything connects anywhere. */
+function refuse(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`jarvis: invalid configuration: ${err.message}\n`);
+  process.exit(2);
+}
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`jarvis: invalid configuration: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
+    refuse(err);
   }
   let tls;
   try {
     // Before anything connects anywhere: a bad certificate stops the start with one line.
     tls = loadTls(config);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`jarvis: invalid configuration: ${err.message}\n`);
-    process.exit(2);
+    refuse(err);
   }
+  const workers = workerCount(config.workers);
+  if (workers > 1 && cluster.isPrimary) {
+    // The primary forks the workers and loads nothing of the app (cluster/workers.ts).
+    const { logger, close } = createLogger(config.log);
+    runPrimary({ workers, roundRobin: process.env.NODE_CLUSTER_SCHED_POLICY === 'rr', log: logger, shutdownGraceMs: config.shutdownGraceMs, exit: (code) => void close().then(() => process.exit(code)) });
+    return;
+  }
+  const worker = workerSlot(process.env);
+  if (worker !== undefined) config = { ...config, instanceId: workerInstanceId(config.instanceId ?? hostname(), worker) };
+
   const { logger, close } = createLogger(config.log);
-  let cluster: Cluster | undefined;
+  const [{ createCluster, RedisUnavailableError }, { createJarvis }] = await Promise.all([import('./cluster/index.js'), import('./app.js')]);
+  let redis: Cluster | undefined;
   if (redisConfigured(config)) {
     try {
-      cluster = await createCluster(config, logger);
+      redis = await createCluster(config, logger);
     } catch (err) {
       if (!(err instanceof RedisUnavailableError)) throw err;
       process.stderr.write(`jarvis: ${err.message}\n`);
@@ -36,15 +50,15 @@ async function main(): Promise<void> {
       process.exit(2);
     }
   }
-  const jarvis = await createJarvis({ config, log: logger, cluster, tls, env: process.env });
+  const jarvis = await createJarvis({ config, log: logger, cluster: redis, tls, env: process.env, worker });
   const address = await jarvis.listen();
-  logger.info({ address, default_model: config.defaultModel, log_file: config.log.file }, 'jarvis_listening');
+  logger.info({ address, default_model: config.defaultModel, log_file: config.log.file, worker, pid: process.pid }, 'jarvis_listening');
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'signal_received');
+    logger.info({ signal, worker }, 'signal_received');
     jarvis
       .shutdown()
       .then(close)

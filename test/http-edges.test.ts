@@ -140,7 +140,8 @@ describe('a shutdown', () => {
     });
     const shutdown = j.jarvis.shutdown();
     await j.waitForLog((l) => l.includes('shutdown_start'));
-    ex.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Not /healthz: the probes answer while draining (liveness 200, readiness 503), every other request is refused.
+    ex.socket.write('GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n');
     await j.waitForLog((l) => /request_rejected .*server_shutting_down/.test(l));
     const text = await ex.closed;
     await shutdown;

@@ -23,6 +23,8 @@ const LOOP_DELAY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
  */
 export class Metrics implements StreamObserver {
   readonly registry = new Registry();
+  /** This process's slot among JARVIS_WORKERS workers: the `worker` label of every series. */
+  readonly worker: number | undefined;
   readonly #requests: Counter<'route' | 'method' | 'status'>;
   readonly #streams: Counter<'outcome'>;
   readonly #duration: Histogram<'outcome'>;
@@ -44,7 +46,10 @@ export class Metrics implements StreamObserver {
   readonly #circuitOpen: Gauge<'upstream'>;
   readonly #loopDelay: Histogram;
 
-  constructor(live: () => LiveCounts) {
+  /** With `worker` (JARVIS_WORKERS), every series carries a `worker` label: each worker answers for itself. */
+  constructor(live: () => LiveCounts, opts: { worker?: number | undefined } = {}) {
+    this.worker = opts.worker;
+    if (opts.worker !== undefined) this.registry.setDefaultLabels({ worker: String(opts.worker) });
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 10 });
     // Two default collectors walk every open handle on the event loop at each scrape: process_open_fds with a

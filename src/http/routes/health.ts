@@ -13,12 +13,25 @@ export function liveCounts(ctx: JarvisContext) {
   };
 }
 
-export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
+/** The probes, which answer while Jarvis drains (app.ts); every other request is refused then. */
+export const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+
+export interface HealthOptions {
+  /** This process's slot among JARVIS_WORKERS workers, named in /healthz. */
+  worker?: number | undefined;
+  /** Whether a shutdown is draining this process: /readyz answers 503, /healthz still 200. */
+  draining: () => boolean;
+}
+
+export function healthRoutes(app: FastifyInstance, ctx: JarvisContext, opts: HealthOptions = { draining: () => false }): void {
   const startedAt = Date.now();
   app.get('/healthz', async (request) => {
     const circuits = ctx.providers.circuits();
     return {
+      // Alive while draining too: an orchestrator must not kill a process that is finishing its streams.
       status: 'ok',
+      draining: opts.draining(),
+      ...(opts.worker !== undefined ? { worker: opts.worker } : {}),
       uptime_s: Math.round((Date.now() - startedAt) / 1000),
       ...liveCounts(ctx),
       redis: ctx.cluster ? { state: ctx.cluster.link.state, instance: ctx.cluster.instanceId } : { state: 'disabled' },
@@ -31,6 +44,11 @@ export function healthRoutes(app: FastifyInstance, ctx: JarvisContext): void {
 
   const readiness = new Readiness(() => ctx.providers.readiness(AbortSignal.timeout(3000)));
   app.get('/readyz', async (request, reply) => {
+    if (opts.draining()) {
+      // Not ready from the shutdown's first moment, whatever the upstreams say: a load balancer stops sending here.
+      void reply.code(503).header('cache-control', 'no-store');
+      return { status: 'not_ready', reason: 'shutting_down' };
+    }
     const { providers, at } = await readiness.get();
     const ready = providers.every((p) => p.ready);
     void reply.code(ready ? 200 : 503).header('cache-control', 'no-store');
