@@ -1,46 +1,14 @@
 // The bench's PostgreSQL: a database of its own on the machine's server (JARVIS_BENCH_POSTGRES_URL, else trust auth
 // on 127.0.0.1:5432 as the tests use it), created empty and dropped after; and the CPU of the server processes that
 // serve one database (its backends), read from /proc like the gateway's.
-import { randomBytes } from 'node:crypto';
-import { userInfo } from 'node:os';
 import pg from 'pg';
 import { cpuSeconds } from './proc-stats.js';
+import { adminUrl, freshDatabase, type FreshDatabase } from '../test/support/postgres.js';
 
-export interface BenchDatabase {
-  readonly name: string;
-  /** postgres://user@host:port/jarvis_bench_... */
-  readonly url: string;
-  drop(): Promise<void>;
-}
+export type BenchDatabase = FreshDatabase;
 
-/** The server's maintenance database, with a user (pg sends none when USER is unset). */
-export function adminUrl(): string {
-  const url = new URL(process.env.JARVIS_BENCH_POSTGRES_URL ?? process.env.JARVIS_TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres');
-  if (!url.username) url.username = process.env.PGUSER ?? process.env.USER ?? userInfo().username;
-  return url.href;
-}
-
-async function admin<T>(body: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl(), connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    return await body(client);
-  } finally {
-    await client.end();
-  }
-}
-
-export async function createBenchDatabase(): Promise<BenchDatabase> {
-  const name = `jarvis_bench_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = new URL(adminUrl());
-  url.pathname = `/${name}`;
-  return {
-    name,
-    url: url.href,
-    drop: () => admin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
-  };
-}
+/** A database of the bench's own, as the tests make theirs. */
+export const createBenchDatabase = (): Promise<BenchDatabase> => freshDatabase('jarvis_bench');
 
 /**
  * Watches the backends (server processes) of one database: `pids()` lists them (from pg_stat_activity, over a

@@ -15,7 +15,7 @@ export interface FreshDatabase {
 
 /** The server's maintenance database, with a user: pg sends none when USER is unset (as under CI) and is refused. */
 export function adminUrl(): string {
-  const url = new URL(process.env.JARVIS_TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres');
+  const url = new URL(process.env.JARVIS_TEST_POSTGRES_URL ?? process.env.JARVIS_BENCH_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/postgres');
   if (!url.username) url.username = process.env.PGUSER ?? process.env.USER ?? userInfo().username;
   return url.href;
 }
@@ -30,8 +30,9 @@ async function admin<T>(body: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-export async function freshDatabase(): Promise<FreshDatabase> {
-  const name = `jarvis_test_${randomBytes(6).toString('hex')}`;
+/** An empty database named `<prefix>_<random>` (the bench uses jarvis_bench). */
+export async function freshDatabase(prefix = 'jarvis_test'): Promise<FreshDatabase> {
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   await admin((c) => c.query(`CREATE DATABASE ${name}`));
   const url = new URL(adminUrl());
   url.pathname = `/${name}`;
