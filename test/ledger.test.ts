@@ -225,6 +225,19 @@ describe.each([
     expect(line).toMatchObject({ api: 'embeddings', upstream: 'good' });
   });
 
+  it('counts a line made in the second that `end` names (epoch seconds or ISO 8601): the end is that whole second', async () => {
+    const session = `end-${uid()}`;
+    const res = await postChat(jarvis.url, { model: 'jarvis-sim', messages: user('Hi'), stream: true }, { headers: { 'x-session-id': session } });
+    await res.text();
+    const [line] = await linesOf(jarvis.url, res.headers.get('x-request-id')!);
+    const second = line!.created as number;
+    for (const end of [String(second), new Date(second * 1000).toISOString().replace('.000', '')]) {
+      const totals = (await (await fetch(`${jarvis.url}/v1/usage?group_by=session&start=${second}&end=${end}`)).json()) as { data: { session: string }[] };
+      expect(totals.data.map((d) => d.session)).toContain(session);
+      expect((await records(jarvis.url, `session=${session}&start=${second}&end=${end}`)).map((l) => l.request_id)).toEqual([line!.request_id]);
+    }
+  });
+
   it('pages the records newest first, as JSON and as CSV, and refuses bad parameters in OpenAI shape', async () => {
     const first = await records(jarvis.url, 'limit=2');
     expect(first).toHaveLength(2);

@@ -43,10 +43,19 @@ const dollars = (n: number | null) => (n === null ? null : Math.round(n * 1e9) /
 function timeOf(q: Query, name: 'start' | 'end'): number | undefined {
   const v = q[name];
   if (v === undefined || v === '') return undefined;
-  if (/^\d{1,12}(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
-  const ms = /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
+  const ms = /^\d{1,12}(\.\d+)?$/.test(v) ? Math.round(Number(v) * 1000) : /^\d{4}-\d{2}-\d{2}/.test(v) ? Date.parse(v) : NaN;
   if (Number.isNaN(ms)) throw new JarvisError('JARVIS_ERR_INVALID_REQUEST', `${name} must be an ISO 8601 time or epoch seconds.`, { param: name });
-  return ms;
+  // An end names its whole unit: `end=<this second>` (or a date, a minute) counts what happened in it. Lines are
+  // kept to the millisecond, and the stores' end bound is exclusive.
+  return name === 'end' ? ms + unitOf(v) : ms;
+}
+
+/** The unit a time is given to: a day (a date), a minute, a second, or none finer (a fraction of a second). */
+function unitOf(v: string): number {
+  if (/^\d+$/.test(v) || /T\d{2}:\d{2}:\d{2}(?![.,]\d)/.test(v)) return 1000;
+  if (/T\d{2}:\d{2}(?![:.,\d])/.test(v)) return 60_000;
+  if (/^\d{4}-\d{2}-\d{2}$/.test(v)) return DAY_MS;
+  return 0;
 }
 
 function windowOf(q: Query): { startMs: number; endMs: number } {
