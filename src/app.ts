@@ -38,7 +38,6 @@ import { Quotas } from './quotas/quotas.js';
 import { LocalSessionRegistry } from './sessions/local-registry.js';
 import type { SessionRegistry } from './sessions/session-registry.js';
 import { LiveStreams } from './streams/live-streams.js';
-import { resolveKeys } from './access/keys.js';
 import { Budgets, LocalSpend, RedisSpend } from './ledger/budgets.js';
 import { createLedger } from './ledger/index.js';
 import { createTracing } from './observability/tracing.js';
@@ -80,7 +79,8 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
   const metrics = new Metrics(() => liveCounts(ctx), { worker: deps.worker });
   const ids = new RandomIds();
   const budgets = new Budgets({ counter: cluster ? new RedisSpend(cluster.link) : new LocalSpend(), log, onExceeded: () => metrics.budgetExceeded() });
-  const ledger = createLedger(config, { log, ids, observer: metrics.ledger(), budgets, keys: resolveKeys(config).map((k) => k.identity) });
+  const keys = new ApiKeys(config);
+  const ledger = createLedger(config, { log, ids, observer: metrics.ledger(), budgets, keys: keys.identities });
   const tracing = deps.tracing ?? (deps.env ? await createTracing(deps.env, { logContent: config.logContent, log }) : undefined);
   const ctx: JarvisContext = {
     config,
@@ -102,7 +102,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     }),
     live: new LiveStreams(),
     heartbeat: new Heartbeat(config.heartbeatMs),
-    keys: new ApiKeys(config),
+    keys,
     // Shared by every instance with Redis, this instance's own counts without it.
     quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,

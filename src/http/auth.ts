@@ -23,6 +23,11 @@ export class ApiKeys {
     return this.#byDigest.size > 0;
   }
 
+  /** Every configured key's identity (its name, scopes, limits, budget): never the key. */
+  get identities(): ApiKeyIdentity[] {
+    return [...this.#byDigest.values()];
+  }
+
   /** Throws 401 unless the request carries a configured key; returns null when no keys are configured. */
   authenticate(request: FastifyRequest): ApiKeyIdentity | null {
     if (!this.enabled) return null;

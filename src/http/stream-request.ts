@@ -167,7 +167,7 @@ export async function runTurn(ctx: JarvisContext, origin: TurnOrigin, p: TurnPla
 
 /** A turn's end, told to the ledger (its lines) and to tracing (its span and the winner's). */
 function account(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, admitted: Awaited<ReturnType<typeof admit>>, attempts: TurnAttempts, outcome: StreamOutcome, trace: TurnTrace | undefined): void {
-  const { meta, provider, model, request } = admitted;
+  const { provider, model, request } = admitted;
   const upstream = ctx.providers.describe(provider);
   ctx.ledger?.turn({
     requestId: origin.requestId,
@@ -194,7 +194,6 @@ function account(ctx: JarvisContext, origin: TurnOrigin, p: TurnPlan, admitted: 
     ttftMs: outcome.timings.firstTokenMs,
     completion: outcome.completion,
   });
-  void meta;
 }
 
 /** One streamed answer over HTTP: runTurn, cancelled when the client leaves. */

@@ -54,7 +54,6 @@ export class LocalSpend implements SpendCounter {
   }
 
   seed(key: string, day: string, spend: Spend): Promise<void> {
-    this.add(key, day, 0, 0);
     const s = this.#entry(key, day);
     s.costDay += spend.costDay;
     s.tokensDay += spend.tokensDay;

@@ -79,7 +79,7 @@ export class ProviderRegistry {
         model: t.model,
         weight: t.weight ?? 1,
         priority: t.priority ?? 0,
-        kind: config.upstreams.find((u) => u.name === t.upstream)?.provider ?? 'openai',
+        kind: this.#kinds.get(t.upstream) ?? 'openai',
       }));
       const provider = routedProvider(route, targets, { log, hedges: budget, observer: deps?.observer, random: deps?.random });
       this.#providers.unshift(provider);

@@ -357,7 +357,7 @@ export class ChatStream {
     const durationMs = performance.now() - this.#startedAt;
     const outcome: StreamOutcome = {
       ...ending,
-      usage: this.#usage ? { estimated: false, ...this.#usage } : this.#published ? { input: estimatedInputTokens(request), output: Math.max(this.#generated, this.#received.tokens), estimated: true } : undefined,
+      usage: this.#usage ? { estimated: false, ...this.#usage } : this.#published ? { input: estimatedInputTokens(request), output: this.#received.tokens, estimated: true } : undefined,
       served: this.#served,
       timings: { firstTokenMs: this.#firstTokenMs, durationMs },
       generated: { ...this.#received },
