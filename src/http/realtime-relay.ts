@@ -4,7 +4,8 @@ import type { JarvisContext } from '../context.js';
 import { JarvisError } from '../errors.js';
 import type { SubscriberSlot } from '../events/subscriber-slots.js';
 import type { StreamMeta } from '../events/types.js';
-import type { StreamOutcome } from '../streams/chat-stream.js';
+import type { StreamEnding } from '../streams/chat-stream.js';
+import { relayedOutcome } from '../ledger/record.js';
 import type { Provider } from '../providers/provider.js';
 
 /** A frame's event type, read from its start without parsing it (an audio delta is large and never parsed). */
@@ -229,20 +230,18 @@ export class RealtimeRelay {
     const reported = usage !== undefined && typeof usage.output_tokens === 'number';
     const text = { tokens: said?.deltas ?? 0, chars: said?.chars ?? 0 };
     const durationMs = performance.now() - (said?.startedAt ?? this.#startedAt);
-    const common = {
-      usage: reported ? { input: num(usage.input_tokens), output: num(usage.output_tokens), cacheRead: num(details.cached_tokens), estimated: false } : undefined,
-      served: undefined,
-      timings: { firstTokenMs: undefined, durationMs },
-      generated: text,
-      delivered: text,
-      reached: true,
-    };
-    const outcome: StreamOutcome =
+    const ending: StreamEnding =
       status === 'cancelled'
-        ? { kind: 'cancelled', reason: 'client_cancelled', ...common }
+        ? { kind: 'cancelled', reason: 'client_cancelled' }
         : status === 'failed'
-          ? { kind: 'error', error: new JarvisError('JARVIS_ERR_UPSTREAM_REPORTED', 'The upstream response failed.'), ...common }
-          : { kind: 'end', finishReason: status === 'incomplete' ? 'length' : 'stop', ...common };
+          ? { kind: 'error', error: new JarvisError('JARVIS_ERR_UPSTREAM_REPORTED', 'The upstream response failed.') }
+          : { kind: 'end', finishReason: status === 'incomplete' ? 'length' : 'stop' };
+    const outcome = relayedOutcome(ending, {
+      usage: reported ? { input: num(usage.input_tokens), output: num(usage.output_tokens), cacheRead: num(details.cached_tokens), estimated: false } : undefined,
+      text,
+      durationMs,
+      reached: true,
+    });
     ctx.ledger.turn({
       requestId: meta.request_id,
       key: meta.owner,

@@ -1,5 +1,5 @@
 import type { Config } from '../config.js';
-import type { AnswerUsage, StreamOutcome } from '../streams/chat-stream.js';
+import type { AnswerUsage, StreamEnding, StreamOutcome } from '../streams/chat-stream.js';
 import type { AttemptEnd, AttemptStart } from '../streams/attempts.js';
 import { costOf, priceOf } from './prices.js';
 import type { UsageRecord } from './types.js';
@@ -17,6 +17,17 @@ export interface BilledTurn {
   /** The input tokens as Jarvis estimates them: what an attempt without a reported count paid. */
   inputEstimate: number;
   attempts: readonly { start: AttemptStart; end: AttemptEnd | undefined; won: boolean }[];
+}
+
+/**
+ * The outcome of an answer relayed without a ChatStream (completions, embeddings, a native Realtime response), as
+ * the ledger bills it: everything it carried reached the client, one token a text delta (`text`).
+ */
+export function relayedOutcome(
+  ending: StreamEnding,
+  o: { usage: AnswerUsage | undefined; text: { tokens: number; chars: number }; durationMs: number; reached: boolean },
+): StreamOutcome {
+  return { ...ending, usage: o.usage, served: undefined, timings: { firstTokenMs: undefined, durationMs: o.durationMs }, generated: o.text, delivered: o.text, reached: o.reached };
 }
 
 /** Lines that share a request id sort together and in attempt order. */

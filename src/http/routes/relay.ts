@@ -9,7 +9,8 @@ import { watchClientGone } from '../client-gone.js';
 import { DONE_FRAME, errorFrame } from '../chunk-frames.js';
 import { rejectEmptyBody } from '../errors.js';
 import { admitCall, type AdmittedCall } from '../../streams/admission.js';
-import type { StreamOutcome } from '../../streams/chat-stream.js';
+import type { StreamEnding } from '../../streams/chat-stream.js';
+import { relayedOutcome } from '../../ledger/record.js';
 import { upstreamHeaders } from '../upstream-headers.js';
 import { RelayMeter } from '../../ledger/relay-meter.js';
 
@@ -111,7 +112,7 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
       const failed = outcome === 'error' || status >= 400;
       const kind = failed ? 'error' : outcome === 'end' ? 'end' : 'cancelled';
       const code = error?.code ?? 'JARVIS_ERR_UPSTREAM_STATUS';
-      const ending =
+      const ending: StreamEnding =
         kind === 'end'
           ? { kind, finishReason: 'stop' }
           : kind === 'cancelled'
@@ -128,15 +129,12 @@ export function relayRoutes(app: FastifyInstance, ctx: JarvisContext): void {
           upstream,
           inputEstimate: usage.input,
           attempts: [],
-          outcome: {
-            ...ending,
+          outcome: relayedOutcome(ending, {
             usage: failed ? { input: 0, output: 0, estimated: usage.estimated } : usage,
-            served: undefined,
-            timings: { firstTokenMs: undefined, durationMs },
-            generated: { tokens: usage.output, chars: 0 },
-            delivered: { tokens: usage.output, chars: 0 },
+            text: { tokens: usage.output, chars: 0 },
+            durationMs,
             reached: !failed,
-          } as StreamOutcome,
+          }),
         });
       }
       trace?.end({ outcome: kind, reason: kind === 'end' ? undefined : kind === 'cancelled' ? outcome : code, status: status || undefined, responseModel: model, provider: upstream?.provider, upstream: upstream?.name, usage });
