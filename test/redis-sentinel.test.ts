@@ -100,7 +100,13 @@ describe('Jarvis on a Redis Sentinel set', () => {
     await pollUntil(async () => {
       const states = await Promise.all([i1, i2].map(async (p) => (await p.health()).redis.state));
       return states.every((s) => s === 'up') || undefined;
-    }, 'both instances on the new master', 30_000, 50);
+    }, 'both instances on the new master', 30_000, 50).catch(async (err: unknown) => {
+      // Say where each instance's link stands, and what it logged of Redis, so a failure here can be read.
+      const seen = await Promise.all(
+        [i1, i2].map(async (p) => `${p.id}: ${JSON.stringify((await p.health()).redis)} ${(await p.logs()).filter((l) => l.event.startsWith('redis_') || l.event.startsWith('barge_in')).map((l) => l.event).join(',')}`),
+      );
+      throw new Error(`${(err as Error).message}; ${seen.join('; ')}`);
+    });
     const followed = performance.now();
     console.log(`sentinel failover: promoted ${Math.round(promoted - killed)} ms after the kill, both instances up ${Math.round(followed - killed)} ms after it`);
     await checks(KEYS[1]!);
