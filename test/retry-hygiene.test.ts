@@ -176,16 +176,27 @@ describe('errors a retry can fix: the SDK retries as told', () => {
   it('503 overloaded: retried after Retry-After until served', async () => {
     const shedding = await startJarvis({ apiKeys: [USER], shedEventLoopDelayMs: 50, upstreams: [{ name: 'mock', baseUrl: mock.url, models: ['mock-model'] }], defaultModel: 'mock-model' });
     try {
-      const client = new OpenAI({ baseURL: `${shedding.url}/v1`, apiKey: USER, timeout: 15_000 });
       const upstreamBefore = mock.requests.length;
       // Saturate this process's event loop (it hosts the server), as a busy one is: every turn blocks 80 ms, so
-      // every watchdog tick is late, whenever the SDK's first request is read. Once it has been shed the loop
-      // is freed, and the SDK's retry after Retry-After is served. (A single stall before the request was read
-      // only when the machine was quick enough that no later, punctual tick came first.)
+      // every watchdog tick is late, whenever the SDK's first request is read. The first 503 the SDK receives
+      // frees the loop, and its retry after Retry-After is served. (A single stall before the request was read
+      // only when the machine was quick enough that no later, punctual tick came first.) Retries to spare: on a
+      // machine busy with other tests a retry may itself meet a late tick, and is then shed and retried again.
       const busy = setInterval(() => {
         const until = performance.now() + 80;
         while (performance.now() < until);
       }, 0);
+      const client = new OpenAI({
+        baseURL: `${shedding.url}/v1`,
+        apiKey: USER,
+        timeout: 15_000,
+        maxRetries: 8,
+        fetch: async (url, init) => {
+          const res = await fetch(url, init);
+          if (res.status === 503) clearInterval(busy);
+          return res;
+        },
+      });
       const shedSeen = shedding.waitForLog((l) => /request_rejected .*status=503 code=overloaded/.test(l), 15_000).finally(() => clearInterval(busy));
       const answer = await client.chat.completions.create(params());
       await shedSeen;
