@@ -17,6 +17,7 @@ import type { ScenarioContext } from './scenarios/stage.js';
 import { runTail, type TailResult } from './scenarios/tail.js';
 import { runVoiceScenario, type VoiceResult } from './scenarios/voice.js';
 import { runWire, type WireResult } from './scenarios/wire.js';
+import { runWorkersScenario, type WorkersResult } from './scenarios/workers.js';
 import { GATEWAY_CPU, LOAD_CPU, buildJarvis } from './targets.js';
 
 export interface BenchResults {
@@ -36,6 +37,7 @@ export interface BenchResults {
   rollout?: RolloutResult;
   realtime?: RealtimeResult;
   ledger?: LedgerResult;
+  workers?: WorkersResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -59,6 +61,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   rollout: async (ctx, out) => void (out.rollout = await runRollout(ctx)),
   realtime: async (ctx, out) => void (out.realtime = await runRealtimeScenario(ctx)),
   ledger: async (ctx, out) => void (out.ledger = await runLedgerScenario(ctx)),
+  workers: async (ctx, out) => void (out.workers = await runWorkersScenario(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

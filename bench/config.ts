@@ -8,8 +8,9 @@ import type { RealtimeParams } from './scenarios/realtime.js';
 import type { RolloutParams } from './scenarios/rollout.js';
 import type { VoiceParams } from './scenarios/voice.js';
 import type { WireParams } from './scenarios/wire.js';
+import type { WorkersParams } from './scenarios/workers.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime', 'ledger'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime', 'ledger', 'workers'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -35,6 +36,8 @@ export interface BenchParams {
   realtime: RealtimeParams;
   /** 11. The usage ledger (off, embedded, PostgreSQL) and traces (off, on): CPU per request against the ledger off. */
   ledger: LedgerParams;
+  /** 12. JARVIS_WORKERS=N against one process (one Redis, one mock): throughput and CPU per chunk over a concurrency ladder. */
+  workers: WorkersParams;
   streamTimeoutMs: number;
 }
 
@@ -83,6 +86,10 @@ export const FULL: BenchParams = {
   // Williams design for 5) of a 400 ms slice each; the ledger's default 1 s flush interval, a 1.1 s settle; then
   // 20,000 lines straight to each store. About 2.5 minutes (with --ledger-before, 6 cycles of 6: about the same).
   ledger: { configs: ['off', 'embedded', 'postgres', 'traced', 'again'], streams: 16, tokens: 20, delayMs: 0, warmupMs: 4000, idleMs: 1000, roundsPerRun: 2, sliceMs: 400, flushMs: null, settleMs: 1100, storeLines: 20_000 },
+  // The relay scenario's flood (200 unpaced tokens) at 16, 64 and 256 streams, through two workers and through one
+  // process: 3 s of warm-up each, then 6 rounds (2 per run) of a 1.5 s slice per configuration per level, the pair's
+  // order alternating. About 80 s (1.5 minutes with the build).
+  workers: { workers: 2, levels: [16, 64, 256], tokens: 200, warmupMs: 3000, idleMs: 1000, roundsPerRun: 2, sliceMs: 1500, settleMs: 200, ledger: false },
   streamTimeoutMs: 60_000,
 };
 
@@ -102,6 +109,8 @@ export const QUICK: BenchParams = {
   // (a)-(d) only, 2.5 s of warm-up each, 3 rounds of 4 cycles of 250 ms slices, the stores alone not measured:
   // about 30 s.
   ledger: { configs: ['off', 'embedded', 'postgres', 'traced'], streams: 16, tokens: 20, delayMs: 0, warmupMs: 2500, idleMs: 300, roundsPerRun: 1, sliceMs: 250, flushMs: null, settleMs: 1100, storeLines: 0 },
+  // 64 streams only, 1.5 s of warm-up each, 3 rounds of 1 s slices: about 15 s.
+  workers: { workers: 2, levels: [64], tokens: 200, warmupMs: 1500, idleMs: 500, roundsPerRun: 1, sliceMs: 1000, settleMs: 200, ledger: false },
   streamTimeoutMs: 30_000,
 };
 

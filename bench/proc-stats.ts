@@ -1,6 +1,6 @@
 // CPU time and resident memory of a process, read from /proc (Linux). Both cover every thread of the process.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -42,6 +42,47 @@ export function statCpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * `pid` and every live process descended from it, `pid` first (e.g. node:cluster's primary and its workers); [] when
+ * `pid` is gone. Reads /proc/PID/task/TID/children, or scans every /proc/PID/stat for its parent where the kernel
+ * has no such file.
+ */
+export function processTree(pid: number): number[] {
+  if (!existsSync(`/proc/${pid}`)) return [];
+  const out: number[] = [];
+  const visit = (p: number) => {
+    out.push(p);
+    for (const c of childPids(p)) if (!out.includes(c)) visit(c);
+  };
+  visit(pid);
+  return out;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    const pids: number[] = [];
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) pids.push(...text.split(/\s+/).map(Number));
+    }
+    return pids;
+  } catch {
+    // no children file (kernel option), or the process is gone: the parents of every process
+  }
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // "pid (comm) state ppid ...": the parent is the second field after the command name.
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) pids.push(Number(name));
+    } catch {
+      // it ended while reading
+    }
+  }
+  return pids;
 }
 
 /** Resident set size of `pid` in KiB (VmRSS); NaN if unavailable. */

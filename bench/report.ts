@@ -35,6 +35,8 @@ import { LEDGER_CONFIG_INFO, ledgerFigures, measurable, noiseBand, type Differen
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
+import { configLabel, workersFigures, type WorkersRatio } from './scenarios/workers.js';
+import { LOAD_CPU } from './targets.js';
 import { spread, type Quartiles, type Spread } from './stats.js';
 import type { VoiceRunResult } from './voice-run.js';
 
@@ -620,6 +622,56 @@ function ledgerSection(r: BenchResults): string[] {
   ];
 }
 
+function workersSection(r: BenchResults): string[] {
+  const w = r.workers;
+  if (!w) return [];
+  const f = workersFigures(w);
+  const rounds = new Set((w.driver?.slices ?? []).map((s) => s.round)).size;
+  const quote = (e: string) => `\`${e.slice(0, 300).replace(/`/g, "'")}\``;
+  const label = (c: (typeof w.measured)[number]) => configLabel(c, w.workers);
+  const rows = f.levels.flatMap((l) =>
+    w.measured.map((c) => {
+      const x = l.per[c]!;
+      const g = x.figures;
+      return [
+        String(l.level),
+        label(c),
+        fmtSpread(g.streamsPerSec),
+        fmtSpread(g.chunksPerSec),
+        fmtSpread(g.cpuUsPerChunk, 'µs'),
+        c === 'workers' ? fmtSpread(g.primaryUsPerChunk, 'µs') : '–',
+        fmtSpread(g.gatewayCores),
+        fmtSpread(g.loadCores),
+        fmtSpread(g.redisUsPerChunk, 'µs'),
+        fmtSpread(g.ttftP50, 'ms'),
+        c === 'workers' ? fmtSpread(g.busiestWorkerShare) : '–',
+        x.connections.join(' / ') || '–',
+        x.bad === 0 ? `0/${x.requests.toLocaleString('en-US')}` : `**${x.bad}/${x.requests.toLocaleString('en-US')}**`,
+      ];
+    }),
+  );
+  const ratioCell = (d: WorkersRatio | undefined) => (d ? `${fmtSpread(d.spread, '×')}, ${d.above}/${d.rounds} above 1` : '–');
+  const ratioRows = f.levels.filter((l) => l.chunksPerSec).map((l) => [String(l.level), ratioCell(l.chunksPerSec), ratioCell(l.streamsPerSec), ratioCell(l.cpuUsPerChunk), ratioCell(l.ttftP50)]);
+  const all = f.levels.flatMap((l) => w.measured.map((c) => l.per[c]!));
+  return [
+    '',
+    `## 12. Every core: JARVIS_WORKERS=${w.workers} against one process (Jarvis only)`,
+    '',
+    `One mock upstream (${w.tokens} tokens an answer, unpaced) and one Redis (${w.redis ? (w.redis.private ? `a redis-server of the bench's own${w.redis.version ? ` (${w.redis.version})` : ''} on a free loopback port, no persistence` : `REDIS_URL, ${w.redis.url}`) : '–'}; each Jarvis under a prefix of its own); two Jarvis started together: ${w.measured.map(label).join(' and ')} (a node:cluster primary and its workers on one port), both with \`REDIS_URL\`${w.ledger ? '' : ' and `JARVIS_LEDGER=0` (the ledger writes its batches a second later, into the next slice; its cost is scenario 11\'s)'}. **Neither Jarvis is pinned** (the workers inherit the primary's CPUs), nor is Redis; the driver and the mock ${w.loadPinned ? `are pinned to CPU ${LOAD_CPU} as in every scenario, so beyond one core a configuration gets only what they leave of that CPU` : 'are not pinned either (no taskset, or --no-pin)'}. The load is one driver process (bench/workers-driver.ts) with a pool of keep-alive connections per level to each Jarvis, all opened before anything is measured (a connection stays on the worker that accepted it): ${fmt(w.warmupMs / 1000)} s of warm-up each at the largest level, in alternating slices; ${fmt(w.idleMs / 1000)} s all idle; then ${rounds} round${rounds === 1 ? '' : 's'}, a round giving each level a ${fmt(w.sliceMs)} ms slice of closed-loop streams per configuration, the two back to back in an order that alternates from round to round. A slice's CPU is the sum over every process of the configuration (the primary and each worker, all threads; /proc schedstat) from its first request to ${fmt(w.settleMs)} ms after its last stream, less its idle rate over those ${fmt(w.settleMs)} ms; per chunk the client received. "Cores" is that CPU over the slice's wall time; "load side" the driver's and the mock's CPU over it (near 1: they were the limit). Figures are medians (min–max) across rounds; ratios are taken within a round, then summarised.`,
+    '',
+    table(['Streams', 'Configuration', 'streams/s', 'chunks/s', 'CPU µs/chunk (all processes)', 'of it the primary', 'cores', 'load side cores', 'Redis CPU µs/chunk', 'TTFT p50', 'busiest worker\'s share of CPU', 'the level\'s connections per worker', 'bad streams'], rows, 'llrrrrrrrrrrr'),
+    '',
+    ...(ratioRows.length > 0 ? [`JARVIS_WORKERS=${w.workers} / one process, per round:`, '', table(['Streams', 'chunks/s', 'streams/s', 'CPU per chunk', 'TTFT p50'], ratioRows), ''] : []),
+    `- Idle CPU (all processes): ${w.measured.map((c) => `${label(c)} ${fmt(f.idleCpuMsPerSec[c] ?? NaN)} ms a second (${f.processes[c] ?? '?'} process${f.processes[c] === 1 ? '' : 'es'})`).join(', ')}.`,
+    `- The machine over the slices: other processes than the bench's ${fmtSpread(spread(all.map((x) => x.figures.otherCores.median)))} cores (medians per level and configuration), stolen by the hypervisor ${fmtSpread(spread(all.map((x) => x.figures.stealCores.median)))}.`,
+    ...all.filter((x) => x.changed > 0).map((x) => `- ${x.changed} slice(s) saw a worker die or be forked: their CPU is left out.`),
+    ...Object.entries(w.skipped).map(([c, why]) => `- Not measured, ${c}: ${quote(why)}`),
+    ...(w.driverError ? [`- The driver failed: ${quote(w.driverError)}`] : []),
+    ...f.levels.flatMap((l) => w.measured.flatMap((c) => l.per[c]!.errors.slice(0, 3).map((e) => `- Failed streams, ${l.level} streams, ${label(c)}: ${quote(e)}`))),
+    ...(w.driver?.warmupErrors ?? []).map((e) => `- Warm-up: ${quote(e)}`),
+  ];
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -635,7 +687,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...ledgerSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...ledgerSection(r), ...workersSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

@@ -126,9 +126,10 @@ export interface RunningJarvis extends Running {
 /**
  * Jarvis as operators run it: default log level (info), log to a temp file, stdout to /dev/null. `env` adds
  * settings (e.g. for a scenario that needs a longer upstream idle time); `cwd` runs another checkout's build (its
- * dist/main.js), e.g. the build before a change.
+ * dist/main.js), e.g. the build before a change; `cpu` pins it elsewhere than the gateway CPU (null: not pinned,
+ * e.g. for JARVIS_WORKERS, whose workers inherit the primary's CPUs).
  */
-export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisFrom; env?: Record<string, string>; nodeArgs?: string[]; cwd?: string }): Promise<RunningJarvis> {
+export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisFrom; env?: Record<string, string>; nodeArgs?: string[]; cwd?: string; cpu?: number | null }): Promise<RunningJarvis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-'));
   const logFile = join(dir, 'system.log');
@@ -146,7 +147,7 @@ export async function startJarvis(opts: { upstreamBaseUrl: string; from: JarvisF
     ...opts.env,
   });
   const entry = opts.from === 'dist' ? ['dist/main.js'] : ['--import', 'tsx', 'src/main.ts'];
-  const child = spawnChild('jarvis', process.execPath, [...(opts.nodeArgs ?? []), '--import', parentWatchPreload(), ...entry], { cpu: GATEWAY_CPU, cwd: opts.cwd ?? REPO_DIR, env, stdout: 'ignore' });
+  const child = spawnChild('jarvis', process.execPath, [...(opts.nodeArgs ?? []), '--import', parentWatchPreload(), ...entry], { cpu: opts.cpu === undefined ? GATEWAY_CPU : (opts.cpu ?? undefined), cwd: opts.cwd ?? REPO_DIR, env, stdout: 'ignore' });
   const origin = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${origin}/healthz`, child, 30_000);
