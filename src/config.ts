@@ -154,7 +154,9 @@ const ConfigSchema = Type.Object(
       sentinels: Type.Array(Type.String({ pattern: '^[^\\s:/]+:\\d{1,5}$' })),
       /** The master's name the sentinels monitor (REDIS_SENTINEL_NAME). */
       name: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
-      /** The password of the master and its replicas (REDIS_PASSWORD), with sentinels. */
+      /** Redis Cluster instead: some of its nodes (`host:port`, REDIS_CLUSTER_NODES); the rest are discovered. */
+      cluster: Type.Array(Type.String({ pattern: '^[^\\s:/]+:\\d{1,5}$' })),
+      /** The password of the master and its replicas (REDIS_PASSWORD), or of the cluster's nodes. */
       password: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
       /** Start even when Redis is unreachable, run local, and join when it comes. */
       optional: Type.Boolean(),
@@ -259,7 +261,7 @@ export function defaultConfig(): Config {
     events: { flushMs: 75, flushBytes: 1024, replay: 10_000, maxSubscriberBufferBytes: 1024 * 1024, maxSubscribers: 1000, maxSubscribersPerKey: 50 },
     realtime: { charsPerSecond: 15 },
     websocket: { maxConnections: 1000, maxConnectionsPerKey: 50, maxResponsesInFlight: 16, idleTimeoutMs: 600_000 },
-    redis: { url: null, sentinels: [], name: null, password: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
+    redis: { url: null, sentinels: [], cluster: [], name: null, password: null, optional: false, prefix: 'jarvis:', sessionTtlMs: 10_000 },
     responses: { storeTtlMs: 60 * 60 * 1000, maxStored: 10_000 },
     instanceId: null,
     tls: { certFile: null, keyFile: null },
@@ -449,6 +451,7 @@ export function loadConfig(env: Env): Config {
     redis: {
       url: str(env, 'REDIS_URL'),
       sentinels: str(env, 'REDIS_SENTINELS')?.split(',').map((s) => s.trim()).filter(Boolean),
+      cluster: str(env, 'REDIS_CLUSTER_NODES')?.split(',').map((s) => s.trim()).filter(Boolean),
       name: str(env, 'REDIS_SENTINEL_NAME'),
       password: str(env, 'REDIS_PASSWORD'),
       optional: bool(env, 'JARVIS_REDIS_OPTIONAL'),
@@ -477,7 +480,6 @@ export function loadConfig(env: Env): Config {
       idleTimeoutMs: int(env, 'JARVIS_WS_IDLE_TIMEOUT_MS'),
     },
   };
-  if (str(env, 'REDIS_CLUSTER_NODES')) throw new ConfigError('REDIS_CLUSTER_NODES: Redis Cluster is not supported yet; use REDIS_URL (one server) or REDIS_SENTINELS (a Sentinel set)');
   config = merge(config, JSON.parse(JSON.stringify(envOverrides)) as unknown);
   if (!baseUrl && str(env, 'JARVIS_UPSTREAM_PROVIDER')) throw new ConfigError('JARVIS_UPSTREAM_PROVIDER needs JARVIS_UPSTREAM_BASE_URL (the upstream it describes)');
   if (baseUrl) {
@@ -533,13 +535,16 @@ export function validateConfig(config: unknown): Config {
     // Each worker is an instance of its own: without Redis, a barge-in landing on another worker would not cancel anything.
     throw new ConfigError(`workers: JARVIS_WORKERS=${config.workers} runs several processes whose sessions must be coordinated, which needs Redis: set REDIS_URL (or JARVIS_WORKERS=1)`);
   }
-  const { sentinels, name } = config.redis;
-  if (config.redis.url !== null && sentinels.length > 0) {
-    throw new ConfigError('redis: REDIS_URL and REDIS_SENTINELS are both set: give one, a Redis server or the sentinels that watch one');
+  const { sentinels, name, cluster } = config.redis;
+  const given = [config.redis.url !== null && 'REDIS_URL', sentinels.length > 0 && 'REDIS_SENTINELS', cluster.length > 0 && 'REDIS_CLUSTER_NODES'].filter(Boolean);
+  if (given.length > 1) {
+    throw new ConfigError(`redis: ${given.join(' and ')} are set together: give one, a Redis server, the sentinels that watch one, or a cluster's nodes`);
   }
   if (sentinels.length > 0 && name === null) throw new ConfigError('redis.name: REDIS_SENTINEL_NAME is required with REDIS_SENTINELS (the master name the sentinels monitor)');
   if (name !== null && sentinels.length === 0) throw new ConfigError('redis.sentinels: REDIS_SENTINEL_NAME names a master, but no REDIS_SENTINELS are set');
-  if (config.redis.password !== null && sentinels.length === 0) throw new ConfigError('redis.password: REDIS_PASSWORD is for a Sentinel set; put a single server\'s password in REDIS_URL');
+  if (config.redis.password !== null && sentinels.length === 0 && cluster.length === 0) {
+    throw new ConfigError('redis.password: REDIS_PASSWORD is for a Sentinel set or a cluster; put a single server\'s password in REDIS_URL');
+  }
   if (config.redis.url !== null && !URL.canParse(config.redis.url)) {
     throw new ConfigError('redis.url: not a URL (expected redis[s]://[user:password@]host[:port][/db])');
   }
@@ -557,9 +562,9 @@ export function validateConfig(config: unknown): Config {
   return config;
 }
 
-/** Whether instances coordinate through Redis (a server, or a Sentinel set): cluster mode. */
+/** Whether instances coordinate through Redis (a server, a Sentinel set or a Redis Cluster): cluster mode. */
 export function redisConfigured(config: Config): boolean {
-  return config.redis.url !== null || config.redis.sentinels.length > 0;
+  return config.redis.url !== null || config.redis.sentinels.length > 0 || config.redis.cluster.length > 0;
 }
 
 /** Test and embedding helper: defaults with a few values changed, validated like the real thing. */

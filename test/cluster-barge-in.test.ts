@@ -191,7 +191,7 @@ describe('cross-instance barge-in (two processes, one Redis)', () => {
     expect(mustFindLog(l1, { event: 'stream_cancelled', fields: { request_id: idA } }).fields.reason).toBe('client_disconnected');
 
     // Released in Redis (the owner deletes its record after cleanup): now the session is free everywhere.
-    await pollUntil(async () => ((await redis.exists(`${cluster.prefix}session:-/${session}`)) === 0 ? true : undefined), 'session record deleted');
+    await pollUntil(async () => ((await redis.exists(`${cluster.prefix}session:{-/${session}}`)) === 0 ? true : undefined), 'session record deleted');
     const free = await chat(i2, SHORT, { session, policy: 'reject' }).result;
     expect(free.status).toBe(200);
     expect(free.finishReason).toBe('stop');

@@ -4,6 +4,10 @@
 // Redis, and the stall must be visible (redis_unavailable, barge_in_degraded) and bounded (requests after the
 // first that met it do not wait for Redis at all).
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLink } from '../src/cluster/redis-link.js';
 import { RedisSessionRegistry } from '../src/sessions/redis-registry.js';
@@ -41,6 +45,11 @@ afterAll(async () => {
 /** Both links answer Redis again (after SIGCONT). */
 async function bothUp(): Promise<void> {
   await orFail(Promise.all(links.filter((l) => !l.available).map((l) => once(l, 'up'))), 'both Redis links up again');
+}
+
+/** Resolves once `s` has logged `event` (the registry logs it from a background reconcile). */
+async function pollUntilLogged(s: FakeStream, event: string): Promise<void> {
+  while (s.logged(event).length === 0) await new Promise((r) => setTimeout(r, 20));
 }
 
 let sessions = 0;
@@ -90,3 +99,45 @@ describe('a Redis frozen during a claim', () => {
     }
   });
 });
+
+describe('Redis away during a barge-in, back with its data (a failover to a replica)', () => {
+  it('a barge-in whose stream ended before Redis came back still stands: the stream it displaced is cancelled then', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jarvis-failover-'));
+    // Its data on disk, so that it comes back with it, as a promoted replica does.
+    const server = await startRedisServer({ args: ['--dir', dir] });
+    const { log } = captureLog();
+    const two = [new RedisLink({ url: server.url, prefix: 'jfo:', log }), new RedisLink({ url: server.url, prefix: 'jfo:', log })];
+    await Promise.all(two.map((l) => l.connect()));
+    const make = (link: RedisLink, instanceId: string) => new RedisSessionRegistry({ link, instanceId, ttlMs: 10_000, prevStreamWaitMs: 2000, log });
+    const [f1, f2] = [make(two[0]!, 'i1'), make(two[1]!, 'i2')];
+    try {
+      await Promise.all([f1.start(), f2.start()]);
+      const key = session();
+      const a = stream(key, 'A');
+      await a.acquire(f1);
+      const admin = new Redis(server.url);
+      await admin.save();
+      admin.disconnect();
+      const down = Promise.all(two.map((l) => once(l, 'down')));
+      await server.stop('SIGKILL');
+      await orFail(down, 'both links down');
+      // B's claim cannot be sent: B goes on alone. Its answer is short, and over before Redis is back.
+      const b = stream(key, 'B');
+      await orFail(b.acquire(f2), 'B starting while Redis is away');
+      expect(b.logged('barge_in_degraded')).toEqual([expect.objectContaining({ reason: 'redis_unavailable' })]);
+      b.lease!.release();
+      expect(a.cancelled).toEqual([]);
+      await server.start();
+      // The person interrupted A all the same: once Redis answers, A is cancelled.
+      expect(await orFail(a.wasCancelled, 'A cancelled once Redis is back, B over already')).toBe('superseded');
+      await orFail(pollUntilLogged(b, 'barge_in_reconciled'), "B's reconcile logged");
+      expect(b.logged('barge_in_reconciled')).toEqual([expect.objectContaining({ outcome: 'claimed', ended: true })]);
+    } finally {
+      await Promise.all([f1.close(), f2.close()]);
+      await Promise.all(two.map((l) => l.close()));
+      await server.stop('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+

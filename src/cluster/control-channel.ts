@@ -22,7 +22,8 @@ interface ControlReply {
 
 /**
  * Asks another instance to cancel (or just report the end of) one of its streams, and waits for its answer,
- * which it sends only once that stream's cleanup has completed. Redis pub/sub, one channel per instance.
+ * which it sends only once that stream's cleanup has completed. Redis pub/sub (sharded on a cluster), one channel
+ * per instance.
  */
 export class ControlChannel {
   readonly #link: RedisLink;
@@ -31,6 +32,7 @@ export class ControlChannel {
   readonly #channel: string;
   readonly #log: Logger;
   readonly #onLatency: ((ms: number) => void) | undefined;
+  readonly #detach: () => void;
 
   constructor(opts: {
     link: RedisLink;
@@ -45,7 +47,7 @@ export class ControlChannel {
     this.#log = opts.log;
     this.#onLatency = opts.onLatency;
     this.#channel = opts.link.key('ctl', opts.instanceId);
-    opts.link.sub.on('message', (channel: string, message: string) => {
+    this.#detach = opts.link.onMessage((channel, message) => {
       if (channel !== this.#channel) return;
       let msg: ControlRequest & ControlReply;
       try {
@@ -67,11 +69,15 @@ export class ControlChannel {
   }
 
   async start(): Promise<void> {
-    await this.#link.sub.subscribe(this.#channel);
+    await this.#link.subscribe(this.#channel);
+  }
+
+  close(): void {
+    this.#detach();
   }
 
   #publish(channel: string, msg: ControlRequest | ControlReply): void {
-    this.#link.cmd.publish(channel, JSON.stringify(msg)).catch((err: unknown) => {
+    this.#link.publish(channel, JSON.stringify(msg)).catch((err: unknown) => {
       this.#log.warn({ err, channel }, 'control_publish_failed');
     });
   }
@@ -104,7 +110,7 @@ export class ControlChannel {
       );
       const message = JSON.stringify({ id, op, requestId, from: this.#instanceId } satisfies ControlRequest);
       const send = (): void => {
-        this.#link.cmd
+        this.#link
           .publish(this.#link.key('ctl', instance), message)
           .then(async (receivers) => {
             if (receivers > 0 || !this.#pending.has(id)) return;

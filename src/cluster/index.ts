@@ -80,25 +80,25 @@ export async function createCluster(config: Config, log: Logger): Promise<Cluste
   };
 }
 
-/** The configured Redis as the link opens it: one server, or a Sentinel set. */
+/** The configured Redis as the link opens it: one server, a Sentinel set, or a cluster. */
 function redisTarget(config: Config): RedisTarget {
-  const { url, sentinels, name, password } = config.redis;
+  const { url, sentinels, cluster, name, password } = config.redis;
   if (url) return { url };
-  if (sentinels.length === 0 || !name) throw new Error('createCluster needs redis.url or redis.sentinels');
-  return {
-    sentinels: sentinels.map((s) => {
-      const at = s.lastIndexOf(':');
-      return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
-    }),
-    name,
-    password: password ?? undefined,
-  };
+  if (cluster.length > 0) return { cluster: cluster.map(hostPort), password: password ?? undefined };
+  if (sentinels.length === 0 || !name) throw new Error('createCluster needs redis.url, redis.sentinels or redis.cluster');
+  return { sentinels: sentinels.map(hostPort), name, password: password ?? undefined };
+}
+
+function hostPort(s: string): { host: string; port: number } {
+  const at = s.lastIndexOf(':');
+  return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
 }
 
 /** Where Redis is, for logs and errors: never a password. */
 function describe(config: Config): string {
-  const { url, sentinels, name } = config.redis;
-  return url ? redactUrl(url) : `sentinel ${name ?? '?'} via ${sentinels.join(',')}`;
+  const { url, sentinels, cluster, name } = config.redis;
+  if (url) return redactUrl(url);
+  return cluster.length > 0 ? `cluster via ${cluster.join(',')}` : `sentinel ${name ?? '?'} via ${sentinels.join(',')}`;
 }
 
 function redactUrl(url: string): string {

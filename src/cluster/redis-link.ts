@@ -1,9 +1,20 @@
 import { EventEmitter } from 'node:events';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
-/** Where Redis is: one server's URL, or the sentinels that watch a master (followed through failovers). */
-export type RedisTarget = { url: string } | { sentinels: { host: string; port: number }[]; name: string; password?: string | undefined };
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/**
+ * Where Redis is: one server's URL, the sentinels that watch a master (followed through failovers), or some nodes
+ * of a Redis Cluster (the rest, and which owns which slot, are learnt from them and followed through failovers).
+ */
+export type RedisTarget = { url: string } | { sentinels: HostPort[]; name: string; password?: string | undefined } | { cluster: HostPort[]; password?: string | undefined };
+
+/** A connection to one server (or through sentinels), or to a whole cluster: the commands Jarvis uses are the same. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisLinkOptions {
   /** One server's URL (shorthand for `target: { url }`)... */
@@ -33,11 +44,16 @@ const PROBE_MS = 250;
 export class RedisLink extends EventEmitter {
   readonly prefix: string;
   /** Commands: claims, publishes, XADD, XRANGE. */
-  readonly cmd: Redis;
+  readonly cmd: RedisClient;
   /** Pub/sub subscriber for the control channel (a subscribed connection can run nothing else). */
-  readonly sub: Redis;
+  readonly sub: RedisClient;
   /** Blocking XREAD for the event stream. */
-  readonly reader: Redis;
+  readonly reader: RedisClient;
+  /**
+   * A Redis Cluster: publishing and subscribing are sharded (SPUBLISH/SSUBSCRIBE: a message goes to the shard that
+   * owns its channel, not to every node), and every key that one script or transaction touches shares a hash tag.
+   */
+  readonly sharded: boolean;
   #state: LinkState = 'down';
   /** redis_unavailable has been logged: the next 'up' is a recovery, and is logged as one. */
   #reportedDown = false;
@@ -62,16 +78,32 @@ export class RedisLink extends EventEmitter {
       retryStrategy: (times) => Math.min(100 * times, 2000),
     };
     const target: RedisTarget = opts.target ?? { url: opts.url ?? 'redis://127.0.0.1:6379' };
-    // With sentinels, each connection asks them for the master, and again after a failover (the old master's
-    // connections close; +switch-master makes ioredis move at once rather than at its next reconnect).
-    const open = (o: RedisOptions) =>
-      'url' in target ? new Redis(target.url, o) : new Redis({ ...o, sentinels: target.sentinels, name: target.name, password: target.password, failoverDetector: true, role: 'master' });
+    this.sharded = 'cluster' in target;
+    const open = (o: RedisOptions, extra: Partial<ClusterOptions> = {}): RedisClient => {
+      if ('url' in target) return new Redis(target.url, o);
+      // With sentinels, each connection asks them for the master, and again after a failover (the old master's
+      // connections close; +switch-master makes ioredis move at once rather than at its next reconnect).
+      if ('sentinels' in target) return new Redis({ ...o, sentinels: target.sentinels, name: target.name, password: target.password, failoverDetector: true, role: 'master' });
+      // A cluster: the slot map is asked of the nodes at start, and again on a MOVED or a node lost (a failover);
+      // a command meeting a failover is retried on the new owner until the cluster redirects it there.
+      const { retryStrategy, lazyConnect, enableOfflineQueue, ...node } = o;
+      return new Cluster(target.cluster, {
+        lazyConnect,
+        enableOfflineQueue,
+        clusterRetryStrategy: retryStrategy,
+        enableAutoPipelining: o.enableAutoPipelining,
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        redisOptions: { ...node, password: target.password },
+        ...extra,
+      });
+    };
     // Commands issued in the same tick (a stream's claim, its events, its quota) leave in one socket write.
     this.cmd = open({ ...base, connectionName: 'jarvis-cmd', enableAutoPipelining: true });
     // The subscriber must queue its SUBSCRIBE until connected, and ioredis re-subscribes after a reconnect.
     // (maxRetriesPerRequest null: a command waits for the connection rather than failing while Redis is away.)
     const waiting: RedisOptions = { ...base, enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined };
-    this.sub = open({ ...waiting, connectionName: 'jarvis-sub' });
+    this.sub = open({ ...waiting, connectionName: 'jarvis-sub' }, { shardedSubscribers: true });
     // A blocking read must not time out client-side.
     this.reader = open({ ...waiting, connectionName: 'jarvis-reader' });
     for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
@@ -106,6 +138,42 @@ export class RedisLink extends EventEmitter {
       );
     };
     probe();
+  }
+
+  /**
+   * `command` (sent on `cmd`), bounded by the command timeout on a cluster too: there ioredis holds a command that
+   * meets a failover (no master for its slot yet) and retries it until the slot has one, past the timeout, which
+   * bounds only each try. A request path must not wait out a failover: it is told what a stalled Redis tells it.
+   */
+  within<T>(command: Promise<T>): Promise<T> {
+    if (!this.sharded) return command;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // The slot's master is likely gone: ask the cluster who serves what now, rather than at the next MOVED.
+        if (this.cmd instanceof Cluster) this.cmd.refreshSlotsCache();
+        reject(new Error('Command timed out (no answer from the cluster within the command timeout)'));
+      }, COMMAND_TIMEOUT_MS);
+    });
+    command.catch(() => {});
+    return Promise.race([command, late]).finally(() => clearTimeout(timer));
+  }
+
+  /** Publishes on `channel` (sharded on a cluster); resolves with how many subscribers received it. */
+  publish(channel: string, message: string): Promise<number> {
+    return this.sharded ? this.cmd.spublish(channel, message).then(Number) : this.cmd.publish(channel, message);
+  }
+
+  /** Subscribes `sub` to `channel` (sharded on a cluster); queued until connected, and renewed after a reconnect. */
+  async subscribe(channel: string): Promise<void> {
+    await (this.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel));
+  }
+
+  /** Calls `listener` with every message `sub` receives; returns what detaches it. */
+  onMessage(listener: (channel: string, message: string) => void): () => void {
+    const event = this.sharded ? 'smessage' : 'message';
+    this.sub.on(event, listener);
+    return () => this.sub.off(event, listener);
   }
 
   get state(): LinkState {

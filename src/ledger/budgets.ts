@@ -99,7 +99,7 @@ export class RedisSpend implements SpendCounter {
     if (!this.#link.available) return this.#local.read(key, day);
     const [d, m] = this.#keys(key, day);
     try {
-      const r = (await this.#link.cmd.multi().hget(d, 'cost').hget(d, 'tokens').hget(m, 'cost').exec()) ?? [];
+      const r = (await this.#link.within(this.#link.cmd.multi().hget(d, 'cost').hget(d, 'tokens').hget(m, 'cost').exec())) ?? [];
       const n = (i: number) => Number((r[i]?.[1] as string | null | undefined) ?? 0);
       return { costDay: n(0), tokensDay: n(1), costMonth: n(2) };
     } catch {

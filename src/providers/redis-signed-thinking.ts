@@ -36,7 +36,8 @@ export class RedisSignedThinking implements SignatureMemory {
     if (!this.#link.available || signal.aborted) return;
     let found: (string | null)[];
     try {
-      found = await this.#link.cmd.mget(ids.map((id) => this.#key(id)));
+      // One GET each (auto-pipelined): on a cluster the ids are on several shards, which one MGET cannot span.
+      found = await this.#link.within(Promise.all(ids.map((id) => this.#link.cmd.get(this.#key(id)))));
     } catch (err) {
       this.#link.noteFailure(err);
       return;

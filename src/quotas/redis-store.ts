@@ -68,7 +68,7 @@ export class RedisQuotaStore implements QuotaStore {
     const streamsKey = this.#link.key('quota', `{${owner}}`, 'streams');
     let result: [number, string?, number?];
     try {
-      result = (await this.#link.cmd.eval(ADMIT, 2, this.#link.key('quota', `{${owner}}`, 'rpm'), streamsKey, limits.rpm, limits.maxStreams, streamId, this.#ttlMs)) as [number, string?, number?];
+      result = (await this.#link.within(this.#link.cmd.eval(ADMIT, 2, this.#link.key('quota', `{${owner}}`, 'rpm'), streamsKey, limits.rpm, limits.maxStreams, streamId, this.#ttlMs))) as [number, string?, number?];
     } catch (err) {
       this.#link.noteFailure(err);
       return this.#local.admitNow(owner, limits); // degraded: this instance's own counts decide
@@ -96,9 +96,9 @@ export class RedisQuotaStore implements QuotaStore {
 
   #refresh(): void {
     if (!this.#link.available || this.#slots.size === 0) return;
-    const pipeline = this.#link.cmd.pipeline();
-    for (const [streamId, key] of this.#slots) pipeline.eval(REFRESH, 1, key, streamId, this.#ttlMs);
-    pipeline.exec().catch(() => {}); // retried on the next tick; the TTL covers two missed refreshes
+    // Auto-pipelined: one write per server, where one pipeline could not span a cluster's shards. A failure is
+    // retried on the next tick; the TTL covers two missed refreshes.
+    for (const [streamId, key] of this.#slots) this.#link.cmd.eval(REFRESH, 1, key, streamId, this.#ttlMs).catch(() => {});
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
 import type { RedisLink } from '../cluster/redis-link.js';
 import { MemoryResponseStore, storeKey, type ResponseStore, type StoredResponse } from './response-store.js';
 
+const TAG = '{responses}';
+
 /**
  * Stores one response and keeps the index to at most `max` responses, dropping the oldest and the expired.
  * KEYS: the response, the index. ARGV: the JSON, TTL ms, now (ms), max, the key prefix of responses, `<owner>/<id>`.
@@ -18,8 +20,10 @@ redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1`;
 
 /**
- * Responses in Redis, so any instance can read or continue any chain (`<prefix>response:<owner>/<id>`, with its TTL, and
- * `<prefix>responses`, the index that bounds how many are kept). While Redis is away, this instance keeps what
+ * Responses in Redis, so any instance can read or continue any chain (`<prefix>{responses}:<owner>/<id>`, with its
+ * TTL, and `<prefix>{responses}:index`, the index that bounds how many are kept). One hash tag for all of them: the
+ * script that stores one drops the oldest, so on a Redis Cluster they share a shard (they are few and bounded,
+ * JARVIS_RESPONSES_MAX). While Redis is away, this instance keeps what
  * it stores in its own memory and reads from there too: a chain continues on the instance that holds it.
  */
 export class RedisResponseStore implements ResponseStore {
@@ -40,7 +44,11 @@ export class RedisResponseStore implements ResponseStore {
   }
 
   #key(id: string, owner: string | null): string {
-    return this.#link.key('response', storeKey(id, owner));
+    return this.#link.key(TAG, storeKey(id, owner));
+  }
+
+  get #index(): string {
+    return this.#link.key(TAG, 'index');
   }
 
   async get(id: string, owner: string | null): Promise<StoredResponse | undefined> {
@@ -48,7 +56,7 @@ export class RedisResponseStore implements ResponseStore {
     if (local || !this.#link.available) return local;
     let text: string | null;
     try {
-      text = await this.#link.cmd.get(this.#key(id, owner));
+      text = await this.#link.within(this.#link.cmd.get(this.#key(id, owner)));
     } catch (err) {
       this.#link.noteFailure(err);
       return undefined;
@@ -60,7 +68,7 @@ export class RedisResponseStore implements ResponseStore {
   async put(stored: StoredResponse): Promise<void> {
     if (this.#link.available) {
       try {
-        await this.#link.cmd.eval(PUT, 2, this.#key(stored.id, stored.owner), this.#link.key('responses'), JSON.stringify(stored), String(this.#ttlMs), String(Date.now()), String(this.#max), this.#link.key('response', ''), storeKey(stored.id, stored.owner));
+        await this.#link.within(this.#link.cmd.eval(PUT, 2, this.#key(stored.id, stored.owner), this.#index, JSON.stringify(stored), String(this.#ttlMs), String(Date.now()), String(this.#max), this.#link.key(TAG, ''), storeKey(stored.id, stored.owner)));
         // A copy here too would go stale when another instance truncates or deletes it.
         await this.#local.delete(stored.id, stored.owner);
         return;
@@ -76,7 +84,7 @@ export class RedisResponseStore implements ResponseStore {
     const found = await this.get(id, owner);
     if (!found) return false;
     try {
-      await this.#link.cmd.multi().del(this.#key(id, owner)).zrem(this.#link.key('responses'), storeKey(id, owner)).exec();
+      await this.#link.cmd.multi().del(this.#key(id, owner)).zrem(this.#index, storeKey(id, owner)).exec();
       return true;
     } catch (err) {
       this.#link.noteFailure(err);

@@ -67,7 +67,7 @@ const sessionKey = () => `-/s-${uid()}`;
 
 /** The holders in a session's record, as `instance|request` (sorted): who Redis says holds the session. */
 async function holders(p: Pair, key: string): Promise<string[]> {
-  const fields = await p.links[0].cmd.hgetall(`${p.prefix}session:${key}`);
+  const fields = await p.links[0].cmd.hgetall(`${p.prefix}session:{${key}}`);
   return Object.entries(fields)
     .filter(([f]) => f.startsWith('h:'))
     .map(([f, v]) => `${v.split('|')[0]}|${f.slice(2)}`)
@@ -114,7 +114,7 @@ describe('RedisSessionRegistry across two instances', () => {
 
     b.lease!.release();
     await settle(pair);
-    expect(await pair.links[0].cmd.exists(`${pair.prefix}session:${key}`)).toBe(0);
+    expect(await pair.links[0].cmd.exists(`${pair.prefix}session:{${key}}`)).toBe(0);
     expect(pair.r1.size + pair.r2.size).toBe(0);
   });
 
@@ -131,7 +131,7 @@ describe('RedisSessionRegistry across two instances', () => {
     expect(b.logged('prev_stream_finished_cleanly')).toEqual([]);
 
     // A ends late: its release must not delete the record B now owns.
-    const key1 = `${fast.prefix}session:${key}`;
+    const key1 = `${fast.prefix}session:{${key}}`;
     expect(await holders(fast, key)).toEqual(['r2|reqB']);
     a.lease!.release();
     await settle(fast);
@@ -277,7 +277,7 @@ describe('RedisSessionRegistry across two instances', () => {
     expect(await holders(pair, key)).toEqual(['r1|reqB']);
     b.lease!.release();
     await settle(pair);
-    expect(await pair.links[0].cmd.exists(`${pair.prefix}session:${key}`)).toBe(0);
+    expect(await pair.links[0].cmd.exists(`${pair.prefix}session:{${key}}`)).toBe(0);
   });
 });
 
@@ -340,7 +340,7 @@ describe('one generating stream per session, in the interleavings that broke it 
       const first = new FakeStream(key, `A-${order}`, 'cancel-previous', { autoRelease: true });
       await first.acquire(fast.r1);
       // Redis loses the record (here: deleted; a restart without persistence loses every key).
-      await fast.links[0].cmd.del(`${fast.prefix}session:${key}`);
+      await fast.links[0].cmd.del(`${fast.prefix}session:{${key}}`);
       if (order === 'older-put-back') {
         // B claims the session in the gap, before r1 has put A back: it finds no one to cancel.
         const b = new FakeStream(key, `B-${order}`, 'cancel-previous', { autoRelease: true });

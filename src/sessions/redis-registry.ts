@@ -14,6 +14,11 @@ export type DegradedReason = 'redis_unavailable' | 'redis_timeout';
 const RECONCILE_RETRY_MS = 250;
 const neverAborted = new AbortController().signal;
 
+/** Where a claim's result is kept: beside its session's record, under the same hash tag. */
+function claimKey(sessionRecord: string, requestId: string): string {
+  return `${sessionRecord}:claim:${requestId}`;
+}
+
 function records(list: string): HolderRecord[] {
   const out: HolderRecord[] = [];
   for (const item of list.split(';')) {
@@ -112,7 +117,12 @@ export class RedisSessionRegistry implements SessionRegistry {
     await this.#control.start();
   }
 
-  /** This instance's liveness key: while it exists, the instance is taken to be alive. */
+  /** A session's record: its hash tag (the session) keeps its claims' results in the same cluster slot. */
+  #sessionKey(sessionKey: string): string {
+    return this.#link.key('session', `{${sessionKey}}`);
+  }
+
+  /** This instance's liveness key: while it exists, the instance is taken to be alive (control-channel.ts). */
   #beat(): void {
     if (this.#link.available) this.#link.cmd.set(this.#link.key('instance', this.#instanceId), '1', 'PX', this.#ttlMs).catch((err: unknown) => this.#link.noteFailure(err));
   }
@@ -125,7 +135,7 @@ export class RedisSessionRegistry implements SessionRegistry {
     const { holders: local, decision: here } = this.#holders.decide(claim);
     if (here.kind !== 'claimed') throw refuse(claim, here);
     const { holder, lease } = this.#holders.add(claim);
-    const key = this.#link.key('session', claim.sessionKey);
+    const key = this.#sessionKey(claim.sessionKey);
     const release = () => {
       lease.release();
       if (this.#link.available) this.#link.cmd.eval(RELEASE, 1, key, claim.requestId, String(this.#ttlMs)).catch((err: unknown) => this.#link.noteFailure(err));
@@ -171,19 +181,18 @@ export class RedisSessionRegistry implements SessionRegistry {
     if (!this.#link.available) return { decision: undefined, sent: false };
     const { claim, record } = holder;
     try {
-      const result = (await this.#link.cmd.eval(
+      const result = (await this.#link.within(this.#link.cmd.eval(
         CLAIM,
         2,
         key,
-        this.#link.key('claim', claim.requestId),
+        claimKey(key, claim.requestId),
         claim.requestId,
         encodeHolder(record),
         String(record.at),
         record.seq === undefined ? '' : String(record.seq),
         claim.policy,
         String(this.#ttlMs),
-        this.#link.key('instance', ''),
-      )) as [string, string];
+      ))) as [string, string];
       if (result[0] === 'void') return { decision: undefined, sent: false };
       return parseClaim(result);
     } catch (err) {
@@ -256,11 +265,26 @@ export class RedisSessionRegistry implements SessionRegistry {
         await retry();
         continue;
       }
+      if (!alive && claim.policy === 'cancel-previous') {
+        // Its stream is over, but the barge-in it made stands: the streams it displaces are cancelled still (a
+        // voice would otherwise go on speaking the answer the person interrupted, once Redis is back with it, as
+        // after a failover). Then it leaves, and a late run of its first claim finds the claim settled (void).
+        const answer = await this.#claim(key, holder);
+        if (!answer.decision) {
+          await retry();
+          continue;
+        }
+        if (answer.decision.kind === 'claimed') this.#cancelAll(answer.decision.displaced);
+        this.#link.cmd.eval(RELEASE, 1, key, claim.requestId, String(this.#ttlMs)).catch((err: unknown) => this.#link.noteFailure(err));
+        this.#link.cmd.set(claimKey(key, claim.requestId), 'void', 'PX', this.#ttlMs).catch((err: unknown) => this.#link.noteFailure(err));
+        claim.log.info({ trace: claim.trace, outcome: answer.decision.kind, ended: true }, 'barge_in_reconciled');
+        return;
+      }
       if (!alive) {
         if (!sent) return;
         let ran: [string, string];
         try {
-          ran = (await this.#link.cmd.eval(RESOLVE, 1, this.#link.key('claim', claim.requestId), String(this.#ttlMs))) as [string, string];
+          ran = (await this.#link.within(this.#link.cmd.eval(RESOLVE, 1, claimKey(key, claim.requestId), String(this.#ttlMs)))) as [string, string];
         } catch (err) {
           this.#link.noteFailure(err);
           await retry();
@@ -339,32 +363,27 @@ export class RedisSessionRegistry implements SessionRegistry {
   #refresh(): void {
     this.#beat();
     if (!this.#link.available) return;
-    const pipeline = this.#link.cmd.pipeline();
-    const asked: { key: string; holders: Holder[] }[] = [];
+    // One command per session, which auto-pipelining sends in one write per server (a cluster's sessions are on
+    // several shards, which one pipeline could not span).
     for (const [sessionKey, holders] of this.#holders.held()) {
       const confirmed = holders.filter((h) => h.confirmed);
       if (confirmed.length === 0) continue;
-      const key = this.#link.key('session', sessionKey);
-      pipeline.eval(REFRESH, 1, key, String(this.#ttlMs), ...confirmed.map((h) => h.record.requestId));
-      asked.push({ key, holders: confirmed });
+      const key = this.#sessionKey(sessionKey);
+      this.#link.cmd.eval(REFRESH, 1, key, String(this.#ttlMs), ...confirmed.map((h) => h.record.requestId)).then(
+        (missing) => {
+          if (!Array.isArray(missing) || missing.length === 0) return;
+          for (const h of confirmed) if (missing.includes(h.record.requestId)) void this.#reclaim(h, key);
+        },
+        (err: unknown) => this.#log.debug({ err, session: sessionKey }, 'session_refresh_failed'),
+      );
     }
-    if (asked.length === 0) return;
-    pipeline.exec().then(
-      (results) => {
-        results?.forEach(([err, missing], i) => {
-          if (err || !Array.isArray(missing) || missing.length === 0) return;
-          const { key, holders } = asked[i]!;
-          for (const h of holders) if (missing.includes(h.record.requestId)) void this.#reclaim(h, key);
-        });
-      },
-      (err: unknown) => this.#log.debug({ err }, 'session_refresh_failed'),
-    );
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#refresher);
     this.#link.off('up', this.#onUp);
+    this.#control.close();
     if (this.#link.available) await this.#link.cmd.del(this.#link.key('instance', this.#instanceId)).catch(() => {});
   }
 }

@@ -1,16 +1,20 @@
-// The session record in Redis, `session:<key>`, is a hash: `h:<request id>` = `instance|at|seq` for each holder
-// (session-model.ts), `x:<request id>` for a holder that was displaced and has not released yet (so it is never
-// put back), and `seq`, the highest X-Session-Seq seen. It lives while any holder's instance refreshes it, and
-// `JARVIS_SESSION_TTL_MS` after the last holder left, for its seq.
+// The session record in Redis, `session:{<key>}`, is a hash: `h:<request id>` = `instance|at|seq` for each holder
+// (session-model.ts), `l:<request id>` = when its lease ends (ms, Redis's clock: its instance renews it while the
+// holder lives, so a dead instance's holders lapse), `x:<request id>` for a holder that was displaced and has not
+// released yet (so it is never put back), and `seq`, the highest X-Session-Seq seen. It lives while any holder's
+// instance refreshes it, and `JARVIS_SESSION_TTL_MS` after the last holder left, for its seq. A claim's result is
+// `session:{<key>}:claim:<request id>`: every key a script touches shares the session's hash tag, so on a Redis
+// Cluster a session's scripts run on the shard that owns it. (A holder's lease lives in the record, rather than
+// in its instance's liveness key, for the same reason.)
 
 /**
- * session-model.ts's decide(), atomically. Holders whose instance's liveness key has expired are removed and
- * reported as gone. A claimant that already holds the session (the same claim sent again after a timeout, or
+ * session-model.ts's decide(), atomically. Holders whose lease has ended (their instance stopped renewing it) are
+ * removed and reported as gone. A claimant that already holds the session (the same claim sent again after a timeout, or
  * the timed-out one run late) gets the first run's result back, from `claim:<request id>`; so a claim can be
  * retried until it is known how it ended.
  *
  * KEYS: session hash, claim result. ARGV: request id, holder value, at, seq ('' for none), policy, TTL ms,
- * instance key prefix. Returns {kind, detail}: claimed/again with `listed#gone` (each `;`-joined
+ * Returns {kind, detail}: claimed/again with `listed#gone` (each `;`-joined
  * `id=instance|at|seq`: the displaced holders, or for `queue` the ones to wait for), stale with the highest
  * seq, superseded with the newer holder, busy, or void (RESOLVE ruled this claim out).
  */
@@ -25,17 +29,25 @@ if redis.call('HEXISTS', key, 'x:' .. id) == 1 then return {'superseded', ''} en
 local at, seq = tonumber(ARGV[3]), tonumber(ARGV[4])
 local top = tonumber(redis.call('HGET', key, 'seq'))
 if seq and top and seq <= top then return {'stale', tostring(top)} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local live, gone = {}, {}
 local fields = redis.call('HGETALL', key)
+local leases = {}
+for i = 1, #fields, 2 do
+  if string.sub(fields[i], 1, 2) == 'l:' then leases[string.sub(fields[i], 3)] = tonumber(fields[i + 1]) end
+end
 for i = 1, #fields, 2 do
   local f, v = fields[i], fields[i + 1]
   if string.sub(f, 1, 2) == 'h:' then
+    local hid = string.sub(f, 3)
     local inst, hat, hseq = string.match(v, '^([^|]+)|([^|]+)|(.*)$')
-    local rec = string.sub(f, 3) .. '=' .. v
-    if inst and redis.call('EXISTS', ARGV[7] .. inst) == 1 then
-      table.insert(live, {id = string.sub(f, 3), at = tonumber(hat), seq = tonumber(hseq), rec = rec})
+    local rec = hid .. '=' .. v
+    local lease = leases[hid]
+    if inst and lease and lease > now then
+      table.insert(live, {id = hid, at = tonumber(hat), seq = tonumber(hseq), rec = rec})
     else
-      redis.call('HDEL', key, f)
+      redis.call('HDEL', key, f, 'l:' .. hid)
       table.insert(gone, rec)
     end
   end
@@ -56,12 +68,12 @@ if policy == 'cancel-previous' or policy == 'queue' then
   for _, h in ipairs(live) do
     table.insert(listed, h.rec)
     if policy == 'cancel-previous' then
-      redis.call('HDEL', key, 'h:' .. h.id)
+      redis.call('HDEL', key, 'h:' .. h.id, 'l:' .. h.id)
       redis.call('HSET', key, 'x:' .. h.id, '1')
     end
   end
 end
-redis.call('HSET', key, 'h:' .. id, ARGV[2])
+redis.call('HSET', key, 'h:' .. id, ARGV[2], 'l:' .. id, tostring(now + tonumber(ARGV[6])))
 if seq then redis.call('HSET', key, 'seq', ARGV[4]) end
 redis.call('PEXPIRE', key, ARGV[6])
 local out = table.concat(listed, ';') .. '#' .. table.concat(gone, ';')
@@ -74,7 +86,7 @@ return {'claimed', out}`;
  * KEYS: session hash. ARGV: request id, TTL ms.
  */
 export const RELEASE = `
-redis.call('HDEL', KEYS[1], 'h:' .. ARGV[1], 'x:' .. ARGV[1])
+redis.call('HDEL', KEYS[1], 'h:' .. ARGV[1], 'l:' .. ARGV[1], 'x:' .. ARGV[1])
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(f, 1, 2) == 'h:' then return 1 end
 end
@@ -82,7 +94,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0`;
 
 /**
- * Keeps a session's record alive for this instance's holders, and reports those of them it no longer holds
+ * Keeps a session's record alive for this instance's holders, renews their leases, and reports those of them it no longer holds
  * (Redis lost the record: a restart, an eviction, a TTL that ran out while Redis was frozen). They are not put
  * back as they were: each is claimed again (redis-registry.ts), so a request that claimed the session in the gap
  * and the holder that comes back are ordered like any two claims, and the older one is cancelled.
@@ -90,9 +102,12 @@ return 0`;
  */
 export const REFRESH = `
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+local lease = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[1]))
 local missing = {}
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], 'h:' .. ARGV[i]) == 0 then table.insert(missing, ARGV[i]) end
+  if redis.call('HEXISTS', KEYS[1], 'h:' .. ARGV[i]) == 0 then table.insert(missing, ARGV[i])
+  else redis.call('HSET', KEYS[1], 'l:' .. ARGV[i], lease) end
 end
 return missing`;
 

@@ -346,16 +346,16 @@ export async function deleteKeys(redisUrl: string, prefix: string): Promise<numb
   }
 }
 
-/** Keys under `prefix` matching `pattern` (after the prefix). */
 /** Who a session's record in Redis says holds it: `instance|request id` for each holder (sessions/redis-scripts.ts). */
 export async function sessionHolders(redis: Redis, prefix: string, session: string): Promise<string[]> {
-  const fields = await redis.hgetall(`${prefix}session:-/${session}`);
+  const fields = await redis.hgetall(`${prefix}session:{-/${session}}`);
   return Object.entries(fields)
     .filter(([f]) => f.startsWith('h:'))
     .map(([f, v]) => `${v.split('|')[0]}|${f.slice(2)}`)
     .sort();
 }
 
+/** Keys under `prefix` matching `pattern` (after the prefix). */
 export async function keysOf(redis: Redis, prefix: string, pattern = '*'): Promise<string[]> {
   const out: string[] = [];
   let cursor = '0';
