@@ -4,9 +4,13 @@
 // the master that owns a running session is killed, its replica promoted, and what docs/scaling.md promises during
 // a failover is checked and measured: no request hangs, the barge-in made meanwhile ends with one stream, and
 // cross-instance barge-in is back once the cluster is.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chat, orFail, sessionId, startJarvisProcess, type JarvisProcess } from './support/cluster.js';
+import { loadConfig, redisConfigured } from '../src/config.js';
+import { chat, orFail, pollUntil, sessionId, startJarvisProcess, type JarvisProcess } from './support/cluster.js';
 import { configError } from './support/config.js';
 import { bearer, checks } from './support/ha-checks.js';
 import { startRedisCluster, type RedisClusterSet } from './support/redis-cluster.js';
@@ -19,9 +23,16 @@ let i1: JarvisProcess;
 let i2: JarvisProcess;
 let prefix: string;
 
+const THRIFTY = 'sk-cluster-thrifty-0123456';
+let dir: string;
+
 beforeAll(async () => {
   set = await startRedisCluster();
-  const env = { REDIS_CLUSTER_NODES: set.nodes, JARVIS_API_KEYS: KEYS.join(','), JARVIS_KEY_RPM: '3', JARVIS_SIM_TOKENS_PER_SEC: '40' };
+  dir = await mkdtemp(join(tmpdir(), 'jarvis-cluster-keys-'));
+  const keysFile = join(dir, 'keys.json');
+  const entries = KEYS.map((k) => ({ name: k.slice(0, k.indexOf('=')), key: k.slice(k.indexOf('=') + 1) }));
+  await writeFile(keysFile, JSON.stringify([...entries, { name: 'thrifty', key: THRIFTY, budget: { tokensPerDay: 10 } }]));
+  const env = { REDIS_CLUSTER_NODES: set.nodes, JARVIS_KEYS_FILE: keysFile, JARVIS_KEY_RPM: '3', JARVIS_SIM_TOKENS_PER_SEC: '40' };
   prefix = `jarvis-cluster-${sessionId('p')}:`;
   [i1, i2] = await Promise.all([startJarvisProcess({ id: 'c1', prefix, env }), startJarvisProcess({ id: 'c2', prefix, env })]);
 }, 90_000);
@@ -29,6 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([i1?.kill('SIGTERM', 5000), i2?.kill('SIGTERM', 5000)]);
   await set?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 /** The session record's key, as Jarvis names it: which shard serves it decides which master a test kills. */
@@ -38,6 +50,15 @@ describe('Jarvis on a Redis Cluster', () => {
   it('refuses a bad combination with one line', () => {
     expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).message).toMatch(/REDIS_URL and REDIS_CLUSTER_NODES are set together/);
     expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1' }).message).toMatch(/redis\.cluster/);
+  });
+
+  it('takes the nodes from the config file too (redis.cluster), and REDIS_CLUSTER_NODES from the environment', async () => {
+    const file = join(dir, 'config.json');
+    await writeFile(file, JSON.stringify({ redis: { cluster: ['10.0.0.1:7000', '10.0.0.2:7000'], password: 'pw' } }));
+    const fromFile = loadConfig({ JARVIS_CONFIG: file });
+    expect(fromFile.redis).toMatchObject({ cluster: ['10.0.0.1:7000', '10.0.0.2:7000'], url: null });
+    expect(redisConfigured(fromFile)).toBe(true);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7000 , 10.0.0.3:7001 ' }).redis.cluster).toEqual(['10.0.0.1:7000', '10.0.0.3:7001']);
   });
 
   it('coordinates two instances over the shards, the control channel on sharded pub/sub', async () => {
@@ -54,6 +75,21 @@ describe('Jarvis on a Redis Cluster', () => {
     }
     expect([...shardChannels].sort()).toEqual([`${prefix}ctl:c1`, `${prefix}ctl:c2`]);
     expect([...classic]).toEqual([]);
+  }, 60_000);
+
+  it('holds a budget across the instances: spent on one, refused on the other', async () => {
+    const h = { authorization: `Bearer ${THRIFTY}`, 'content-type': 'application/json' };
+    const body = JSON.stringify({ model: 'jarvis-sim', messages: [{ role: 'user', content: 'Long essay about tea' }], max_tokens: 20 });
+    const spent = await fetch(`${i1.url}/v1/chat/completions`, { method: 'POST', headers: h, body });
+    expect(spent.status).toBe(200);
+    await spent.text();
+    // Counted once the stream has ended and its line is made: the other instance sees it a moment later at most.
+    const refused = await pollUntil(async () => {
+      const r = await fetch(`${i2.url}/v1/chat/completions`, { method: 'POST', headers: h, body });
+      const text = await r.text();
+      return r.status === 429 ? text : undefined;
+    }, 'the budget spent on instance 1 refused on instance 2');
+    expect((JSON.parse(refused) as { error: { code: string } }).error.code).toBe('insufficient_quota');
   }, 60_000);
 
   it('follows a failover: the master of a running session killed, its replica promoted', async () => {
