@@ -533,7 +533,7 @@ export function validateConfig(config: unknown): Config {
   });
   if (config.workers !== 1 && !redisConfigured(config)) {
     // Each worker is an instance of its own: without Redis, a barge-in landing on another worker would not cancel anything.
-    throw new ConfigError(`workers: JARVIS_WORKERS=${config.workers} runs several processes whose sessions must be coordinated, which needs Redis: set REDIS_URL (or JARVIS_WORKERS=1)`);
+    throw new ConfigError(`workers: JARVIS_WORKERS=${config.workers} runs several processes whose sessions must be coordinated, which needs Redis: set REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES (or JARVIS_WORKERS=1)`);
   }
   const { sentinels, name, cluster } = config.redis;
   const given = [config.redis.url !== null && 'REDIS_URL', sentinels.length > 0 && 'REDIS_SENTINELS', cluster.length > 0 && 'REDIS_CLUSTER_NODES'].filter(Boolean);
