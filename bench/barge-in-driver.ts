@@ -15,6 +15,8 @@ import { resultLine } from './load-client.js';
 import { runVoice, type VoiceRunSpec } from './voice-run.js';
 import { LOOP_MAX, LOOP_P99 } from './metrics-scrape.js';
 import { GatewayMonitor, type MonitorResult } from './monitor.js';
+import { hostLoad, hostSample, type HostLoad } from './host-load.js';
+import { cpuSeconds } from './proc-stats.js';
 import { distribution, type Dist } from './stats.js';
 import { chatBody, runChatStream, streamPool, type HttpTarget, type StreamRecord } from './stream-client.js';
 
@@ -34,6 +36,13 @@ export interface BargeInRunSpec {
   /** Jarvis's pid and /metrics, for its CPU, RSS and event-loop lag during the storm. */
   jarvisPid?: number;
   metricsUrl?: string;
+  /**
+   * Processes whose CPU over the storm is summed by group (e.g. `jarvis`: both instances of a pair, `redis`: every
+   * redis-server of a cluster), read over the same window as `gateway`.
+   */
+  cpuGroups?: Record<string, number[]>;
+  /** With cpuGroups: the bench's own other processes, for what else the machine did over the storm (host-load.ts). */
+  hostPids?: number[];
 }
 
 export interface BargeInRunResult {
@@ -67,6 +76,10 @@ export interface BargeInRunResult {
   unclosedUpstream: number;
   wallMs: number;
   gateway: MonitorResult;
+  /** Each of spec.cpuGroups' CPU seconds over the storm (when asked). */
+  groupCpuSec?: Record<string, number>;
+  /** The machine over the storm (when cpuGroups were asked). */
+  host?: HostLoad;
 }
 
 function ending(r: StreamRecord): string {
@@ -93,6 +106,11 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
     const firstRecord = mock.requests.length;
     const headersSent = watchHeadersSent();
     const monitor = new GatewayMonitor({ pid: spec.jarvisPid, metricsUrl: spec.metricsUrl, metrics: [LOOP_P99, LOOP_MAX], scrapeEveryMs: 500 });
+    const groups = Object.entries(spec.cpuGroups ?? {});
+    const groupCpu = () => Object.fromEntries(groups.map(([name, pids]) => [name, pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)]));
+    const watched = [...new Set([...groups.flatMap(([, pids]) => pids), ...(spec.hostPids ?? [])])];
+    const host0 = groups.length > 0 ? hostSample(watched) : undefined;
+    const cpu0 = groupCpu();
     await monitor.start();
     const results: Promise<StreamRecord>[][] = Array.from({ length: spec.sessions }, () => []);
     const t0 = performance.now();
@@ -120,6 +138,9 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
     const wallMs = performance.now() - t0;
     headersSent.stop();
     const gateway = await monitor.stop();
+    const cpu1 = groupCpu();
+    const host = host0 ? hostLoad(host0, hostSample(watched)) : undefined;
+    const groupCpuSec = groups.length > 0 ? Object.fromEntries(groups.map(([name]) => [name, cpu1[name]! - cpu0[name]!])) : undefined;
 
     // Every upstream connection of this run must close; wait for that, bounded.
     const { upstream, byTag: byKey } = await upstreamByTag(mock, firstRecord);
@@ -201,6 +222,8 @@ export async function runBargeIn(mock: MockUpstream, spec: BargeInRunSpec): Prom
       unclosedUpstream: upstream.filter((r) => r.closedAt === undefined).length,
       wallMs,
       gateway,
+      ...(groupCpuSec ? { groupCpuSec } : {}),
+      ...(host ? { host } : {}),
     };
   } finally {
     await Promise.all(pools.map((p) => p.destroy().catch(() => {})));

@@ -6,6 +6,7 @@ import { machineInfo, type MachineInfo } from './machine.js';
 import { PEER_NAME, PEER_VERSION, ensurePeer } from './peer.js';
 import { pinningActive, pinningAvailable, setPinning, stopAll } from './processes.js';
 import { runBargeInScenario, type BargeInResult } from './scenarios/barge-in.js';
+import { runBargeInClusterScenario, type BargeInClusterResult } from './scenarios/barge-in-cluster.js';
 import { runCapacity, type CapacityResult } from './scenarios/capacity.js';
 import { runFanout, type FanoutResult } from './scenarios/fanout.js';
 import { runLedgerScenario, type LedgerResult } from './scenarios/ledger.js';
@@ -38,6 +39,7 @@ export interface BenchResults {
   realtime?: RealtimeResult;
   ledger?: LedgerResult;
   workers?: WorkersResult;
+  bargeInCluster?: BargeInClusterResult;
   /** Scenarios that could not run at all, with why. */
   failures: Partial<Record<ScenarioName, string>>;
   durationS: number;
@@ -62,6 +64,7 @@ const RUNNERS: Record<ScenarioName, (ctx: ScenarioContext, out: BenchResults) =>
   realtime: async (ctx, out) => void (out.realtime = await runRealtimeScenario(ctx)),
   ledger: async (ctx, out) => void (out.ledger = await runLedgerScenario(ctx)),
   workers: async (ctx, out) => void (out.workers = await runWorkersScenario(ctx)),
+  'barge-in-cluster': async (ctx, out) => void (out.bargeInCluster = await runBargeInClusterScenario(ctx)),
 };
 
 export async function runBench(opts: BenchOptions, log: (msg: string) => void): Promise<BenchResults> {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCH_DIR } from './preloads.js';
 import type { JarvisFrom } from './targets.js';
+import type { BargeInClusterParams } from './scenarios/barge-in-cluster.js';
 import type { LedgerParams } from './scenarios/ledger.js';
 import type { RealtimeParams } from './scenarios/realtime.js';
 import type { RolloutParams } from './scenarios/rollout.js';
@@ -10,7 +11,7 @@ import type { VoiceParams } from './scenarios/voice.js';
 import type { WireParams } from './scenarios/wire.js';
 import type { WorkersParams } from './scenarios/workers.js';
 
-export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime', 'ledger', 'workers'] as const;
+export const SCENARIOS = ['relay', 'latency', 'barge-in', 'capacity', 'fanout', 'tail', 'voice', 'wire', 'rollout', 'realtime', 'ledger', 'workers', 'barge-in-cluster'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchParams {
@@ -38,6 +39,8 @@ export interface BenchParams {
   ledger: LedgerParams;
   /** 12. JARVIS_WORKERS=N against one process (one Redis, one mock): throughput and CPU per chunk over a concurrency ladder. */
   workers: WorkersParams;
+  /** 13. Scenario 3's two-instance storm with the pair on a single Redis and on a six-node Redis Cluster, interleaved rounds. */
+  bargeInCluster: BargeInClusterParams;
   streamTimeoutMs: number;
 }
 
@@ -90,6 +93,10 @@ export const FULL: BenchParams = {
   // process: 3 s of warm-up each, then 6 rounds (2 per run) of a 1.5 s slice per configuration per level, the pair's
   // order alternating. About 80 s (1.5 minutes with the build).
   workers: { workers: 2, levels: [16, 64, 256], tokens: 200, warmupMs: 3000, idleMs: 1000, roundsPerRun: 2, sliceMs: 1500, settleMs: 200, ledger: false },
+  // Scenario 3's storm at its two rates (1,000 and 250 requests a second), two instances on each Redis: a warm-up
+  // storm of 200 sessions over 2 s each, 1 s all idle, then 3 rounds (1 per run), each giving both rates one storm per
+  // configuration, the pair back to back. About 4 minutes.
+  bargeInCluster: { sessions: 1000, requestsPerSession: 5, gapMs: 20, tokens: 50, delayMs: 20, rampsMs: [5000, 20_000], roundsPerRun: 1, warmupSessions: 200, warmupRampMs: 2000, idleMs: 1000 },
   streamTimeoutMs: 60_000,
 };
 
@@ -111,6 +118,8 @@ export const QUICK: BenchParams = {
   ledger: { configs: ['off', 'embedded', 'postgres', 'traced'], streams: 16, tokens: 20, delayMs: 0, warmupMs: 2500, idleMs: 300, roundsPerRun: 1, sliceMs: 250, flushMs: null, settleMs: 1100, storeLines: 0 },
   // 64 streams only, 1.5 s of warm-up each, 3 rounds of 1 s slices: about 15 s.
   workers: { workers: 2, levels: [64], tokens: 200, warmupMs: 1500, idleMs: 500, roundsPerRun: 1, sliceMs: 1000, settleMs: 200, ledger: false },
+  // The quick barge-in storm (250 a second, 200 sessions over 4 s) on each Redis, 3 rounds (1 per run): about 1 minute.
+  bargeInCluster: { sessions: 200, requestsPerSession: 5, gapMs: 20, tokens: 30, delayMs: 20, rampsMs: [4000], roundsPerRun: 1, warmupSessions: 100, warmupRampMs: 1000, idleMs: 500 },
   streamTimeoutMs: 30_000,
 };
 

@@ -30,13 +30,14 @@ import { floorRows } from './floor-goals.js';
 import { fmt, fmtSpread, headlineRows, stormLabel } from './headline.js';
 import type { LoadResult } from './load-client.js';
 import { stormRate, type BargeInResult, type StormRate, type StormRuns } from './scenarios/barge-in.js';
+import { CLUSTER_RATIOS, REDIS_CONFIG_LABEL, clusterFigures, clusterRateLabel, type ClusterRatio, type ClusterStormFigures } from './scenarios/barge-in-cluster.js';
 import { relayQuestion } from './realtime-client.js';
 import { LEDGER_CONFIG_INFO, ledgerFigures, measurable, noiseBand, type Difference, type Differences, type LedgerConfig } from './scenarios/ledger.js';
 import type { RunResults, TargetName } from './scenarios/stage.js';
 import { TAIL_VARIANTS, type TailRun, type TailVariant } from './scenarios/tail.js';
 import { ANTHROPIC_MODEL, COMBO, GEMINI_MODEL, RELAY } from './scenarios/wire.js';
 import { configLabel, workersFigures, type WorkersRatio } from './scenarios/workers.js';
-import { LOAD_CPU } from './targets.js';
+import { GATEWAY_CPU, LOAD_CPU } from './targets.js';
 import { spread, type Quartiles, type Spread } from './stats.js';
 import type { VoiceRunResult } from './voice-run.js';
 
@@ -672,6 +673,72 @@ function workersSection(r: BenchResults): string[] {
   ];
 }
 
+function bargeInClusterSection(r: BenchResults): string[] {
+  const b = r.bargeInCluster;
+  if (!b) return [];
+  const rates = clusterFigures(b);
+  const rounds = new Set(b.storms.filter((s) => s.result).map((s) => s.round)).size;
+  const quote = (e: string) => `\`${e.slice(0, 300).replace(/`/g, "'")}\``;
+  const list = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const ROWS: [keyof ClusterStormFigures, string, string][] = [
+    ['closeP50', 'New request sent → old upstream closed, p50', 'ms'],
+    ['closeP99', 'New request sent → old upstream closed, p99', 'ms'],
+    ['handoffP50', 'Old upstream closed → new request at the upstream (hand-over), p50', 'ms'],
+    ['handoffP99', 'Hand-over, p99', 'ms'],
+    ['newTtftP50', "Every superseding request's TTFT, p50", 'ms'],
+    ['newTtftP99', "Every superseding request's TTFT, p99", 'ms'],
+    ['finalTtftP50', "Each session's last request's TTFT, p50", 'ms'],
+    ['finalTtftP99', "Each session's last request's TTFT, p99", 'ms'],
+    ['requestsPerSec', 'Requests a second over the storm (open loop: the schedule unless it fell behind)', ''],
+    ['jarvisUsPerRequest', 'Jarvis CPU per request (both instances)', 'µs'],
+    ['jarvisCores', 'Jarvis cores (both instances)', ''],
+    ['redisUsPerRequest', 'Redis CPU per request (every redis-server)', 'µs'],
+    ['redisCores', 'Redis cores', ''],
+    ['loopP99Ms', "Instance 1's event-loop p99, worst 500 ms scrape", 'ms'],
+  ];
+  const ratioCell = (d: ClusterRatio | undefined) => (d && d.rounds > 0 ? `${fmtSpread(d.spread, '×')}, ${d.above}/${d.rounds} above 1` : '–');
+  const out = [
+    '',
+    '## 13. Barge-in storm on a Redis Cluster against a single Redis (two Jarvis instances)',
+    '',
+    `Scenario 3's two-instance storm: ${b.sessions} sessions, each sending ${b.requestsPerSession} streaming requests ${b.gapMs} ms apart with the same \`X-Session-Id\`, request k of a session to instance k mod 2 (every barge-in crosses instances, through Redis); the mock streams ${b.tokens} tokens ${b.delayMs} ms apart; the sessions start over ${b.rampsMs.map((x) => `${fmt(x / 1000)} s`).join(' and ')}. The pair runs on **(a) a single Redis**, a redis-server of the bench's own${b.redis.version ? ` (${b.redis.version})` : ''} on a free loopback port, and on **(b) a Redis Cluster** of the bench's own, ${b.redis.cluster?.servers ?? 6} redis-servers (three masters, three replicas, \`redis-cli --cluster create\`, cluster-node-timeout 1 s) with \`REDIS_CLUSTER_NODES\`; no persistence, each pair under a prefix of its own, every redis-server killed with the bench. Both pairs and both Redis run throughout, ${b.pinned ? `each instance pinned to CPU ${GATEWAY_CPU} and the driver (mock and client on one clock) to CPU ${LOAD_CPU}; Redis is not pinned` : 'nothing pinned'}. Each configuration first gets an unmeasured storm of ${b.warmupSessions} sessions over ${fmt(b.warmupRampMs / 1000)} s, then ${fmt(b.idleMs / 1000)} s all idle; then ${rounds} round${rounds === 1 ? '' : 's'}, each giving every rate one storm per configuration, the two back to back in an order that alternates from rate to rate and round to round. Jarvis's CPU is both instances', Redis's every redis-server's of the configuration (/proc schedstat), over the storm (warm-up of its connections excluded). Figures are medians (min–max) over the rounds; cluster ÷ single is taken within a round, then summarised.`,
+  ];
+  for (const f of rates) {
+    const present = b.measured.filter((c) => f.per[c]);
+    if (present.length === 0) continue;
+    out.push(
+      '',
+      `### ${clusterRateLabel(b, f.rampMs)}`,
+      '',
+      table(
+        ['', ...present.map((c) => REDIS_CONFIG_LABEL[c]), 'cluster ÷ single, per round'],
+        ROWS.map(([k, name, unit]) => [name, ...present.map((c) => fmtSpread(f.per[c]!.figures[k], unit)), (CLUSTER_RATIOS as string[]).includes(k) ? ratioCell(f.ratios[k]) : '–']),
+        'l' + 'r'.repeat(present.length + 1),
+      ),
+      '',
+      ...present.map((c) => {
+        const n = f.per[c]!.counts;
+        const oldOther = list(n.oldOther);
+        const finalOther = list(n.finalOther);
+        return `- ${REDIS_CONFIG_LABEL[c]} (${n.storms} storm${n.storms === 1 ? '' : 's'}, ${n.requests.toLocaleString('en-US')} requests): old streams that ended \`cancelled\` **${n.oldCancelled}/${n.oldStreams}**${oldOther ? ` (other endings: ${oldOther})` : ''}; final streams complete ${n.finalComplete}/${n.finalStreams}${finalOther ? ` (other endings: ${finalOther})` : ''}; sessions whose older request won **${n.olderWon}/${n.evaluated}**; sessions the client wrote out of order (left out) ${n.reordered}; upstream connections never closed ${n.unclosed}.`;
+      }),
+      `- The machine over the storms: other processes than the bench's ${present.map((c) => `${fmtSpread(f.per[c]!.figures.otherCores)} (${c})`).join(', ')} cores, stolen by the hypervisor ${present.map((c) => `${fmtSpread(f.per[c]!.figures.stealCores)} (${c})`).join(', ')}.`,
+    );
+  }
+  const idle = b.measured.filter((c) => b.idle[c]);
+  if (idle.length > 0) out.push(`- All idle: ${idle.map((c) => `${REDIS_CONFIG_LABEL[c]}: the pair ${fmt(b.idle[c]!.jarvisMsPerSec)} ms of CPU a second, Redis ${fmt(b.idle[c]!.redisMsPerSec)} ms`).join('; ')}.`);
+  for (const c of b.measured) {
+    const after = b.redisStateAfter[c];
+    if (after && after.some((s) => s !== 'up')) out.push(`- **${REDIS_CONFIG_LABEL[c]}: Redis was not up on every instance after the rounds** (${after.join(', ')}).`);
+  }
+  out.push(
+    ...Object.entries(b.skipped).map(([c, why]) => `- Not measured, ${c}: ${quote(why)}`),
+    ...b.warmupErrors.map((e) => `- Warm-up: ${quote(e)}`),
+    ...(b.error ? [`- The rounds stopped early: ${quote(b.error)}`] : []),
+  );
+  return out;
+}
+
 function footer(r: BenchResults): string[] {
   const failed = Object.entries(r.failures);
   return [
@@ -687,7 +754,7 @@ function footer(r: BenchResults): string[] {
 }
 
 export function renderMarkdown(r: BenchResults): string {
-  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...ledgerSection(r), ...workersSection(r), ...footer(r)].join('\n');
+  return [...header(r), ...headline(r), ...againstFloor(r), ...relaySection(r), ...latencySection(r), ...bargeInSection(r), ...capacitySection(r), ...fanoutSection(r), ...tailSection(r), ...voiceSection(r), ...wireSection(r), ...rolloutSection(r), ...realtimeSection(r), ...ledgerSection(r), ...workersSection(r), ...bargeInClusterSection(r), ...footer(r)].join('\n');
 }
 
 export function writeReport(r: BenchResults, outDir: string): { md: string; svg: string; json: string } {

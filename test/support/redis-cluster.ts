@@ -52,7 +52,17 @@ function parseNodes(text: string): NodeLine[] {
     });
 }
 
-export async function startRedisCluster(): Promise<RedisClusterSet> {
+export interface RedisClusterOptions {
+  /**
+   * Starts one node, a redis-server with these arguments on a port of its choosing, and resolves once it answers
+   * PING. Default: startRedisServer (a child of this process, killed when it exits). The bench passes its own, whose
+   * servers also die when the bench is killed.
+   */
+  startServer?: (args: string[]) => Promise<RedisServer>;
+}
+
+export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise<RedisClusterSet> {
+  const startServer = opts.startServer ?? ((args: string[]) => startRedisServer({ args }));
   const dir = await mkdtemp(join(tmpdir(), 'jarvis-cluster-'));
   const servers: RedisServer[] = [];
   const close = async () => {
@@ -63,11 +73,7 @@ export async function startRedisCluster(): Promise<RedisClusterSet> {
     for (let i = 0; i < 6; i++) {
       // The cluster bus on a port of its own (not port + 10000, which may be taken or out of range).
       const bus = await freePort();
-      servers.push(
-        await startRedisServer({
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--cluster-node-timeout', '1000', '--cluster-port', String(bus), '--dir', dir],
-        }),
-      );
+      servers.push(await startServer(['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${i}.conf`), '--cluster-node-timeout', '1000', '--cluster-port', String(bus), '--dir', dir]));
     }
     await run('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { timeout: 30_000 });
     await pollUntil(async () => ((await Promise.all(servers.map((s) => clusterOk(s.port)))).every(Boolean) ? true : undefined), 'every node to say cluster_state:ok', 30_000, 50);
