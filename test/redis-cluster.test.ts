@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, redisConfigured } from '../src/config.js';
-import { chat, orFail, pollUntil, sessionId, startJarvisProcess, type JarvisProcess } from './support/cluster.js';
+import { chat, orFail, pollUntil, sessionId, spawnJarvis, startJarvisProcess, type JarvisProcess } from './support/cluster.js';
 import { configError } from './support/config.js';
 import { bearer, checks } from './support/ha-checks.js';
 import { startRedisCluster, type RedisClusterSet } from './support/redis-cluster.js';
+import { startRedisServer } from './support/redis-server.js';
 
 const KEYS = ['before=sk-cluster-before-01234', 'after=sk-cluster-after-012345', 'during=sk-cluster-during-0123'];
 const LONG = 'Long essay about the history of clocks';
@@ -51,6 +52,19 @@ describe('Jarvis on a Redis Cluster', () => {
     expect(configError({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).message).toMatch(/REDIS_URL and REDIS_CLUSTER_NODES are set together/);
     expect(configError({ REDIS_CLUSTER_NODES: '127.0.0.1' }).message).toMatch(/redis\.cluster/);
   });
+
+  it('refuses to start on a server that is not a cluster node: exit code 2, one line with the node\'s reason', async () => {
+    const plain = await startRedisServer();
+    try {
+      const p = await spawnJarvis({ id: 'notcluster', env: { REDIS_CLUSTER_NODES: `127.0.0.1:${plain.port}` } });
+      expect(await orFail(p.exited, 'the process exiting', 20_000)).toEqual({ code: 2, signal: null });
+      const lines = p.stderr().split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/cannot reach Redis at cluster via 127\.0\.0\.1:\d+: .*cluster support disabled/);
+    } finally {
+      await plain.stop('SIGKILL');
+    }
+  }, 30_000);
 
   it('takes the nodes from the config file too (redis.cluster), and REDIS_CLUSTER_NODES from the environment', async () => {
     const file = join(dir, 'config.json');

@@ -62,6 +62,7 @@ export class RedisLink extends EventEmitter {
   /** A command timed out on a connection that is still open: Redis is taken to be away until a PING answers. */
   #stalled = false;
   #probe: NodeJS.Timeout | undefined;
+  #nodeError: string | undefined;
   readonly #log: Logger;
 
   constructor(opts: RedisLinkOptions) {
@@ -107,6 +108,9 @@ export class RedisLink extends EventEmitter {
     // A blocking read must not time out client-side.
     this.reader = open({ ...waiting, connectionName: 'jarvis-reader' });
     for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
+    // A cluster that cannot start says only that no node is available; the node's own reason is the useful one
+    // ("cluster support disabled": REDIS_CLUSTER_NODES names a plain server).
+    if (this.cmd instanceof Cluster) this.cmd.on('node error', (err: Error) => (this.#nodeError = err.message));
     this.cmd.on('ready', () => {
       if (!this.#stalled) this.#set('up');
     });
@@ -213,7 +217,9 @@ export class RedisLink extends EventEmitter {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        attempt,
+        attempt.catch((err: unknown) => {
+          throw this.#nodeError ? new Error(`${(err as Error).message}: ${this.#nodeError}`) : err;
+        }),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
