@@ -11,11 +11,10 @@
 // exporter's POSTs), wherever in the round that fell. The last round ends `settleMs` after its last slice. Prints one
 // line `BENCH_RESULT <LedgerDriverResult JSON>`.
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'undici';
 import { hostLoad, hostSample, type HostLoad } from './host-load.js';
-import { resultLine } from './load-client.js';
+import { driverMain } from './load-client.js';
 import { cpuSeconds } from './proc-stats.js';
 import { Samples, type Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
@@ -205,24 +204,4 @@ export function ledgerDriverLimitMs(spec: LedgerDriverSpec): number {
   return n * spec.warmupMs + spec.idleMs + spec.rounds * spec.cyclesPerRound * n * spec.sliceMs + 2 * spec.settleMs + 5 * spec.streamTimeoutMs + 60_000;
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as LedgerDriverSpec;
-  if (process.argv.includes('--watch-stdin')) {
-    process.stdin.on('close', () => process.exit(3));
-    process.stdin.resume();
-  }
-  const limitMs = ledgerDriverLimitMs(spec);
-  setTimeout(() => {
-    process.stderr.write(`ledger-driver: gave up after ${limitMs} ms\n`);
-    process.exit(4);
-  }, limitMs).unref();
-  const result = await runLedgerDriver(spec);
-  process.stdout.write(resultLine(result), () => process.exit(0));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`ledger-driver: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+driverMain<LedgerDriverSpec>('ledger-driver', import.meta.url, ledgerDriverLimitMs, runLedgerDriver);

@@ -239,25 +239,32 @@ export function resultLine(result: unknown): string {
   return `${RESULT_PREFIX}${JSON.stringify(result)}\n`;
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
-  if (process.argv.includes('--watch-stdin')) {
-    process.stdin.on('close', () => process.exit(3));
-    process.stdin.resume();
-  }
-  // Bounded whatever happens: ramp + duration + one stream's time limit + margin.
-  const limitMs = spec.rampMs + spec.durationMs + spec.streamTimeoutMs * 2 + 30_000;
-  setTimeout(() => {
-    process.stderr.write(`load-client: gave up after ${limitMs} ms\n`);
-    process.exit(4);
-  }, limitMs).unref();
-  const result = await runLoad(spec);
-  process.stdout.write(resultLine(result), () => process.exit(0));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/**
+ * A driver process's main, when `moduleUrl` is the script node was started with: its spec is the JSON in argv[2];
+ * with `--watch-stdin` it exits (3) when the bench that spawned it goes; it gives up (4) after `limitMs(spec)`,
+ * whatever happens; and it prints its result as one result line.
+ */
+export function driverMain<S>(name: string, moduleUrl: string, limitMs: (spec: S) => number, run: (spec: S) => Promise<unknown>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  const main = async () => {
+    const spec = JSON.parse(process.argv[2] ?? '') as S;
+    if (process.argv.includes('--watch-stdin')) {
+      process.stdin.on('close', () => process.exit(3));
+      process.stdin.resume();
+    }
+    const limit = limitMs(spec);
+    setTimeout(() => {
+      process.stderr.write(`${name}: gave up after ${limit} ms\n`);
+      process.exit(4);
+    }, limit).unref();
+    const result = await run(spec);
+    process.stdout.write(resultLine(result), () => process.exit(0));
+  };
   main().catch((err: unknown) => {
-    process.stderr.write(`load-client: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   });
 }
+
+// Bounded whatever happens: ramp + duration + one stream's time limit + margin.
+driverMain<LoadSpec>('load-client', import.meta.url, (spec) => spec.rampMs + spec.durationMs + spec.streamTimeoutMs * 2 + 30_000, runLoad);

@@ -16,10 +16,9 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import type { Pool } from 'undici';
 import WebSocket, { type RawData } from 'ws';
-import { resultLine } from './load-client.js';
+import { driverMain } from './load-client.js';
 import { cpuSeconds } from './proc-stats.js';
 import { chatBody, runChatStream, streamPool } from './stream-client.js';
 
@@ -501,24 +500,4 @@ export function realtimeClientLimitMs(spec: RealtimeSpec): number {
   return spec.warmupMs + spec.relayWarmupMs + 2 * perSet + spec.idleMs + sets * perSet + 30_000;
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as RealtimeSpec;
-  if (process.argv.includes('--watch-stdin')) {
-    process.stdin.on('close', () => process.exit(3));
-    process.stdin.resume();
-  }
-  const limitMs = realtimeClientLimitMs(spec);
-  setTimeout(() => {
-    process.stderr.write(`realtime-client: gave up after ${limitMs} ms\n`);
-    process.exit(4);
-  }, limitMs).unref();
-  const result = await runRealtime(spec);
-  process.stdout.write(resultLine(result), () => process.exit(0));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`realtime-client: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+driverMain<RealtimeSpec>('realtime-client', import.meta.url, realtimeClientLimitMs, runRealtime);

@@ -9,11 +9,10 @@
 // (its /proc schedstat, read before the rollout and after it has settled) are recorded.
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
 import { createParser } from 'eventsource-parser';
 import type { Pool } from 'undici';
 import WebSocket from 'ws';
-import { resultLine } from './load-client.js';
+import { driverMain } from './load-client.js';
 import { cpuSeconds } from './proc-stats.js';
 import { FIRST_TOKEN_EVENTS, TOOLS, TURN_END_EVENTS, toolCallOf, turnProblem } from './rollout.js';
 import { streamPool } from './stream-client.js';
@@ -315,25 +314,4 @@ export function rolloutClientLimitMs(spec: RolloutSpec): number {
   return spec.warmupMs + (spec.calls + 1) * spec.turnTimeoutMs + spec.idleMs + (spec.rollouts + spec.warmup) * 2 * ((spec.calls + 1) * spec.turnTimeoutMs + spec.settleMs) + 30_000;
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as RolloutSpec;
-  if (process.argv.includes('--watch-stdin')) {
-    process.stdin.on('close', () => process.exit(3));
-    process.stdin.resume();
-  }
-  // Bounded whatever happens: every turn of every rollout at its time limit, and a margin.
-  const limitMs = rolloutClientLimitMs(spec);
-  setTimeout(() => {
-    process.stderr.write(`rollout-client: gave up after ${limitMs} ms\n`);
-    process.exit(4);
-  }, limitMs).unref();
-  const result = await runRollouts(spec);
-  process.stdout.write(resultLine(result), () => process.exit(0));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`rollout-client: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+driverMain<RolloutSpec>('rollout-client', import.meta.url, rolloutClientLimitMs, runRollouts);

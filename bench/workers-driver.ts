@@ -12,12 +12,11 @@
 // process of the Jarvis holds on its port. Prints one line `BENCH_RESULT <WorkersDriverResult JSON>`.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'undici';
 import { hostLoad, hostSample, type HostLoad } from './host-load.js';
 import { cycleOrder } from './ledger-driver.js';
-import { resultLine } from './load-client.js';
+import { driverMain } from './load-client.js';
 import { cpuSeconds, processTree } from './proc-stats.js';
 import { Samples, type Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
@@ -288,24 +287,4 @@ export function workersDriverLimitMs(spec: WorkersDriverSpec): number {
   return n * spec.warmupMs + spec.idleMs + slices * (spec.sliceMs + spec.settleMs) + 5 * spec.streamTimeoutMs + 60_000;
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as WorkersDriverSpec;
-  if (process.argv.includes('--watch-stdin')) {
-    process.stdin.on('close', () => process.exit(3));
-    process.stdin.resume();
-  }
-  const limitMs = workersDriverLimitMs(spec);
-  setTimeout(() => {
-    process.stderr.write(`workers-driver: gave up after ${limitMs} ms\n`);
-    process.exit(4);
-  }, limitMs).unref();
-  const result = await runWorkersDriver(spec);
-  process.stdout.write(resultLine(result), () => process.exit(0));
-}
-
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`workers-driver: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
-}
+driverMain<WorkersDriverSpec>('workers-driver', import.meta.url, workersDriverLimitMs, runWorkersDriver);

@@ -174,3 +174,45 @@ it('runs the ledger scenario: the ledger off, embedded and on PostgreSQL, and tr
   expect(md).toContain('## 11. The usage ledger and traces');
   expect(md).toContain('(d) − (b): tracing turned on');
 }, 120_000);
+
+it('runs the workers scenario: JARVIS_WORKERS=2 against one process on one Redis, every stream served', async () => {
+  const workers: BenchParams['workers'] = { workers: 2, levels: [2], tokens: 10, warmupMs: 200, idleMs: 100, roundsPerRun: 1, sliceMs: 200, settleMs: 50, ledger: false };
+  const results = await runBench(smoke(['workers'], { workers }), () => {});
+
+  expect(results.failures).toEqual({});
+  const w = results.workers;
+  expect(w?.skipped).toEqual({});
+  expect(w?.driverError).toBeUndefined();
+  expect(w?.measured).toEqual(['one', 'workers']);
+  // The primary and its two workers, against one process.
+  expect(Object.values(w?.driver?.pids ?? {}).map((p) => p.length).sort()).toEqual([1, 3]);
+  const slices = w?.driver?.slices ?? [];
+  expect(slices.length).toBeGreaterThanOrEqual(2);
+  for (const s of slices) {
+    expect(s.requests).toBeGreaterThan(0);
+    expect(s.failed).toBe(0);
+    expect(s.tokens).toBe(10 * s.ok);
+  }
+  const md = readFileSync(writeReport(results, outDir).md, 'utf8');
+  expect(md).toContain('## 12. Every core');
+}, 120_000);
+
+it('runs the barge-in storm on a single Redis and on a six-node Redis Cluster, every older stream cancelled', async () => {
+  const bargeInCluster: BenchParams['bargeInCluster'] = { sessions: 4, requestsPerSession: 3, gapMs: 20, tokens: 20, delayMs: 20, rampsMs: [200], roundsPerRun: 1, warmupSessions: 2, warmupRampMs: 100, idleMs: 100 };
+  const results = await runBench(smoke(['barge-in-cluster'], { bargeInCluster }), () => {});
+
+  expect(results.failures).toEqual({});
+  const b = results.bargeInCluster;
+  expect(b?.skipped).toEqual({});
+  expect(b?.error).toBeUndefined();
+  expect(b?.measured).toEqual(['single', 'cluster']);
+  expect(b?.redis.cluster?.servers).toBe(6);
+  expect(b?.storms.map((s) => s.config).sort()).toEqual(['cluster', 'single']);
+  for (const s of b?.storms ?? []) {
+    expect(s.error).toBeUndefined();
+    expect(s.result?.finalStreams).toBe(4);
+    expect(s.result?.unclosedUpstream).toBe(0);
+  }
+  const md = readFileSync(writeReport(results, outDir).md, 'utf8');
+  expect(md).toContain('## 13. Barge-in storm on a Redis Cluster');
+}, 120_000);
