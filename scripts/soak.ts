@@ -9,8 +9,8 @@
  * and a baseline is taken (after a forced GC: the script re-runs itself with --expose-gc when it has no gc()); at
  * the end the same drain and measurement must land within 10% of the baseline for heap used and for active
  * handles/resources (process.getActiveResourcesInfo()). It also fails when a request hung past its timeout, an
- * answer was malformed, or the process emitted a MaxListenersExceededWarning or an unhandled rejection. Prints a
- * summary; exits 0 when everything holds, 1 when anything does not, 2 on bad arguments.
+ * answer was malformed, or the process emitted any warning (a MaxListenersExceededWarning, a deprecation...) or an
+ * unhandled rejection. Prints a summary; exits 0 when everything holds, 1 when anything does not, 2 on bad arguments.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -413,7 +413,7 @@ const types = (s: Sample) =>
 async function soak(opts: Options): Promise<boolean> {
   const problems: string[] = [];
   process.on('warning', (w) => {
-    if (w.name === 'MaxListenersExceededWarning') problems.push(`warning: ${w.name}: ${w.message}`);
+    problems.push(`warning: ${w.name}: ${w.message}`);
   });
   process.on('unhandledRejection', (reason) => problems.push(`unhandled rejection: ${reason instanceof Error ? reason.stack : String(reason)}`));
 
