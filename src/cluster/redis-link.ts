@@ -110,7 +110,7 @@ export class RedisLink extends EventEmitter {
     for (const c of [this.cmd, this.sub, this.reader]) c.on('error', () => {});
     // A cluster that cannot start says only that no node is available; the node's own reason is the useful one
     // ("cluster support disabled": REDIS_CLUSTER_NODES names a plain server).
-    if (this.cmd instanceof Cluster) this.cmd.on('node error', (err: Error) => (this.#nodeError = err.message));
+    for (const c of [this.cmd, this.sub, this.reader]) if (c instanceof Cluster) c.on('node error', (err: Error) => (this.#nodeError = err.message));
     this.cmd.on('ready', () => {
       if (!this.#stalled) this.#set('up');
     });
