@@ -25,6 +25,8 @@ let i2: JarvisProcess;
 let prefix: string;
 
 const THRIFTY = 'sk-cluster-thrifty-0123456';
+/** A key without a request quota, for a test that retries until the cluster has settled. */
+const UNLIMITED = 'sk-cluster-unlimited-012345';
 let dir: string;
 
 beforeAll(async () => {
@@ -32,7 +34,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'jarvis-cluster-keys-'));
   const keysFile = join(dir, 'keys.json');
   const entries = KEYS.map((k) => ({ name: k.slice(0, k.indexOf('=')), key: k.slice(k.indexOf('=') + 1) }));
-  await writeFile(keysFile, JSON.stringify([...entries, { name: 'thrifty', key: THRIFTY, budget: { tokensPerDay: 10 } }]));
+  await writeFile(keysFile, JSON.stringify([...entries, { name: 'thrifty', key: THRIFTY, budget: { tokensPerDay: 10 } }, { name: 'unlimited', key: UNLIMITED, rpm: 0 }]));
   const env = { REDIS_CLUSTER_NODES: set.nodes, JARVIS_KEYS_FILE: keysFile, JARVIS_KEY_RPM: '3', JARVIS_SIM_TOKENS_PER_SEC: '40' };
   prefix = `jarvis-cluster-${sessionId('p')}:`;
   [i1, i2] = await Promise.all([startJarvisProcess({ id: 'c1', prefix, env }), startJarvisProcess({ id: 'c2', prefix, env })]);
@@ -91,6 +93,32 @@ describe('Jarvis on a Redis Cluster', () => {
     expect([...classic]).toEqual([]);
   }, 60_000);
 
+  it("follows a failover of the shard that carries an instance's control channel: cancels still reach it", async () => {
+    const { promoted } = await set.killMasterOf(`${prefix}ctl:c1`);
+    await promoted;
+    // A barge-in from instance 2 cancels A on instance 1 through c1's shard channel, now on the promoted replica:
+    // instance 1 hears it (the older stream finished cleanly, not a wait that timed out).
+    const auth = { authorization: `Bearer ${UNLIMITED}` };
+    await pollUntil(
+      async () => {
+        const session = sessionId('ctl');
+        const a = chat(i1, LONG, { session, headers: auth });
+        await orFail(a.firstToken, "A's first token");
+        const b = chat(i2, '2+2?', { session, headers: auth });
+        const [ra, rb] = await orFail(Promise.all([a.result, b.result]), 'both answers');
+        expect(rb.finishReason).toBe('stop');
+        const start = (await i2.logs()).find((l) => l.event === 'stream_start' && l.fields.session === session);
+        const clean = (await i2.logs()).some((l) => l.event === 'prev_stream_finished_cleanly' && l.fields.trace === start?.fields.trace && l.fields.prev_instance === 'c1');
+        // Until each instance's link is back (a timed-out command marks it down for a moment), a barge-in is
+        // decided alone and reconciled: wait for one that went through the channel.
+        return ra.finishReason === 'cancelled' && clean ? true : undefined;
+      },
+      'a cross-instance barge-in through the failed-over channel',
+      30_000,
+      100,
+    );
+  }, 90_000);
+
   it('holds a budget across the instances: spent on one, refused on the other', async () => {
     const h = { authorization: `Bearer ${THRIFTY}`, 'content-type': 'application/json' };
     const body = JSON.stringify({ model: 'jarvis-sim', messages: [{ role: 'user', content: 'Long essay about tea' }], max_tokens: 20 });
@@ -108,7 +136,9 @@ describe('Jarvis on a Redis Cluster', () => {
 
   it('follows a failover: the master of a running session killed, its replica promoted', async () => {
     const auth = bearer(KEYS[2]!);
-    const session = sessionId('fo');
+    // A session on a shard that can still fail over (the test above took one replica).
+    let session = sessionId('fo');
+    while ((await set.replicasOf(sessionRecord('during', session))) === 0) session = sessionId('fo');
     const a = chat(i1, LONG, { session, headers: auth });
     await orFail(a.firstToken, "A's first token");
     const started = performance.now();

@@ -18,6 +18,8 @@ export interface RedisClusterSet {
   readonly servers: RedisServer[];
   /** The master that serves `key`'s slot now. */
   masterOf(key: string): Promise<RedisServer>;
+  /** How many live replicas the master serving `key`'s slot has: 0 means it cannot fail over. */
+  replicasOf(key: string): Promise<number>;
   /**
    * Kills (SIGKILL) the master serving `key`'s slot; `promoted` resolves once a replica serves the slot and every
    * node says the cluster is ok.
@@ -28,6 +30,9 @@ export interface RedisClusterSet {
 
 /** A node's view: `CLUSTER NODES` parsed into who is master of which slots. */
 interface NodeLine {
+  id: string;
+  /** A replica's master's id; '-' for a master. */
+  of: string;
   port: number;
   master: boolean;
   failed: boolean;
@@ -39,8 +44,10 @@ function parseNodes(text: string): NodeLine[] {
     .trim()
     .split('\n')
     .map((line) => {
-      const [, addr = '', flags = '', , , , , , ...slots] = line.split(' ');
+      const [id = '', addr = '', flags = '', of = '-', , , , , ...slots] = line.split(' ');
       return {
+        id,
+        of,
         port: Number(addr.split('@')[0]!.split(':')[1]),
         master: flags.split(',').includes('master'),
         failed: /fail/.test(flags),
@@ -108,6 +115,12 @@ export async function startRedisCluster(opts: RedisClusterOptions = {}): Promise
     nodes: servers.map((s) => `127.0.0.1:${s.port}`).join(','),
     servers,
     masterOf,
+    async replicasOf(key) {
+      const master = await masterOf(key);
+      const nodes = await view();
+      const id = nodes.find((n) => n.port === master.port)?.id;
+      return nodes.filter((n) => !n.master && !n.failed && n.of === id).length;
+    },
     async killMasterOf(key) {
       const killed = await masterOf(key);
       await killed.stop('SIGKILL');
