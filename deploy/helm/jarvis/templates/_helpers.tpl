@@ -63,8 +63,8 @@ value is given, else nothing. Called with (dict "name" "REDIS_URL" "v" .Values.r
 {{- if not (or .Values.apiKeys.value .Values.apiKeys.existingSecret (hasKey .Values.config "JARVIS_KEYS_FILE") (hasKey .Values.config "JARVIS_ALLOW_INSECURE")) -}}
 {{- fail "apiKeys.value or apiKeys.existingSecret is required: Jarvis refuses to serve a pod's address without API keys (JARVIS_API_KEYS)" -}}
 {{- end -}}
-{{- if and (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (not (or .Values.redis.url .Values.redis.existingSecret)) -}}
-{{- fail "redis.url or redis.existingSecret is required with more than one replica: replicas share sessions and events through Redis" -}}
+{{- if and (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (not (or .Values.redis.url .Values.redis.existingSecret (hasKey .Values.config "REDIS_SENTINELS") (hasKey .Values.config "REDIS_CLUSTER_NODES"))) -}}
+{{- fail "redis.url or redis.existingSecret (or REDIS_SENTINELS or REDIS_CLUSTER_NODES in config) is required with more than one replica: replicas share sessions and events through Redis" -}}
 {{- end -}}
 {{- $graceMs := int (default "10000" (index .Values.config "JARVIS_SHUTDOWN_GRACE_MS")) -}}
 {{- if le (mul (int .Values.terminationGracePeriodSeconds) 1000) (add (mul (int .Values.preStopSleepSeconds) 1000) $graceMs 5000) -}}
