@@ -16,8 +16,9 @@ import type { Pool } from 'undici';
 import { hostLoad, hostSample, type HostLoad } from './host-load.js';
 import { driverMain } from './load-client.js';
 import { cpuSeconds } from './proc-stats.js';
-import { Samples, type Dist } from './stats.js';
+import type { Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
+import { countStream, newStreamTally, type StreamTally } from './stream-tally.js';
 
 export interface DriverTarget {
   name: string;
@@ -100,18 +101,11 @@ export function cycleOrder<T>(items: readonly T[], k: number): T[] {
   return design[k % design.length]!.map((i) => items[i]!);
 }
 
-interface Tally {
-  requests: number;
-  ok: number;
-  short: number;
-  failed: number;
-  errors: Record<string, number>;
-  tokens: number;
+interface Tally extends StreamTally {
   sliceMs: number;
-  ttft: Samples;
 }
 
-const newTally = (): Tally => ({ requests: 0, ok: 0, short: 0, failed: 0, errors: {}, tokens: 0, sliceMs: 0, ttft: new Samples(4096, 1_000_000) });
+const newTally = (): Tally => ({ ...newStreamTally(), sliceMs: 0 });
 
 export async function runLedgerDriver(spec: LedgerDriverSpec): Promise<LedgerDriverResult> {
   const body = chatBody();
@@ -121,18 +115,7 @@ export async function runLedgerDriver(spec: LedgerDriverSpec): Promise<LedgerDri
   const ask = async (t: DriverTarget, tally: Tally | undefined, askBody = body) => {
     total[t.name]!++;
     const r = await runChatStream(pools.get(t.name)!, http(t), askBody, { timeoutMs: spec.streamTimeoutMs });
-    if (!tally) return r;
-    tally.requests++;
-    tally.tokens += r.tokens;
-    if (Number.isFinite(r.ttftMs)) tally.ttft.push(r.ttftMs);
-    if (r.error) {
-      tally.failed++;
-      const key = r.error.slice(0, 100);
-      if (key in tally.errors || Object.keys(tally.errors).length < 10) tally.errors[key] = (tally.errors[key] ?? 0) + 1;
-      // A failing target answers at once: back off so the loop does not spin.
-      await sleep(20);
-    } else if (r.tokens !== spec.tokens) tally.short++;
-    else tally.ok++;
+    if (tally) await countStream(tally, r, spec.tokens);
     return r;
   };
   try {

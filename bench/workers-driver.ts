@@ -18,8 +18,9 @@ import { hostLoad, hostSample, type HostLoad } from './host-load.js';
 import { cycleOrder } from './ledger-driver.js';
 import { driverMain } from './load-client.js';
 import { cpuSeconds, processTree } from './proc-stats.js';
-import { Samples, type Dist } from './stats.js';
+import type { Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
+import { countStream, newStreamTally, type StreamTally } from './stream-tally.js';
 
 export interface WorkersDriverTarget {
   name: string;
@@ -104,17 +105,6 @@ export interface WorkersDriverResult {
   slices: WorkersSlice[];
 }
 
-interface Tally {
-  requests: number;
-  ok: number;
-  short: number;
-  failed: number;
-  errors: Record<string, number>;
-  tokens: number;
-  ttft: Samples;
-}
-
-const newTally = (): Tally => ({ requests: 0, ok: 0, short: 0, failed: 0, errors: {}, tokens: 0, ttft: new Samples(4096, 1_000_000) });
 
 /** The socket inodes of the established TCP connections whose local port is `port` (IPv4 and IPv6). */
 function establishedInodes(port: number): Set<string> {
@@ -173,20 +163,9 @@ export async function runWorkersDriver(spec: WorkersDriverSpec): Promise<Workers
   const pools = new Map<string, Map<number, Pool>>(spec.targets.map((t) => [t.name, new Map(spec.levels.map((c) => [c, streamPool(t.origin, c)]))]));
   const http = (t: WorkersDriverTarget): HttpTarget => ({ origin: t.origin, path: '/v1/chat/completions', headers: {} });
   const portOf = (t: WorkersDriverTarget) => Number(new URL(t.origin).port);
-  const ask = async (t: WorkersDriverTarget, level: number, tally: Tally | undefined, askBody = body) => {
+  const ask = async (t: WorkersDriverTarget, level: number, tally: StreamTally | undefined, askBody = body) => {
     const r = await runChatStream(pools.get(t.name)!.get(level)!, http(t), askBody, { timeoutMs: spec.streamTimeoutMs });
-    if (!tally) return r;
-    tally.requests++;
-    tally.tokens += r.tokens;
-    if (Number.isFinite(r.ttftMs)) tally.ttft.push(r.ttftMs);
-    if (r.error) {
-      tally.failed++;
-      const key = r.error.slice(0, 100);
-      if (key in tally.errors || Object.keys(tally.errors).length < 10) tally.errors[key] = (tally.errors[key] ?? 0) + 1;
-      // A failing target answers at once: back off so the loop does not spin.
-      await sleep(20);
-    } else if (r.tokens !== spec.tokens) tally.short++;
-    else tally.ok++;
+    if (tally) await countStream(tally, r, spec.tokens);
     return r;
   };
   try {
@@ -204,7 +183,7 @@ export async function runWorkersDriver(spec: WorkersDriverSpec): Promise<Workers
         before = after;
       }
     }
-    const warm = new Map(spec.targets.map((t) => [t.name, newTally()]));
+    const warm = new Map(spec.targets.map((t) => [t.name, newStreamTally()]));
     const warmupCycles = Math.max(1, Math.ceil(spec.warmupMs / spec.sliceMs));
     for (let k = 0; k < warmupCycles; k++) {
       for (const t of cycleOrder(spec.targets, k)) await closedLoop(maxLevel, spec.sliceMs, () => ask(t, maxLevel, warm.get(t.name)));
@@ -236,7 +215,7 @@ export async function runWorkersDriver(spec: WorkersDriverSpec): Promise<Workers
           const driver0 = ownCpuSec();
           const mock0 = cpuSeconds(spec.mockPid);
           const redis0 = spec.redisPid ? cpuSeconds(spec.redisPid) : NaN;
-          const tally = newTally();
+          const tally = newStreamTally();
           const start = performance.now();
           await closedLoop(level, spec.sliceMs, () => ask(t, level, tally));
           const wallMs = performance.now() - start;
