@@ -12,7 +12,6 @@ import { ApiKeys, chooseProtocol, requireScope } from './http/auth.js';
 import { realtimeRoute } from './http/routes/realtime.js';
 import { acceptJsonForAnyContentType } from './http/body-parser.js';
 import { clientErrorHandler, inFlightOf, refuseConnect } from './http/client-errors.js';
-import { drainConnections } from './http/ws-upgrade.js';
 import { installCors } from './http/cors.js';
 import { installErrorHandlers } from './http/errors.js';
 import { Heartbeat } from './http/heartbeat.js';
@@ -103,6 +102,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     live: new LiveStreams(),
     heartbeat: new Heartbeat(config.heartbeatMs),
     keys,
+    drains: new Set(),
     // Shared by every instance with Redis, this instance's own counts without it.
     quotas: new Quotas({ store: cluster?.quotas ?? new LocalQuotaStore(), log, onExceeded: (quota) => metrics.quotaExceeded(quota) }),
     metrics,
@@ -219,7 +219,7 @@ export async function createJarvis(deps: JarvisDeps): Promise<Jarvis> {
     // probe, and a connection it opens meanwhile gets an answer, not a refusal.
     closing = true;
     log.info({ live_streams: ctx.live.size, grace_ms: config.shutdownGraceMs, worker: deps.worker }, 'shutdown_start');
-    drainConnections(app.server);
+    for (const drain of ctx.drains) drain();
     let grace: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (grace = setTimeout(resolve, config.shutdownGraceMs)));
     await Promise.race([ctx.live.idle(), graceOver]);

@@ -37,4 +37,6 @@ export interface JarvisContext {
   budgets: Budgets;
   /** OpenTelemetry traces, when the OTLP endpoint variables are set. */
   tracing?: Tracing | undefined;
+  /** Each WebSocket route's drain (http/ws-upgrade.ts): a shutdown starts them before it closes the listener. */
+  drains: Set<() => void>;
 }

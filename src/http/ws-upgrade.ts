@@ -46,25 +46,16 @@ export interface Drainable {
   readonly closed: Promise<void>;
 }
 
-/** Each server's WebSocket routes' drains: a shutdown starts them before it closes the listener. */
-const drainsOf = new WeakMap<object, Set<() => void>>();
-
-/** Tells every WebSocket connection of this server to drain now (idempotent; closing the app drains them too). */
-export function drainConnections(server: object): void {
-  for (const drain of drainsOf.get(server) ?? []) drain();
-}
-
 /**
  * The open connections of a WebSocket route, which shutdown drains (what is in flight gets the grace period,
  * app.ts) and waits for: shutdown is over when every connection has closed and logged it.
  */
-export function drainOnClose<T extends Drainable>(app: FastifyInstance): Set<T> {
+export function drainOnClose<T extends Drainable>(app: FastifyInstance, drains: Set<() => void>): Set<T> {
   const open = new Set<T>();
   const drain = () => {
     for (const c of open) c.drain();
   };
-  let drains = drainsOf.get(app.server);
-  if (!drains) drainsOf.set(app.server, (drains = new Set()));
+  // A shutdown drains them as it begins (idempotent; closing the app drains them too).
   drains.add(drain);
   app.addHook('preClose', async () => drain());
   app.addHook('onClose', async () => {

@@ -31,7 +31,7 @@ export function realtimeRoute(app: FastifyInstance, ctx: JarvisContext): void {
   const { websocket } = ctx.config;
   const slots = new SubscriberSlots({ max: websocket.maxConnections, perKey: websocket.maxConnectionsPerKey, what: 'Realtime connections', perKeyCode: 'JARVIS_ERR_TOO_MANY_CONNECTIONS' });
   const prepared = new WeakMap<FastifyRequest, Prepared>();
-  const open = drainOnClose<Drainable>(app);
+  const open = drainOnClose<Drainable>(app, ctx.drains);
   const header = headerOf;
   app.route<{ Querystring: RealtimeQuery }>({
     method: 'GET',

@@ -106,7 +106,7 @@ function responsesSocketRoute(app: FastifyInstance, ctx: JarvisContext, store: R
   const { websocket } = ctx.config;
   const slots = new SubscriberSlots({ max: websocket.maxConnections, perKey: websocket.maxConnectionsPerKey, what: 'Responses WebSocket connections', perKeyCode: 'JARVIS_ERR_TOO_MANY_CONNECTIONS' });
   const held = new WeakMap<FastifyRequest, SubscriberSlot>();
-  const open = drainOnClose<ResponsesSocket>(app);
+  const open = drainOnClose<ResponsesSocket>(app, ctx.drains);
   const header = headerOf;
   app.route({
     method: 'GET',
