@@ -18,7 +18,7 @@ import { driverMain } from './load-client.js';
 import { cpuSeconds } from './proc-stats.js';
 import type { Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
-import { countStream, newStreamTally, type StreamTally } from './stream-tally.js';
+import { countStream, newStreamTally, warmupSummary, type StreamTally } from './stream-tally.js';
 
 export interface DriverTarget {
   name: string;
@@ -129,13 +129,7 @@ export async function runLedgerDriver(spec: LedgerDriverSpec): Promise<LedgerDri
     for (let k = 0; k < warmupCycles; k++) {
       for (const t of cycleOrder(spec.targets, k)) await closedLoop(spec.streams, spec.sliceMs, () => ask(t, warm.get(t.name)));
     }
-    const warmupErrors: string[] = [];
-    const warmupRequests: Record<string, number> = {};
-    for (const t of spec.targets) {
-      const tally = warm.get(t.name)!;
-      warmupRequests[t.name] = tally.requests;
-      if (tally.failed > 0) warmupErrors.push(`${t.name}: ${tally.failed} of ${tally.requests} failed: ${Object.keys(tally.errors).join('; ')}`);
-    }
+    const { warmupRequests, warmupErrors } = warmupSummary(warm);
     await sleep(spec.settleMs);
     const idle0 = spec.targets.map((t) => cpuSeconds(t.pid));
     const idleStart = performance.now();

@@ -31,3 +31,14 @@ export async function countStream(tally: StreamTally, r: StreamRecord, tokens: n
   } else if (r.tokens !== tokens) tally.short++;
   else tally.ok++;
 }
+
+/** What each target's warm-up came to: its requests, and a line for each target whose warm-up had failures. */
+export function warmupSummary(warm: ReadonlyMap<string, StreamTally>): { warmupRequests: Record<string, number>; warmupErrors: string[] } {
+  const warmupErrors: string[] = [];
+  const warmupRequests: Record<string, number> = {};
+  for (const [name, tally] of warm) {
+    warmupRequests[name] = tally.requests;
+    if (tally.failed > 0) warmupErrors.push(`${name}: ${tally.failed} of ${tally.requests} failed: ${Object.keys(tally.errors).join('; ')}`);
+  }
+  return { warmupRequests, warmupErrors };
+}

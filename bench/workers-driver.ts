@@ -20,7 +20,7 @@ import { driverMain } from './load-client.js';
 import { cpuSeconds, processTree } from './proc-stats.js';
 import type { Dist } from './stats.js';
 import { chatBody, closedLoop, runChatStream, streamPool, type HttpTarget } from './stream-client.js';
-import { countStream, newStreamTally, type StreamTally } from './stream-tally.js';
+import { countStream, newStreamTally, warmupSummary, type StreamTally } from './stream-tally.js';
 
 export interface WorkersDriverTarget {
   name: string;
@@ -188,13 +188,7 @@ export async function runWorkersDriver(spec: WorkersDriverSpec): Promise<Workers
     for (let k = 0; k < warmupCycles; k++) {
       for (const t of cycleOrder(spec.targets, k)) await closedLoop(maxLevel, spec.sliceMs, () => ask(t, maxLevel, warm.get(t.name)));
     }
-    const warmupErrors: string[] = [];
-    const warmupRequests: Record<string, number> = {};
-    for (const t of spec.targets) {
-      const tally = warm.get(t.name)!;
-      warmupRequests[t.name] = tally.requests;
-      if (tally.failed > 0) warmupErrors.push(`${t.name}: ${tally.failed} of ${tally.requests} failed: ${Object.keys(tally.errors).join('; ')}`);
-    }
+    const { warmupRequests, warmupErrors } = warmupSummary(warm);
     await sleep(spec.settleMs);
     const pids = Object.fromEntries(spec.targets.map((t) => [t.name, processTree(t.pid)]));
     const idle0 = spec.targets.map((t) => sumFinite(treeCpu(pids[t.name]!)));
