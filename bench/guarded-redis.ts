@@ -5,6 +5,7 @@
 // startRedisCluster (test/support/redis-cluster.ts) can make a cluster of them, with the pid of the server itself
 // for its CPU.
 import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
 import { ping, type RedisServer } from '../test/support/redis-server.js';
 import { startRedisCluster, type RedisClusterSet } from '../test/support/redis-cluster.js';
 import { freePort, spawnChild, type Child } from './processes.js';
@@ -136,4 +137,18 @@ export async function startGuardedCluster(): Promise<GuardedCluster> {
     },
   });
   return Object.assign(set, { guarded });
+}
+
+/** The version a Redis server reports (INFO server), or undefined when it does not answer. */
+export async function redisVersion(url: string): Promise<string | undefined> {
+  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return /redis_version:([\d.]+)/.exec(await r.info('server'))?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    r.disconnect();
+  }
 }

@@ -8,10 +8,9 @@
 // instances of the pair and of every redis-server of the configuration over the storm.
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { stormLimitMs, type BargeInRunResult, type BargeInRunSpec } from '../barge-in-driver.js';
-import { startGuardedCluster, startGuardedRedis } from '../guarded-redis.js';
+import { redisVersion, startGuardedCluster, startGuardedRedis } from '../guarded-redis.js';
 import { fmt } from '../headline.js';
 import { parseResultLine } from '../load-client.js';
 import { LOOP_P99 } from '../metrics-scrape.js';
@@ -97,18 +96,6 @@ async function waitForRedisUp(pair: RunningJarvis[], timeoutMs: number): Promise
   }
 }
 
-async function redisVersion(url: string): Promise<string | undefined> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  r.on('error', () => {});
-  try {
-    await r.connect();
-    return /redis_version:([\d.]+)/.exec(await r.info('server'))?.[1];
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
-}
 
 export async function runBargeInClusterScenario(ctx: ScenarioContext): Promise<BargeInClusterResult> {
   const p = ctx.opts.params.bargeInCluster;

@@ -8,18 +8,17 @@
 // machine's drift falls on both alike. A slice's CPU is the sum over every process of that Jarvis (the primary and
 // each worker, all threads).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fmt } from '../headline.js';
 import { parseResultLine } from '../load-client.js';
 import { processTree } from '../proc-stats.js';
 import { REPO_DIR } from '../preloads.js';
-import { freePort, pinningActive, spawnChild, type Child } from '../processes.js';
+import { pinningActive, spawnChild } from '../processes.js';
 import { spread, type Spread } from '../stats.js';
 import { LOAD_CPU, startJarvis, startMock, type RunningJarvis } from '../targets.js';
 import { workersDriverLimitMs, type WorkersDriverResult, type WorkersDriverSpec, type WorkersSlice } from '../workers-driver.js';
+import { redisVersion, startGuardedRedis } from '../guarded-redis.js';
 import { redisReachable } from './barge-in.js';
 import type { ScenarioContext } from './stage.js';
 
@@ -65,53 +64,6 @@ export function configLabel(c: WorkersConfig, workers: number): string {
   return c === 'one' ? 'one process' : `JARVIS_WORKERS=${workers}`;
 }
 
-interface RunningRedis {
-  url: string;
-  pid: number;
-  version: string | undefined;
-  stop(): Promise<void>;
-}
-
-/**
- * A redis-server of the bench's own on a free loopback port, no persistence. A shell starts it, prints its pid, and
- * kills it on SIGTERM or when the bench's pipe to it closes (the bench died), since redis-server knows nothing of the
- * bench.
- */
-async function startRedis(): Promise<RunningRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'jarvis-bench-redis-'));
-  const script = [
-    'redis-server "$@" & r=$!',
-    'echo "REDIS_PID $r"',
-    "trap 'kill $r 2>/dev/null; wait $r; exit 0' TERM INT",
-    'exec 3<&0',
-    '(cat <&3 >/dev/null; kill $r 2>/dev/null) &',
-    'wait $r',
-  ].join('\n');
-  const args = ['-c', script, 'bench-redis', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--loglevel', 'notice'];
-  const child: Child = spawnChild('redis', 'sh', args, { cwd: dir, stdout: 'lines' });
-  let version: string | undefined;
-  child.onLine((line) => {
-    version ??= /Redis version=([\d.]+)/.exec(line)?.[1];
-  });
-  const stop = async () => {
-    await child.stop(3000);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const pidLine = child.waitForLine(/^REDIS_PID (\d+)$/, 10_000);
-    pidLine.catch(() => {});
-    await child.waitForLine(/Ready to accept connections/, 10_000);
-    const pid = Number((await pidLine)[1]);
-    const url = `redis://127.0.0.1:${port}`;
-    if (!(await redisReachable(url))) throw new Error(`redis-server on ${url} does not answer PING`);
-    return { url, pid, version, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
 /** Until the log file says every worker listens and the primary has that many children (at most `timeoutMs`). */
 async function waitForWorkers(jarvis: RunningJarvis, workers: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -153,11 +105,11 @@ export async function runWorkersScenario(ctx: ScenarioContext): Promise<WorkersR
     let redisPid: number | undefined;
     let redisUrl: string;
     try {
-      const redis = await startRedis();
+      const redis = await startGuardedRedis();
       stops.push(() => redis.stop());
       redisUrl = redis.url;
       redisPid = redis.pid;
-      out.redis = { url: redis.url, private: true, version: redis.version };
+      out.redis = { url: redis.url, private: true, version: await redisVersion(redis.url) };
     } catch (err) {
       // No redis-server on this machine: REDIS_URL, as the barge-in scenario's pair uses it.
       const fallback = process.env.REDIS_URL;
